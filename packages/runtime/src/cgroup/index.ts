@@ -1,0 +1,2 @@
+export type * from './manager.ts';
+export type * from './resources.ts';
