@@ -1,2 +1,3 @@
+export * from './detect.ts';
 export type * from './manager.ts';
 export type * from './resources.ts';
