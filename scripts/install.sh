@@ -33,7 +33,9 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   hash -r
 fi
 
-# 3. Node modules and the build.
+# 3. Node modules and the build. Native addons (better-sqlite3) build against the headers
+# Debian's nodejs ships, never ones node-gyp would download.
+[ -d /usr/include/node ] && export npm_config_nodedir=/usr
 say "pnpm install"
 CI=true pnpm install --frozen-lockfile --reporter=append-only >/dev/null
 say "build"
