@@ -1,0 +1,512 @@
+// NetworkManager: the one object the agent drives. It owns the order of things: every change
+// is recorded through the NetStateStore first, then the kernel is brought to match (links,
+// addresses, the firewall table, sysctls, DNS responders), and undone if that fails.
+// Operations are serialised: each reads and writes the whole state.
+import { createHash, randomBytes } from 'node:crypto';
+import { contains, macFor, nth, overlaps, parsePrefix, prefixText, randomUla } from './addr.ts';
+import {
+  DnsResponder,
+  hostResolvers,
+  type NameRecord,
+  type ResolverConfig,
+  renderHostname,
+  renderHosts,
+  renderResolvConf,
+  type Upstream,
+} from './dns.ts';
+import { NetError } from './errors.ts';
+import { allocate } from './ipam.ts';
+import {
+  attachVeth,
+  containerCounters,
+  deleteLink,
+  ensureBridge,
+  hostPrefixes,
+  type LinkCounters,
+  type NetnsRef,
+  netnsPath,
+  uplinkMtu,
+} from './links.ts';
+import { applyRuleset, deleteTables, renderRuleset } from './nft.ts';
+import { checkHostPortFree, checkNotPublished } from './ports.ts';
+import { type AttachSpec, attachSpec, type NetworkSpec, networkSpec, parse } from './spec.ts';
+import type { EndpointRecord, NetState, NetStateStore, NetworkRecord } from './state.ts';
+import { IPV4_FORWARD, IPV6_FORWARD, readSysctl, writeSysctl } from './sysctl.ts';
+import { applyRateLimit } from './tc.ts';
+
+export interface DnsOptions {
+  /** Run a responder per network on its gateway (default true). */
+  enabled?: boolean;
+  /** Default 53. */
+  port?: number;
+  /** Where names not on the network go; default the host's resolvers (port 53). */
+  upstreams?: Upstream[];
+}
+
+export interface NetworkManagerOptions {
+  store: NetStateStore;
+  /** Name of Berth's nftables tables (default "berth"). */
+  table?: string;
+  dns?: DnsOptions;
+  /** The default network (`berth0`, 10.87.0.0/16). */
+  defaultNetwork?: NetworkSpec;
+  /** Prefix of host-side veth names (2-4 characters, default "vb"); the firewall treats every
+   * interface with it as Berth's. */
+  hostIfPrefix?: string;
+  /** Check published host ports by binding them for a moment (default true). */
+  checkHostPorts?: boolean;
+}
+
+export const DEFAULT_NETWORK: NetworkSpec = { name: 'berth0', bridge: 'berth0', subnet: '10.87.0.0/16' };
+export const DEFAULT_DOMAIN = 'berth.internal';
+
+export interface ContainerNetFiles {
+  resolvConf: string;
+  hosts: string;
+  hostname: string;
+}
+
+export interface Endpoint extends EndpointRecord {
+  gateway: string;
+  gateway6?: string;
+  prefixLength: number;
+  files: ContainerNetFiles;
+}
+
+export interface EndpointStats extends LinkCounters {
+  containerId: string;
+}
+
+export class NetworkManager {
+  private chain: Promise<unknown> = Promise.resolve();
+  private state!: NetState;
+  private readonly responders = new Map<string, DnsResponder>();
+  private hostResolverCache?: ResolverConfig;
+  readonly table: string;
+  readonly hostIfPrefix: string;
+
+  private constructor(private readonly opts: NetworkManagerOptions) {
+    this.table = opts.table ?? 'berth';
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,31}$/.test(this.table))
+      throw new NetError('invalid_argument', 'table: not a valid nftables table name', 'table');
+    this.hostIfPrefix = opts.hostIfPrefix ?? 'vb';
+    if (!/^[a-z][a-z0-9]{1,3}$/.test(this.hostIfPrefix))
+      throw new NetError(
+        'invalid_argument',
+        'hostIfPrefix: must be 2-4 lower-case letters or digits',
+        'hostIfPrefix',
+      );
+  }
+
+  /** Loads the state and brings the host back in line with it: bridges, the firewall table
+   * (rebuilt whole), forwarding, DNS responders. Safe to call on every agent start. */
+  static async open(opts: NetworkManagerOptions): Promise<NetworkManager> {
+    const m = new NetworkManager(opts);
+    m.state = await opts.store.read();
+    await m.serial(() => m.restore());
+    return m;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  private async commit(state: NetState): Promise<void> {
+    await this.opts.store.write(state);
+    this.state = state;
+  }
+
+  private clone(): NetState {
+    return structuredClone(this.state);
+  }
+
+  private async restore(): Promise<void> {
+    for (const n of Object.values(this.state.networks)) await ensureBridge(n);
+    await this.syncHost();
+  }
+
+  /** Firewall + sysctls + DNS responders from the current state. */
+  private async syncHost(): Promise<void> {
+    await this.applyFirewall();
+    await this.syncSysctls();
+    await this.syncResponders();
+  }
+
+  private applyFirewall(): Promise<void> {
+    return applyRuleset(renderRuleset(this.state, { table: this.table, hostIfPrefix: this.hostIfPrefix }));
+  }
+
+  /** Renders the firewall as it would be applied now (for inspection and tests). */
+  renderFirewall(): string {
+    return renderRuleset(this.state, { table: this.table, hostIfPrefix: this.hostIfPrefix });
+  }
+
+  /** Rebuilds Berth's firewall tables from the state in one transaction (idempotent). */
+  rebuildFirewall(): Promise<void> {
+    return this.serial(() => this.applyFirewall());
+  }
+
+  private async syncSysctls(): Promise<void> {
+    const nets = Object.values(this.state.networks);
+    const want: Record<string, boolean> = {
+      [IPV4_FORWARD]: nets.length > 0,
+      [IPV6_FORWARD]: nets.some((n) => n.subnet6),
+    };
+    const saved = { ...(this.state.savedSysctls ?? {}) };
+    let changed = false;
+    for (const [key, on] of Object.entries(want)) {
+      if (on) {
+        const cur = await readSysctl(key);
+        if (!(key in saved)) {
+          saved[key] = cur;
+          changed = true;
+          // Persist the host's own value before changing it.
+          await this.commit({ ...this.state, savedSysctls: saved });
+        }
+        if (cur !== '1') await writeSysctl(key, '1');
+      } else if (key in saved) {
+        await writeSysctl(key, saved[key]!);
+        delete saved[key];
+        changed = true;
+      }
+    }
+    if (changed) await this.commit({ ...this.state, savedSysctls: saved });
+  }
+
+  private dnsEnabled(): boolean {
+    return this.opts.dns?.enabled ?? true;
+  }
+
+  private async upstreams(): Promise<Upstream[]> {
+    if (this.opts.dns?.upstreams) return this.opts.dns.upstreams;
+    return (await this.hostResolvers()).nameservers.map((address) => ({ address, port: 53 }));
+  }
+
+  private async hostResolvers(): Promise<ResolverConfig> {
+    this.hostResolverCache ??= await hostResolvers();
+    return this.hostResolverCache;
+  }
+
+  private async syncResponders(): Promise<void> {
+    for (const [name, r] of this.responders) {
+      if (!this.state.networks[name] || !this.dnsEnabled()) {
+        await r.stop();
+        this.responders.delete(name);
+      }
+    }
+    if (!this.dnsEnabled()) return;
+    for (const n of Object.values(this.state.networks)) {
+      if (this.responders.has(n.name)) continue;
+      const r = new DnsResponder({
+        address: n.gateway,
+        port: this.opts.dns?.port ?? 53,
+        domain: n.domain,
+        lookup: (name) => this.lookup(n.name, name),
+        upstreams: await this.upstreams(),
+      });
+      await r.start();
+      this.responders.set(n.name, r);
+    }
+  }
+
+  private lookup(network: string, name: string): NameRecord | undefined {
+    const rec: NameRecord = { a: [], aaaa: [] };
+    for (const ep of Object.values(this.state.endpoints)) {
+      if (ep.network !== network) continue;
+      if (ep.hostname !== name && !ep.aliases.includes(name)) continue;
+      rec.a.push(ep.ip);
+      if (ep.ip6) rec.aaaa.push(ep.ip6);
+    }
+    return rec.a.length ? rec : undefined;
+  }
+
+  // ---- networks ----
+
+  listNetworks(): NetworkRecord[] {
+    return Object.values(this.state.networks);
+  }
+
+  getNetwork(name: string): NetworkRecord | undefined {
+    return this.state.networks[name];
+  }
+
+  /** Creates the default network if it does not exist. */
+  async ensureDefaultNetwork(): Promise<NetworkRecord> {
+    const spec = this.opts.defaultNetwork ?? DEFAULT_NETWORK;
+    return this.state.networks[spec.name] ?? this.createNetwork(spec);
+  }
+
+  createNetwork(input: NetworkSpec): Promise<NetworkRecord> {
+    const spec = parse(networkSpec, input, 'network');
+    return this.serial(async () => {
+      const state = this.clone();
+      if (state.networks[spec.name])
+        throw new NetError('already_exists', `network ${spec.name} already exists`, 'name');
+      const bridge = spec.bridge ?? spec.name;
+      if (bridge.length > 15)
+        throw new NetError(
+          'invalid_argument',
+          `bridge: "${bridge}" is longer than 15 characters; name the bridge`,
+          'bridge',
+        );
+      const others = Object.values(state.networks);
+      if (others.some((n) => n.bridge === bridge))
+        throw new NetError('already_exists', `bridge: ${bridge} is used by another network`, 'bridge');
+      const subnet = parsePrefix(spec.subnet ?? '10.87.0.0/16');
+      if (subnet.length > 30)
+        throw new NetError('invalid_argument', 'subnet: must be /30 or larger', 'subnet');
+      for (const n of others) {
+        if (overlaps(subnet, parsePrefix(n.subnet)))
+          throw new NetError(
+            'conflict',
+            `subnet: ${prefixText(subnet)} overlaps network ${n.name} (${n.subnet})`,
+            'subnet',
+          );
+      }
+      const bridges = others.map((n) => n.bridge);
+      const host = await hostPrefixes([...bridges, bridge]);
+      const clash = host.find((r) => overlaps(subnet, parsePrefix(r.prefix)));
+      if (clash)
+        throw new NetError(
+          'conflict',
+          `subnet: ${prefixText(subnet)} overlaps the host's route ${clash.prefix} on ${clash.dev}`,
+          'subnet',
+        );
+      const gateway = spec.gateway ?? nth(subnet, 1n);
+      if (!contains(subnet, gateway) || gateway === subnet.network)
+        throw new NetError(
+          'invalid_argument',
+          `gateway: ${gateway} is not a host address in ${prefixText(subnet)}`,
+          'gateway',
+        );
+      let subnet6: string | undefined;
+      let gateway6: string | undefined;
+      if (spec.subnet6) {
+        const p6 = parsePrefix(spec.subnet6 === 'auto' ? randomUla(randomBytes) : spec.subnet6);
+        if (p6.length > 120)
+          throw new NetError('invalid_argument', 'subnet6: must be /120 or larger', 'subnet6');
+        if (128 - p6.length < 32 - subnet.length)
+          throw new NetError(
+            'invalid_argument',
+            'subnet6: must have at least as many addresses as subnet',
+            'subnet6',
+          );
+        for (const n of others)
+          if (n.subnet6 && overlaps(p6, parsePrefix(n.subnet6)))
+            throw new NetError('conflict', `subnet6: overlaps network ${n.name} (${n.subnet6})`, 'subnet6');
+        const clash6 = host.find((r) => overlaps(p6, parsePrefix(r.prefix)));
+        if (clash6)
+          throw new NetError('conflict', `subnet6: overlaps the host's route ${clash6.prefix}`, 'subnet6');
+        subnet6 = prefixText(p6);
+        gateway6 = nth(p6, 1n);
+      }
+      const rec: NetworkRecord = {
+        name: spec.name,
+        bridge,
+        subnet: prefixText(subnet),
+        gateway,
+        ...(subnet6 ? { subnet6, gateway6 } : {}),
+        mtu: spec.mtu ?? (await uplinkMtu()),
+        isolated: spec.isolated ?? false,
+        domain: spec.domain ?? DEFAULT_DOMAIN,
+        ipamCursor: '1',
+        createdAt: new Date().toISOString(),
+      };
+      state.networks[rec.name] = rec;
+      await this.commit(state);
+      try {
+        await ensureBridge(rec);
+        await this.syncHost();
+      } catch (e) {
+        await this.removeNetwork(rec).catch(() => {});
+        throw e;
+      }
+      return rec;
+    });
+  }
+
+  /** Deletes a network; refused while containers are attached to it. */
+  deleteNetwork(name: string): Promise<void> {
+    return this.serial(async () => {
+      const net = this.state.networks[name];
+      if (!net) throw new NetError('not_found', `network ${name} does not exist`, 'name');
+      const users = Object.values(this.state.endpoints).filter((e) => e.network === name);
+      if (users.length)
+        throw new NetError(
+          'conflict',
+          `network ${name} has ${users.length} container(s) attached (${users.map((u) => u.containerId).join(', ')})`,
+          'name',
+        );
+      await this.removeNetwork(net);
+    });
+  }
+
+  private async removeNetwork(net: NetworkRecord): Promise<void> {
+    const state = this.clone();
+    delete state.networks[net.name];
+    await this.commit(state);
+    await this.syncHost();
+    await deleteLink(net.bridge);
+  }
+
+  // ---- containers ----
+
+  getEndpoint(containerId: string): EndpointRecord | undefined {
+    return this.state.endpoints[containerId];
+  }
+
+  listEndpoints(): EndpointRecord[] {
+    return Object.values(this.state.endpoints);
+  }
+
+  /** Connects a container's network namespace to a network: eth0 with an address from IPAM, a
+   * default route via the gateway, its published ports. Returns the endpoint and the contents
+   * of the container's /etc/resolv.conf, /etc/hosts and /etc/hostname. */
+  attach(input: AttachSpec): Promise<Endpoint> {
+    const spec = parse(attachSpec, input, 'attach');
+    return this.serial(async () => {
+      const state = this.clone();
+      const net = state.networks[spec.network];
+      if (!net) throw new NetError('not_found', `network: ${spec.network} does not exist`, 'network');
+      if (state.endpoints[spec.containerId])
+        throw new NetError(
+          'already_exists',
+          `containerId: ${spec.containerId} is already attached to ${state.endpoints[spec.containerId]!.network}`,
+          'containerId',
+        );
+      checkNotPublished(state, spec.containerId, spec.ports);
+      if (this.opts.checkHostPorts ?? true)
+        await Promise.all(spec.ports.map((p, i) => checkHostPortFree(p, `ports[${i}]`)));
+      const { lease, cursor } = allocate(state, net, BigInt(net.ipamCursor), spec.ip);
+      const ep: EndpointRecord = {
+        containerId: spec.containerId,
+        network: net.name,
+        hostIf: this.hostIfFor(spec.containerId, state),
+        ip: lease.ip,
+        ...(lease.ip6 ? { ip6: lease.ip6 } : {}),
+        mac: macFor(lease.ip),
+        hostname: spec.hostname,
+        aliases: spec.aliases,
+        ports: spec.ports,
+        ...(spec.rateLimit ? { rateLimit: spec.rateLimit } : {}),
+        createdAt: new Date().toISOString(),
+      };
+      state.endpoints[ep.containerId] = ep;
+      state.networks[net.name] = { ...net, ipamCursor: cursor.toString() };
+      await this.commit(state); // the lease is durable before the address is used
+      const prefixLength = parsePrefix(net.subnet).length;
+      try {
+        // The firewall and the links go in parallel: until the table names the new port, the
+        // bridge drops whatever it sends (unknown ports forward nothing), so no gap opens.
+        await Promise.all([
+          this.applyFirewall(),
+          attachVeth({
+            hostIf: ep.hostIf,
+            bridge: net.bridge,
+            netns: netnsPath(spec.netns as NetnsRef),
+            mtu: net.mtu,
+            mac: ep.mac,
+            ip: ep.ip,
+            prefixLength,
+            gateway: net.gateway,
+            ...(ep.ip6 && net.subnet6
+              ? { ip6: ep.ip6, prefixLength6: parsePrefix(net.subnet6).length, gateway6: net.gateway6 }
+              : {}),
+            isolated: net.isolated,
+          }),
+        ]);
+        if (ep.rateLimit) await applyRateLimit(ep.hostIf, ep.rateLimit);
+      } catch (e) {
+        await this.removeEndpoint(ep).catch(() => {});
+        throw e;
+      }
+      return {
+        ...ep,
+        gateway: net.gateway,
+        ...(net.gateway6 ? { gateway6: net.gateway6 } : {}),
+        prefixLength,
+        files: await this.filesFor(ep, net),
+      };
+    });
+  }
+
+  /** Host-side interface name: stable per container, unique among the endpoints. */
+  private hostIfFor(containerId: string, state: NetState): string {
+    const taken = new Set(Object.values(state.endpoints).map((e) => e.hostIf));
+    for (let salt = 0; ; salt++) {
+      const hash = createHash('sha256').update(`${containerId}/${salt}`).digest('hex');
+      const name = `${this.hostIfPrefix}${hash.slice(0, 15 - this.hostIfPrefix.length)}`;
+      if (!taken.has(name)) return name;
+    }
+  }
+
+  private async filesFor(ep: EndpointRecord, net: NetworkRecord): Promise<ContainerNetFiles> {
+    const host = await this.hostResolvers();
+    const resolv: ResolverConfig = this.dnsEnabled()
+      ? { nameservers: [net.gateway], search: [net.domain, ...host.search], options: host.options }
+      : host;
+    return {
+      resolvConf: renderResolvConf(resolv),
+      hosts: renderHosts({
+        hostname: ep.hostname,
+        domain: net.domain,
+        ip: ep.ip,
+        ip6: ep.ip6,
+        aliases: ep.aliases,
+      }),
+      hostname: renderHostname(ep.hostname),
+    };
+  }
+
+  /** Disconnects a container: its veth pair, firewall rules and lease go. Idempotent. */
+  detach(containerId: string): Promise<void> {
+    return this.serial(async () => {
+      const ep = this.state.endpoints[containerId];
+      if (ep) await this.removeEndpoint(ep);
+    });
+  }
+
+  private async removeEndpoint(ep: EndpointRecord): Promise<void> {
+    const state = this.clone();
+    delete state.endpoints[ep.containerId];
+    await this.commit(state);
+    await Promise.all([deleteLink(ep.hostIf), this.applyFirewall()]);
+  }
+
+  /** Drops the leases of containers that no longer exist (after an agent crash). */
+  prune(exists: (containerId: string) => boolean): Promise<string[]> {
+    return this.serial(async () => {
+      const gone = Object.values(this.state.endpoints).filter((e) => !exists(e.containerId));
+      for (const ep of gone) await this.removeEndpoint(ep);
+      return gone.map((e) => e.containerId);
+    });
+  }
+
+  async stats(containerId: string): Promise<EndpointStats> {
+    const ep = this.state.endpoints[containerId];
+    if (!ep)
+      throw new NetError('not_found', `container ${containerId} has no network endpoint`, 'containerId');
+    return { containerId, ...(await containerCounters(ep.hostIf)) };
+  }
+
+  /** Stops the DNS responders; the kernel state stays (containers keep their network). */
+  async close(): Promise<void> {
+    await this.serial(async () => {
+      for (const r of this.responders.values()) await r.stop();
+      this.responders.clear();
+    });
+  }
+
+  /** Removes everything this manager made: endpoints, networks, tables, sysctls back. */
+  async destroy(): Promise<void> {
+    await this.serial(async () => {
+      for (const ep of Object.values(this.state.endpoints)) await this.removeEndpoint(ep);
+      for (const n of Object.values(this.state.networks)) await this.removeNetwork(n);
+      await deleteTables(this.table);
+      for (const r of this.responders.values()) await r.stop();
+      this.responders.clear();
+    });
+  }
+}
