@@ -20,6 +20,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef __x86_64__
+/* A 32-bit syscall from this 64-bit process: the kernel takes the ia32 compat path and seccomp
+ * sees AUDIT_ARCH_I386. Returns -errno like the raw syscall. */
+static long int80(long nr, long a, long b, long c) {
+  long r;
+  __asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory", "r8", "r9", "r10", "r11");
+  return r;
+}
+#define X32_SYSCALL_BIT 0x40000000L
+#endif
+
+static void report_raw(const char *name, long r) {
+  if (r < 0)
+    printf("%s=err%ld\n", name, -r);
+  else
+    printf("%s=ok\n", name);
+}
+
 static void report(const char *name, long r) {
   if (r < 0)
     printf("%s=err%d\n", name, errno);
@@ -47,6 +65,20 @@ int main(int argc, char **argv) {
     report("getppid", syscall(SYS_getppid));
     return 0;
   }
+#ifdef __x86_64__
+  if (argc > 2 && strcmp(argv[2], "i386") == 0) {
+    report_raw("i386_getpid", int80(20 /* i386 getpid */, 0, 0, 0));
+    report_raw("i386_unshare", int80(310 /* i386 unshare */, CLONE_NEWUTS, 0, 0));
+    report_raw("i386_keyctl", int80(288 /* i386 keyctl */, 0, -3, 0));
+    return 0;
+  }
+  if (argc > 2 && strcmp(argv[2], "x32") == 0) {
+    /* The filter sees these even where the kernel has no x32 ABI (it then returns ENOSYS). */
+    report("x32_getpid", syscall(X32_SYSCALL_BIT | 39));
+    report("x32_unshare", syscall(X32_SYSCALL_BIT | 272, CLONE_NEWUTS));
+    return 0;
+  }
+#endif
 
   report("getpid", syscall(SYS_getpid));
   char c;

@@ -83,6 +83,29 @@ describe('a compiled filter in a real process', () => {
     expect(r.results.clone3).not.toBe('err38');
   });
 
+  it.runIf(arch === 'x86_64')('filters i386 syscalls (int 0x80) with the i386 numbers, or kills them', () => {
+    const profile = defaultSeccompProfile({ arch });
+    const r = runProbe(profile, 'i386');
+    expect(r.status).toBe(0);
+    expect(r.results).toMatchObject({ i386_getpid: 'ok', i386_unshare: 'err1', i386_keyctl: 'err1' });
+    const without = runProbe({ ...profile, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'] }, 'i386');
+    expect(without.results.installed).toBe('ok');
+    expect(without.signal).toBe('SIGSYS');
+    expect(without.results.i386_getpid).toBeUndefined();
+  });
+
+  it.runIf(arch === 'x86_64')('filters x32 syscall numbers with the x32 table, or kills them', () => {
+    const profile = defaultSeccompProfile({ arch });
+    const r = runProbe(profile, 'x32');
+    expect(r.status).toBe(0);
+    // Allowed by the filter; this kernel may or may not have the x32 ABI itself.
+    expect(['ok', 'err38']).toContain(r.results.x32_getpid);
+    expect(r.results.x32_unshare).toBe('err1');
+    const without = runProbe({ ...profile, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'] }, 'x32');
+    expect(without.results.installed).toBe('ok');
+    expect(without.signal).toBe('SIGSYS');
+  });
+
   it('kills the process on SCMP_ACT_KILL_PROCESS, and returns a crafted errno', () => {
     const killed = runProbe(
       {

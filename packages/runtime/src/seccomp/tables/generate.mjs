@@ -7,16 +7,18 @@
 // The C preprocessor expands the headers (`cc -E -dM`), so nothing is parsed by hand but the
 // final `#define __NR_x <expr>` lines.
 //
-// Usage: node packages/runtime/src/seccomp/tables/generate.mjs [--include DIR]
-// then `pnpm exec biome format --write packages/runtime/src/seccomp/tables`.
+// Usage: node packages/runtime/src/seccomp/tables/generate.mjs [--include DIR] [--check]
+// (--check compares with the committed tables instead of writing them; exit 1 on a difference).
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const includeArg = process.argv.indexOf('--include');
 const includeDir = includeArg > 0 ? process.argv[includeArg + 1] : undefined;
+const checkOnly = process.argv.includes('--check');
+let differences = 0;
 
 /** Every macro the preprocessor knows after `source`, as name -> replacement text. */
 function macros(source, defines = []) {
@@ -164,6 +166,12 @@ for (const [arch, t] of Object.entries(tables)) {
     '};',
     '',
   ].join('\n');
-  writeFileSync(join(here, `${arch}.ts`), text);
+  const file = join(here, `${arch}.ts`);
+  if (!checkOnly) writeFileSync(file, text);
+  else if (readFileSync(file, 'utf8') !== text) {
+    console.error(`${file} differs from what the headers give`);
+    differences++;
+  }
   console.log(`${arch}: ${entries.length} syscalls, highest ${entries.at(-1)[1] - offset[arch]}`);
 }
+if (differences > 0) process.exit(1);
