@@ -9,6 +9,11 @@ export type CgroupMode = 'v2' | 'v1' | 'hybrid';
 /** Where a container's cgroup lives, relative to the root of each hierarchy, e.g. "/berth/<id>". */
 export type CgroupPath = string;
 
+/**
+ * One sample of a cgroup's accounting, the same shape on every driver. A field the driver cannot
+ * know is absent (never a made-up zero); so is a limit that is not set ("max").
+ * CPU times are microseconds, memory and I/O are bytes.
+ */
 export interface Stats {
   cpu?: {
     usageUsec?: number;
@@ -52,6 +57,18 @@ export interface PressureStats {
   full?: PressureLine;
 }
 
+export type FreezeState = 'thawed' | 'freezing' | 'frozen';
+
+/** An OOM kill inside the cgroup, noticed by `onOom`. */
+export interface OomEvent {
+  kind: 'oom-kill';
+  /** The cgroup's OOM-kill counter after the event(s). */
+  count: number;
+  /** How many kills since the previous event (several may be noticed at once). */
+  delta: number;
+  at: Date;
+}
+
 export interface CgroupManager {
   readonly mode: CgroupMode;
   readonly path: CgroupPath;
@@ -71,4 +88,17 @@ export interface CgroupManager {
   killAll(): Promise<void>;
   /** killAll, then remove the cgroup with a bounded wait; throws naming what stayed. */
   destroy(): Promise<void>;
+  /**
+   * Live update of a running container: like apply (all validated first, nothing half
+   * applied), but honours memory.checkBeforeUpdate and moves an allowlist to its new state
+   * without passing through "deny all". Added beside apply() because the two differ there.
+   */
+  update(resources: LinuxResources): Promise<void>;
+  /** Where freezing stands now (thawed, freezing, frozen). */
+  freezeState(): Promise<FreezeState>;
+  /**
+   * Call `listener` on every OOM kill in the cgroup until the returned function is called.
+   * v2: inotify on memory.events; v1: memory.oom_control polled every 100 ms.
+   */
+  onOom(listener: (event: OomEvent) => void): () => void;
 }

@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import { type Controller, type ControllerContext, present, type Step } from '../controller.ts';
+import { checkLimit } from '../convert.ts';
+import { invalid, unsupported } from '../errors.ts';
+import type { Stats } from '../manager.ts';
+import { parseFlatKeyed, parseSingle } from '../parse.ts';
+
+// v2 memory (cgroup-v2.rst "Memory"). OCI swap is memory+swap (v1 memsw); v2's memory.swap.max
+// is swap alone, so swap.max = swap - limit.
+
+const FIELDS = [
+  'memory.limit',
+  'memory.reservation',
+  'memory.swap',
+  'memory.useHierarchy',
+  'memory.checkBeforeUpdate',
+] as const;
+
+export const v2Memory: Controller = {
+  name: 'memory',
+  claims: (r) => present(r, FIELDS),
+  plan(r, ctx: ControllerContext): Step[] {
+    const m = r.memory;
+    if (!m) return [];
+    const file = (f: string) => join(ctx.dir, f);
+    const steps: Step[] = [];
+    if (m.useHierarchy === false)
+      throw unsupported('memory.useHierarchy', 'false is not supported: cgroup v2 is always hierarchical');
+    const limit = m.limit === undefined ? undefined : checkLimit('memory.limit', m.limit, 4096);
+    if (m.limit !== undefined) {
+      if (m.checkBeforeUpdate && ctx.live && limit !== undefined) {
+        const usage = parseSingle(ctx.fs.read(file('memory.current'))) ?? 0;
+        if (limit < usage)
+          throw invalid('memory.limit', `${limit} is below the current usage ${usage} (checkBeforeUpdate)`);
+      }
+      steps.push({
+        field: 'memory.limit',
+        path: file('memory.max'),
+        value: limit === undefined ? 'max' : String(limit),
+      });
+    }
+    if (m.reservation !== undefined) {
+      const v = checkLimit('memory.reservation', m.reservation);
+      steps.push({
+        field: 'memory.reservation',
+        path: file('memory.low'),
+        value: v === undefined ? '0' : String(v),
+      });
+    }
+    if (m.swap !== undefined) {
+      const swap = checkLimit('memory.swap', m.swap, 0);
+      if (!ctx.fs.exists(file('memory.swap.max')))
+        throw unsupported('memory.swap', 'swap accounting is off on this host (no memory.swap.max)');
+      let value = 'max';
+      if (swap !== undefined) {
+        const effLimit = m.limit !== undefined ? limit : parseSingle(ctx.fs.read(file('memory.max')));
+        if (effLimit === undefined)
+          throw invalid('memory.swap', 'memory+swap needs a memory limit (memory.limit) on cgroup v2');
+        if (swap < effLimit)
+          throw invalid(
+            'memory.swap',
+            `memory+swap (${swap}) must not be below the memory limit (${effLimit})`,
+          );
+        value = String(swap - effLimit);
+      }
+      steps.push({ field: 'memory.swap', path: file('memory.swap.max'), value });
+    }
+    return steps;
+  },
+  stats(ctx, s: Stats) {
+    const read = (f: string) => ctx.fs.read(join(ctx.dir, f));
+    const mem: NonNullable<Stats['memory']> = {};
+    const usage = parseSingle(read('memory.current'));
+    if (usage !== undefined) mem.usage = usage;
+    try {
+      const peak = parseSingle(read('memory.peak')); // Linux 5.19+
+      if (peak !== undefined) mem.peak = peak;
+    } catch {
+      // older kernel: peak unknown
+    }
+    const limit = parseSingle(read('memory.max'));
+    if (limit !== undefined) mem.limit = limit;
+    const stat = parseFlatKeyed(read('memory.stat'));
+    const anon = stat.get('anon');
+    const fileBytes = stat.get('file');
+    if (anon !== undefined) mem.anon = anon;
+    if (fileBytes !== undefined) mem.file = fileBytes;
+    const events = parseFlatKeyed(read('memory.events'));
+    const oom = events.get('oom');
+    const kills = events.get('oom_kill');
+    if (oom !== undefined) mem.oom = oom;
+    if (kills !== undefined) mem.oomKill = kills;
+    s.memory = mem;
+  },
+};
+
+/** memory.events "oom_kill" (hierarchical), for the OOM event watch. */
+export function v2OomKillCount(ctx: ControllerContext): number | undefined {
+  return parseFlatKeyed(ctx.fs.read(join(ctx.dir, 'memory.events'))).get('oom_kill');
+}
