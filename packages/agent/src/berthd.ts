@@ -1,0 +1,55 @@
+import { Command, Option } from 'commander';
+import { AGENT_DEFAULTS, startAgent } from './server.ts';
+import { AGENT_VERSION } from './version.ts';
+
+// berthd: the host agent. Thin: parses flags, starts the agent, stops it on SIGTERM/SIGINT.
+
+const program = new Command('berthd')
+  .description('Berth host agent: serves the Berth API on a Unix socket. Runs as root.')
+  .version(AGENT_VERSION)
+  .addOption(
+    new Option('--socket <path>', 'Unix socket to listen on')
+      .env('BERTH_SOCKET')
+      .default(AGENT_DEFAULTS.socketPath),
+  )
+  .addOption(
+    new Option('--state-dir <dir>', "berthd's private state (its database); made mode 0700")
+      .env('BERTHD_STATE_DIR')
+      .default(AGENT_DEFAULTS.stateDir),
+  )
+  .addOption(
+    new Option('--socket-group <group>', 'group (name or gid) allowed to use the socket; must exist')
+      .env('BERTHD_SOCKET_GROUP')
+      .default(AGENT_DEFAULTS.socketGroup),
+  )
+  .addHelpText(
+    'after',
+    '\nExit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when berthd cannot start or fails.',
+  )
+  .action(async (opts: { socket: string; stateDir: string; socketGroup: string }) => {
+    // Everything berthd creates is root-only unless it says otherwise (the socket: 0660).
+    process.umask(0o077);
+    const agent = await startAgent({
+      socketPath: opts.socket,
+      stateDir: opts.stateDir,
+      socketGroup: opts.socketGroup,
+    });
+    console.error(`berthd ${AGENT_VERSION} listening on ${agent.socketPath} (group ${opts.socketGroup})`);
+    const stop = (signal: string) => {
+      console.error(`berthd: ${signal}, stopping`);
+      agent.close().then(
+        () => process.exit(0),
+        (err: Error) => {
+          console.error(`berthd: stopping failed: ${err.message}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+
+program.parseAsync().catch((err: Error) => {
+  console.error(`berthd: ${err.message}`);
+  process.exit(1);
+});

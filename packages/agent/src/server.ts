@@ -1,0 +1,155 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import type { AgentContext } from './context.ts';
+import { type AgentDb, openAgentDb } from './db/index.ts';
+import { hostService } from './host/facts.ts';
+import { agentRouter } from './router.ts';
+import { AGENT_VERSION } from './version.ts';
+
+export interface AgentConfig {
+  /** The Unix socket berthd serves its API on. */
+  socketPath: string;
+  /** berthd's private state (its database), made mode 0700. */
+  stateDir: string;
+  /** Group (name or numeric gid) that may use the socket: it is made root:<group> 0660. */
+  socketGroup: string;
+  /** Overrides for tests. */
+  migrationsDir?: string;
+  procRoot?: string;
+}
+
+export const AGENT_DEFAULTS = {
+  socketPath: '/run/berth/berthd.sock',
+  stateDir: '/var/lib/berth/agent',
+  socketGroup: 'berth',
+} as const;
+
+export interface RunningAgent {
+  readonly socketPath: string;
+  readonly db: AgentDb;
+  close(): Promise<void>;
+}
+
+/**
+ * Start berthd: check the config, prepare the state dir and the database (migrated), then
+ * serve the tRPC router on the socket. Fails before touching anything when the socket group
+ * does not exist or another berthd already listens on the socket.
+ */
+export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
+  const startedAt = Date.now();
+  const gid = resolveGroup(config.socketGroup);
+  await refuseLiveSocket(config.socketPath);
+
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  chmodSync(config.stateDir, 0o700);
+  const dbFile = join(config.stateDir, 'agent.db');
+  const db = await openAgentDb(dbFile, config.migrationsDir);
+  chmodSync(dbFile, 0o600);
+  await db.agentMeta.upsert({
+    where: { key: 'agentId' },
+    create: { key: 'agentId', value: randomUUID() },
+    update: {},
+  });
+  await db.agentEvent.create({
+    data: {
+      kind: 'agent.started',
+      at: new Date(startedAt),
+      data: JSON.stringify({ version: AGENT_VERSION, pid: process.pid }),
+    },
+  });
+
+  const context: AgentContext = { host: hostService({ startedAt, procRoot: config.procRoot }) };
+  const handler = createHTTPHandler({
+    router: agentRouter,
+    basePath: '/trpc/',
+    createContext: () => context,
+    onError({ error, path }) {
+      if (error.code === 'INTERNAL_SERVER_ERROR')
+        console.error(`berthd: ${path ?? '?'}: ${error.stack ?? error.message}`);
+    },
+  });
+  const server = createServer(handler);
+  try {
+    await listen(server, config.socketPath);
+  } catch (err) {
+    await db.$disconnect();
+    throw err;
+  }
+  // berthd runs with umask 077, so the socket was born 0600 root:root: nobody else could
+  // connect before the group and mode below are set.
+  chownSync(config.socketPath, process.getuid?.() ?? 0, gid);
+  chmodSync(config.socketPath, 0o660);
+
+  let closing: Promise<void> | undefined;
+  return {
+    socketPath: config.socketPath,
+    db,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Subscriptions hold their connections open; end them so close() returns.
+          server.closeAllConnections();
+        });
+        await db.agentEvent.create({
+          data: { kind: 'agent.stopped', data: JSON.stringify({ pid: process.pid }) },
+        });
+        await db.$disconnect();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** A group name or numeric gid → gid, through NSS (`getent`), so LDAP/sssd groups work too. */
+export function resolveGroup(group: string): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  try {
+    const line = execFileSync('getent', ['group', group], { encoding: 'utf8' });
+    const gid = Number(line.split(':')[2]);
+    if (Number.isInteger(gid)) return gid;
+  } catch {
+    // getent exits 2 for an unknown group; fall through to the sentence below.
+  }
+  throw new Error(
+    `socket group '${group}' does not exist: create it (groupadd --system ${group}) or choose another with --socket-group`,
+  );
+}
+
+/** A socket file left by a berthd that died is removed; one that answers means berthd is running. */
+async function refuseLiveSocket(socketPath: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(socketPath).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  if (!isSocket)
+    throw new Error(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another berthd is already listening on ${socketPath}`);
+  unlinkSync(socketPath);
+}
+
+function listen(server: Server, socketPath: string): Promise<void> {
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,35 @@
+import { ErrorCode, errorSentence } from '@berth/contracts';
+import { initTRPC, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
+import { ZodError } from 'zod';
+import type { AgentContext } from './context.ts';
+
+// The one tRPC instance of berthd. Routers per resource build on `router` and `procedure`;
+// no state lives here (services come in through the context).
+
+const berthCodeOf: Partial<Record<TRPC_ERROR_CODE_KEY, ErrorCode>> = {
+  BAD_REQUEST: 'INVALID_INPUT',
+  PARSE_ERROR: 'INVALID_INPUT',
+  NOT_FOUND: 'NOT_FOUND',
+  UNAUTHORIZED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  CONFLICT: 'CONFLICT',
+};
+
+const t = initTRPC.context<AgentContext>().create({
+  // Every error carries a Berth code; input errors name the field in the message.
+  errorFormatter({ shape, error }) {
+    const zod = error.cause instanceof ZodError ? error.cause : undefined;
+    const issue = zod?.issues[0];
+    const message = issue
+      ? errorSentence('INVALID_INPUT', { field: issue.path.join('.') || 'input', problem: issue.message })
+      : shape.message;
+    return {
+      ...shape,
+      message,
+      data: { ...shape.data, berthCode: berthCodeOf[error.code] ?? ErrorCode.enum.INTERNAL },
+    };
+  },
+});
+
+export const router = t.router;
+export const procedure = t.procedure;
