@@ -1,0 +1,45 @@
+import { DEFAULT_AGENT_SOCKET } from '@berth/agent/client';
+import { Command, Option } from 'commander';
+import pkg from '../package.json' with { type: 'json' };
+import { infoCommand } from './commands/info.ts';
+
+export const EXIT = {
+  ok: 0,
+  /** The agent answered with an error, or something else failed. */
+  failure: 1,
+  /** Bad usage: unknown command or option, invalid value. */
+  usage: 2,
+  /** berthd is not reachable on its socket. */
+  unreachable: 3,
+} as const;
+
+export interface GlobalOptions {
+  socket: string;
+}
+
+/** The whole command tree; each command lives in commands/<name>.ts. */
+export function buildProgram(): Command {
+  const program = new Command('berth')
+    .description('Berth: containers on a shared Linux host, driven through the host agent berthd.')
+    .version(pkg.version)
+    .addOption(
+      new Option('--socket <path>', "berthd's Unix socket").env('BERTH_SOCKET').default(DEFAULT_AGENT_SOCKET),
+    )
+    .exitOverride()
+    .showHelpAfterError('(run berth --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Exit status:
+  ${EXIT.ok}  success
+  ${EXIT.failure}  the agent answered with an error, or the command failed
+  ${EXIT.usage}  bad usage (unknown command or option, invalid value)
+  ${EXIT.unreachable}  the agent is unreachable ("agent unreachable at <socket>" on stderr)`,
+    );
+  for (const command of [infoCommand()]) {
+    // Subcommands made apart from the program inherit its exit override and error help.
+    command.copyInheritedSettings(program);
+    program.addCommand(command);
+  }
+  return program;
+}
