@@ -144,3 +144,9 @@ export function checkConfigMediaType(d: Descriptor, field: string): void {
       `${field}.mediaType: unsupported config type ${d.mediaType}`,
     );
 }
+
+/** Checks a manifest's config and layer media types; `where` names it in the error. */
+export function checkManifestMediaTypes(m: ImageManifest, where: string): void {
+  checkConfigMediaType(m.config, `${where}: config`);
+  for (const [i, l] of m.layers.entries()) checkLayerMediaType(l, `${where}: layers[${i}]`);
+}

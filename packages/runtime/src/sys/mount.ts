@@ -67,6 +67,7 @@ interface Libc {
   lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
   lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
   close: (fd: number) => number;
+  syncfs: (fd: number) => number;
   syscall: (...args: unknown[]) => number | bigint;
 }
 
@@ -85,6 +86,7 @@ function lib(): Libc {
     ),
     lgetxattr: l.func('long lgetxattr(const char *path, const char *name, void *value, size_t size)'),
     close: l.func('int close(int fd)'),
+    syncfs: l.func('int syncfs(int fd)'),
     syscall: l.func('long syscall(long number, ...)'),
   };
   return libc;
@@ -142,6 +144,11 @@ export function lgetxattr(path: string, name: string): Buffer | undefined {
     throw new SyscallError('lgetxattr', errno, errnoNames.get(errno) ?? `E${errno}`, `${path}, ${name}`);
   }
   return buf.subarray(0, n);
+}
+
+/** Flushes the filesystem holding the open file `fd` (one call for a whole unpacked layer). */
+export function syncfs(fd: number): void {
+  check(lib().syncfs(fd), 'syncfs', String(fd));
 }
 
 function closeFd(fd: number): void {

@@ -1,0 +1,472 @@
+// Container root filesystems. With overlayfs (detected, not assumed) a root is the image's
+// shared layers as read-only lowers plus an upper and work directory of the container's own:
+// creating one is a mount, whatever the image's size, and removing one deletes only the
+// container's directories. Without overlayfs the layers are flattened into a plain copy.
+//
+// Layout: <dir>/roots/<id>/{lease.json, upper/, work/, rootfs/, lower/<n>/ (idmapped layers)}.
+// lease.json names the layers the root uses; garbage collection never removes a leased layer.
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import {
+  lgetxattr,
+  MNT_DETACH,
+  makedev,
+  mknod,
+  mount,
+  mountIdmapped,
+  mountOverlayFsconfig,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFIFO,
+  SyscallError,
+  umount2,
+} from '../sys/mount.ts';
+import { fsyncDir, tempName, writeFileAtomic } from './atomic.ts';
+import type { Digest } from './digest.ts';
+import { ImageError } from './errors.ts';
+import type { LayerStore } from './layers.ts';
+import { OVERLAY_OPAQUE_XATTR } from './unpack.ts';
+
+export type RootfsMode = 'overlay' | 'copy';
+
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+/** Present the image's files shifted into a user namespace's id range. */
+export interface IdMap {
+  uidMap: IdMapping[];
+  gidMap: IdMapping[];
+}
+
+export interface RootfsLease {
+  id: string;
+  image?: Digest;
+  /** Diff-ids, base layer first. */
+  layers: Digest[];
+  mode: RootfsMode;
+  idmap?: IdMap;
+  createdAt: string;
+}
+
+export interface Rootfs extends RootfsLease {
+  /** The root filesystem to pivot into. */
+  path: string;
+  /** The container's own changes (overlay), or the copy itself. */
+  upper: string;
+}
+
+export interface CreateRootfsOptions {
+  id: string;
+  layers: Digest[];
+  image?: Digest;
+  /** 'auto' (default): overlay when the kernel has it, else a copy. */
+  mode?: 'auto' | RootfsMode;
+  idmap?: IdMap;
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** mount(2) copies at most one page of options. */
+const MOUNT_DATA_MAX = 4095;
+
+export class RootfsManager {
+  readonly dir: string;
+  private overlay: boolean | undefined;
+  private fsconfigWorks: boolean | undefined;
+
+  constructor(
+    root: string,
+    private readonly layers: LayerStore,
+    private readonly opts: { forceLegacyMount?: boolean } = {},
+  ) {
+    this.dir = join(root, 'roots');
+    mkdirSync(this.dir, { recursive: true, mode: 0o711 });
+  }
+
+  /** Whether overlayfs can be mounted here: the kernel lists it and a probe mount succeeds. */
+  overlayAvailable(): boolean {
+    if (this.overlay !== undefined) return this.overlay;
+    this.overlay = false;
+    if (
+      !readFileSync('/proc/filesystems', 'utf8')
+        .split('\n')
+        .some((l) => l.trim().endsWith('overlay'))
+    )
+      return false;
+    const probe = tempName(join(this.dir, 'probe'));
+    try {
+      for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(probe, d), { recursive: true });
+      mount(
+        'overlay',
+        join(probe, 'merged'),
+        'overlay',
+        0,
+        `lowerdir=${join(probe, 'lower')},upperdir=${join(probe, 'upper')},workdir=${join(probe, 'work')}`,
+      );
+      umount2(join(probe, 'merged'), MNT_DETACH);
+      this.overlay = true;
+    } catch {
+      this.overlay = false;
+    } finally {
+      rmSync(probe, { recursive: true, force: true });
+    }
+    return this.overlay;
+  }
+
+  private rootDir(id: string): string {
+    if (!ID_RE.test(id))
+      throw new ImageError(
+        'invalid_reference',
+        `id: ${JSON.stringify(id)} must match ${ID_RE} (letters, digits, _ . -)`,
+      );
+    return join(this.dir, id);
+  }
+
+  get(id: string): Rootfs | undefined {
+    const dir = this.rootDir(id);
+    if (!existsSync(join(dir, 'lease.json'))) return undefined;
+    const lease = JSON.parse(readFileSync(join(dir, 'lease.json'), 'utf8')) as RootfsLease;
+    return {
+      ...lease,
+      path: join(dir, 'rootfs'),
+      upper: join(dir, lease.mode === 'overlay' ? 'upper' : 'rootfs'),
+    };
+  }
+
+  list(): RootfsLease[] {
+    const out: RootfsLease[] = [];
+    for (const id of readdirSync(this.dir)) {
+      if (!ID_RE.test(id)) continue;
+      const r = this.get(id);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /** Diff-ids used by any container root (they must survive garbage collection). */
+  leasedLayers(): Set<Digest> {
+    return new Set(this.list().flatMap((l) => l.layers));
+  }
+
+  /** Creates (and mounts) a container's root from image layers already in the layer store. */
+  async create(opts: CreateRootfsOptions): Promise<Rootfs> {
+    const dir = this.rootDir(opts.id);
+    if (existsSync(dir)) throw new ImageError('in_use', `id: a root for container ${opts.id} already exists`);
+    for (const [i, d] of opts.layers.entries())
+      if (!this.layers.has(d))
+        throw new ImageError('not_found', `layers[${i}]: layer ${d} is not unpacked in the store`);
+    const wanted = opts.mode ?? 'auto';
+    const mode: RootfsMode = wanted === 'auto' ? (this.overlayAvailable() ? 'overlay' : 'copy') : wanted;
+    if (mode === 'overlay' && !this.overlayAvailable())
+      throw new ImageError(
+        'mount_failed',
+        'mode: overlay was asked for, but this kernel cannot mount overlayfs',
+      );
+    const lease: RootfsLease = {
+      id: opts.id,
+      image: opts.image,
+      layers: opts.layers,
+      mode,
+      idmap: opts.idmap,
+      createdAt: new Date().toISOString(),
+    };
+    // Build under a temporary name, so a crash leaves nothing that looks like a root.
+    const tmp = tempName(dir);
+    mkdirSync(join(tmp, 'rootfs'), { recursive: true, mode: 0o755 });
+    try {
+      if (mode === 'overlay') {
+        mkdirSync(join(tmp, 'upper'), { mode: 0o755 });
+        mkdirSync(join(tmp, 'work'), { mode: 0o700 });
+        if (opts.idmap) {
+          const root = shiftId(0, opts.idmap.uidMap);
+          const rootGid = shiftId(0, opts.idmap.gidMap);
+          chownSync(join(tmp, 'upper'), root, rootGid);
+          chownSync(join(tmp, 'rootfs'), root, rootGid);
+        }
+      } else {
+        this.flatten(opts.layers, join(tmp, 'rootfs'), opts.idmap);
+      }
+      writeFileAtomic(join(tmp, 'lease.json'), JSON.stringify(lease));
+      renameSync(tmp, dir);
+      fsyncDir(this.dir);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    if (mode === 'overlay') {
+      try {
+        await this.mount(opts.id);
+      } catch (e) {
+        await this.remove(opts.id);
+        throw e;
+      }
+    }
+    return this.get(opts.id)!;
+  }
+
+  isMounted(id: string): boolean {
+    const target = join(this.rootDir(id), 'rootfs');
+    return readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[1] === target);
+  }
+
+  /** Mounts an existing overlay root again (after a reboot); a no-op when mounted or a copy. */
+  async mount(id: string): Promise<void> {
+    const r = this.get(id);
+    if (!r) throw new ImageError('not_found', `id: no root for container ${id}`);
+    if (r.mode !== 'overlay' || this.isMounted(id)) return;
+    const dir = this.rootDir(id);
+    let lowers = r.layers.map((d) => this.layers.path(d)).reverse(); // overlay lists the top layer first
+    if (lowers.length === 0) {
+      mkdirSync(join(dir, 'empty'), { recursive: true });
+      lowers = [join(dir, 'empty')];
+    }
+    if (r.idmap) lowers = await this.idmapLowers(dir, lowers, r.idmap);
+    this.mountOverlay(
+      join(dir, 'rootfs'),
+      lowers,
+      join(dir, 'upper'),
+      join(dir, 'work'),
+      r.idmap ? undefined : r.layers,
+    );
+  }
+
+  private mountOverlay(
+    target: string,
+    lowers: string[],
+    upper: string,
+    work: string,
+    diffIds?: Digest[],
+  ): void {
+    if (!this.opts.forceLegacyMount && this.fsconfigWorks !== false) {
+      try {
+        mountOverlayFsconfig(target, { lowers, upper, work });
+        this.fsconfigWorks = true;
+        return;
+      } catch (e) {
+        // Kernels before 6.8 do not know `lowerdir+`: fall back to mount(2).
+        if (!(e instanceof SyscallError) || this.fsconfigWorks === true) throw mountError(target, e);
+        this.fsconfigWorks = false;
+      }
+    }
+    const short = diffIds ? diffIds.map((d) => this.layers.shortPath(d)).reverse() : lowers;
+    for (const p of [...short, upper, work])
+      if (/[,:\\]/.test(p))
+        throw new ImageError('mount_failed', `overlay path ${p} contains "," ":" or "\\"`);
+    const data = `lowerdir=${short.join(':')},upperdir=${upper},workdir=${work}`;
+    if (data.length > MOUNT_DATA_MAX)
+      throw new ImageError(
+        'mount_failed',
+        `overlay: ${short.length} layers need ${data.length} bytes of mount options, more than the kernel's ${MOUNT_DATA_MAX} (Linux >= 6.8 lifts this limit)`,
+      );
+    try {
+      mount('overlay', target, 'overlay', 0, data);
+    } catch (e) {
+      throw mountError(target, e);
+    }
+  }
+
+  /** Idmapped, read-only views of each layer under <root>/lower/<n> (the layers stay unchowned). */
+  private async idmapLowers(dir: string, lowers: string[], idmap: IdMap): Promise<string[]> {
+    const out: string[] = [];
+    await withUserNamespace(idmap, (fd) => {
+      for (const [i, src] of lowers.entries()) {
+        const target = join(dir, 'lower', String(i));
+        mkdirSync(target, { recursive: true });
+        if (!isMountPoint(target)) mountIdmapped(src, target, fd);
+        out.push(target);
+      }
+    });
+    return out;
+  }
+
+  /** Unmounts a root (its overlay and idmapped layers); the directories stay. */
+  unmount(id: string): void {
+    const dir = this.rootDir(id);
+    for (const m of mountsUnder(dir)) {
+      try {
+        umount2(m);
+      } catch {
+        umount2(m, MNT_DETACH);
+      }
+    }
+  }
+
+  /** Unmounts and deletes a container's root: its own directories, nothing shared. */
+  async remove(id: string): Promise<void> {
+    const dir = this.rootDir(id);
+    if (!existsSync(dir)) return;
+    this.unmount(id);
+    if (mountsUnder(dir).length > 0) throw new ImageError('in_use', `id: the root of ${id} is still mounted`);
+    const doomed = tempName(dir);
+    renameSync(dir, doomed);
+    rmSync(doomed, { recursive: true, force: true });
+  }
+
+  /** Removes roots whose creation or removal was interrupted. */
+  cleanTemp(): void {
+    for (const f of readdirSync(this.dir)) {
+      if (!f.startsWith('.tmp-')) continue;
+      const p = join(this.dir, f);
+      for (const m of mountsUnder(p)) umount2(m, MNT_DETACH);
+      rmSync(p, { recursive: true, force: true });
+    }
+  }
+
+  /** Applies layers in order onto `dest` with overlayfs' whiteout semantics, as a plain copy. */
+  flatten(layers: Digest[], dest: string, idmap?: IdMap): void {
+    const shift = (uid: number, gid: number): [number, number] =>
+      idmap ? [shiftId(uid, idmap.uidMap), shiftId(gid, idmap.gidMap)] : [uid, gid];
+    for (const d of layers) {
+      const links = new Map<string, string>(); // "dev:ino" → first copy, to keep hardlinks
+      const walk = (src: string, dst: string) => {
+        for (const name of readdirSync(src)) {
+          const s = join(src, name);
+          const t = join(dst, name);
+          const st = lstatSync(s);
+          const old = lstatOrUndefined(t);
+          if (st.isCharacterDevice() && st.rdev === 0) {
+            if (old) rmSync(t, { recursive: true, force: true });
+            continue;
+          }
+          if (st.isDirectory()) {
+            const opaque = lgetxattr(s, OVERLAY_OPAQUE_XATTR)?.toString() === 'y';
+            if (old && (!old.isDirectory() || opaque)) rmSync(t, { recursive: true, force: true });
+            if (!old?.isDirectory() || opaque) mkdirSync(t);
+            walk(s, t);
+            chownSync(t, ...shift(st.uid, st.gid));
+            chmodSync(t, st.mode & 0o7777);
+            utimesSync(t, st.atime, st.mtime);
+            continue;
+          }
+          if (old) rmSync(t, { recursive: true, force: true });
+          const key = `${st.dev}:${st.ino}`;
+          const first = st.nlink > 1 ? links.get(key) : undefined;
+          if (first) {
+            linkSync(first, t);
+            continue;
+          }
+          if (st.isSymbolicLink()) symlinkSync(readlinkSync(s), t);
+          else if (st.isFile()) copyFileSync(s, t);
+          else if (st.isFIFO()) mknod(t, S_IFIFO | (st.mode & 0o7777));
+          else if (st.isCharacterDevice() || st.isBlockDevice())
+            mknod(
+              t,
+              (st.isBlockDevice() ? S_IFBLK : S_IFCHR) | (st.mode & 0o7777),
+              makedev(Number((BigInt(st.rdev) >> 8n) & 0xfffn), st.rdev & 0xff),
+            );
+          else continue; // sockets are not image content
+          lchownSync(t, ...shift(st.uid, st.gid));
+          if (!st.isSymbolicLink()) chmodSync(t, st.mode & 0o7777);
+          lutimesSync(t, st.atime, st.mtime);
+          if (st.nlink > 1) links.set(key, t);
+        }
+      };
+      walk(this.layers.path(d), dest);
+    }
+    if (idmap) chownSync(dest, shiftId(0, idmap.uidMap), shiftId(0, idmap.gidMap));
+  }
+}
+
+function mountError(target: string, e: unknown): ImageError {
+  return new ImageError('mount_failed', `overlay mount at ${target} failed: ${(e as Error).message}`, {
+    cause: e,
+  });
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Maps an id through a user namespace map; ids outside it become the overflow id 65534. */
+export function shiftId(id: number, map: IdMapping[]): number {
+  for (const m of map)
+    if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
+  return 65534;
+}
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+}
+
+function isMountPoint(p: string): boolean {
+  return mountsUnder(p).includes(p);
+}
+
+/**
+ * Runs `fn` with an fd of a fresh user namespace carrying `idmap`, held by a short-lived
+ * `unshare` child (util-linux) that is killed afterwards.
+ */
+export async function withUserNamespace<T>(idmap: IdMap, fn: (usernsFd: number) => T): Promise<T> {
+  const args = [
+    ...idmap.uidMap.map((m) => `--map-users=${m.hostID},${m.containerID},${m.size}`),
+    ...idmap.gidMap.map((m) => `--map-groups=${m.hostID},${m.containerID},${m.size}`),
+    '--user',
+    'sleep',
+    '60',
+  ];
+  const child = spawn('unshare', args, { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    const pid = child.pid;
+    if (!pid) throw new ImageError('mount_failed', 'idmap: could not start unshare');
+    const self = readlinkSync('/proc/self/ns/user');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        if (
+          readlinkSync(`/proc/${pid}/ns/user`) !== self &&
+          readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim() !== '' &&
+          readFileSync(`/proc/${pid}/gid_map`, 'utf8').trim() !== ''
+        )
+          break;
+      } catch {
+        // not there yet
+      }
+      if (child.exitCode !== null || Date.now() > deadline)
+        throw new ImageError('mount_failed', 'idmap: the helper user namespace did not come up');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const fd = openSync(`/proc/${pid}/ns/user`, 'r');
+    try {
+      return fn(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
