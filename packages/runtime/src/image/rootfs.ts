@@ -26,6 +26,7 @@ import {
   type Stats,
   symlinkSync,
   utimesSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -377,7 +378,10 @@ export class RootfsManager {
             mknod(
               t,
               (st.isBlockDevice() ? S_IFBLK : S_IFCHR) | (st.mode & 0o7777),
-              makedev(Number((BigInt(st.rdev) >> 8n) & 0xfffn), st.rdev & 0xff),
+              makedev(
+                Number((BigInt(st.rdev) >> 8n) & 0xfffn),
+                (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
+              ),
             );
           else continue; // sockets are not image content
           lchownSync(t, ...shift(st.uid, st.gid));
@@ -430,15 +434,11 @@ function isMountPoint(p: string): boolean {
  * `unshare` child (util-linux) that is killed afterwards.
  */
 export async function withUserNamespace<T>(idmap: IdMap, fn: (usernsFd: number) => T): Promise<T> {
-  const args = [
-    ...idmap.uidMap.map((m) => `--map-users=${m.hostID},${m.containerID},${m.size}`),
-    ...idmap.gidMap.map((m) => `--map-groups=${m.hostID},${m.containerID},${m.size}`),
-    '--user',
-    'sleep',
-    '60',
-  ];
-  const child = spawn('unshare', args, { stdio: 'ignore' });
+  // The maps are written here, as root, rather than by unshare --map-users (which goes through
+  // newuidmap and /etc/subuid).
+  const child = spawn('unshare', ['--user', 'sleep', '60'], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const line = (m: IdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join('\n');
   try {
     const pid = child.pid;
     if (!pid) throw new ImageError('mount_failed', 'idmap: could not start unshare');
@@ -446,12 +446,7 @@ export async function withUserNamespace<T>(idmap: IdMap, fn: (usernsFd: number) 
     const deadline = Date.now() + 10_000;
     for (;;) {
       try {
-        if (
-          readlinkSync(`/proc/${pid}/ns/user`) !== self &&
-          readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim() !== '' &&
-          readFileSync(`/proc/${pid}/gid_map`, 'utf8').trim() !== ''
-        )
-          break;
+        if (readlinkSync(`/proc/${pid}/ns/user`) !== self) break;
       } catch {
         // not there yet
       }
@@ -459,6 +454,8 @@ export async function withUserNamespace<T>(idmap: IdMap, fn: (usernsFd: number) 
         throw new ImageError('mount_failed', 'idmap: the helper user namespace did not come up');
       await new Promise((r) => setTimeout(r, 5));
     }
+    writeFileSync(`/proc/${pid}/uid_map`, line(idmap.uidMap));
+    writeFileSync(`/proc/${pid}/gid_map`, line(idmap.gidMap));
     const fd = openSync(`/proc/${pid}/ns/user`, 'r');
     try {
       return fn(fd);

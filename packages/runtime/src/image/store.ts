@@ -4,8 +4,9 @@
 // that into an async iterable for tRPC subscriptions) and stop on an AbortSignal.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { BlobStore } from './blobs.ts';
-import { type Digest, isDigest } from './digest.ts';
+import { type Digest, isDigest, sha256 } from './digest.ts';
 import { ImageError } from './errors.ts';
 import { LayerStore } from './layers.ts';
 import {
@@ -17,6 +18,7 @@ import {
   IndexSchema,
   MANIFEST_MEDIA_TYPES,
   ManifestSchema,
+  MediaType,
   parseDocument,
 } from './oci.ts';
 import { hostPlatform, type PlatformWanted, parsePlatform, selectManifest } from './platform.ts';
@@ -56,6 +58,16 @@ export interface ImageStoreOptions {
   concurrency?: number;
   /** Test hook: mount overlays with mount(2) and short links even where `lowerdir+` works. */
   forceLegacyMount?: boolean;
+}
+
+export interface LocalImageInput {
+  /** Uncompressed layer tars, base first. */
+  layers: Buffer[];
+  config: Record<string, unknown>;
+  reference?: string;
+  source: ImageRecord['source'];
+  created?: string;
+  annotations?: Record<string, string>;
 }
 
 export interface GcResult {
@@ -204,6 +216,50 @@ export class ImageStore {
       this.blobs.read(desc.digest as Digest),
       `${what}: config ${desc.digest}`,
     );
+  }
+
+  /**
+   * Records an image made here from uncompressed layer tars (base first) and a container
+   * config: layers are stored gzip-compressed, as an OCI manifest and config.
+   */
+  async addLocalImage(input: LocalImageInput, op: OperationOptions = {}): Promise<ImageRecord> {
+    const layers: Descriptor[] = [];
+    const diffIds: Digest[] = [];
+    for (const tar of input.layers) {
+      diffIds.push(sha256(tar));
+      const gz = gzipSync(tar, { level: 6 });
+      const blob = await this.blobs.putBuffer(gz);
+      layers.push({ mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size });
+    }
+    return this.addManifest({ ...input, layers, diffIds }, op);
+  }
+
+  /** Writes config and manifest for layers whose blobs are stored, then commits the image. */
+  async addManifest(
+    input: Omit<LocalImageInput, 'layers'> & { layers: Descriptor[]; diffIds: Digest[] },
+    op: OperationOptions = {},
+  ): Promise<ImageRecord> {
+    const platform = hostPlatform();
+    const config = {
+      created: input.created ?? new Date(0).toISOString(),
+      architecture: platform.architecture,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      os: platform.os,
+      config: input.config,
+      rootfs: { type: 'layers', diff_ids: input.diffIds },
+      history: input.layers.map(() => ({ created_by: `berth ${input.source}` })),
+    };
+    const configBlob = await this.blobs.putBuffer(JSON.stringify(config));
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: configBlob.digest, size: configBlob.size },
+      layers: input.layers,
+      ...(input.annotations ? { annotations: input.annotations } : {}),
+    };
+    const m = await this.blobs.putBuffer(JSON.stringify(manifest));
+    const references = input.reference ? [normalizeReference(input.reference, 'reference')] : [];
+    return this.commit({ manifestDigest: m.digest, references, source: input.source }, op);
   }
 
   // ---- registry ------------------------------------------------------------------------

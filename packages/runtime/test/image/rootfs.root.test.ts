@@ -1,0 +1,181 @@
+// Root: container roots are overlayfs mounts (and idmapped mounts) made with the real kernel.
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BUILTIN_REFERENCE, ensureBuiltinImage } from '../../src/image/builtin.ts';
+import { isImageError } from '../../src/image/errors.ts';
+import { ImageStore } from '../../src/image/store.ts';
+import { cleanupDir, makeTar, makeTempDir } from './helpers.ts';
+
+let tmp: string;
+let store: ImageStore;
+beforeEach(() => {
+  tmp = makeTempDir('rootfs');
+  store = new ImageStore(join(tmp, 'images'));
+});
+afterEach(() => cleanupDir(tmp));
+
+async function twoLayerImage(s: ImageStore, reference = 'berth.local/test/two:1') {
+  const base = await makeTar([
+    { name: 'etc/', type: 'directory' },
+    { name: 'etc/keep', content: 'keep\n' },
+    { name: 'etc/gone', content: 'gone\n' },
+    { name: 'var/', type: 'directory' },
+    { name: 'var/old', content: 'old\n' },
+    { name: 'home/', type: 'directory' },
+    { name: 'home/user', content: 'u\n', uid: 1000, gid: 1000 },
+  ]);
+  const top = await makeTar([
+    { name: 'etc/.wh.gone', content: '' },
+    { name: 'var/', type: 'directory' },
+    { name: 'var/.wh..wh..opq', content: '' },
+    { name: 'var/new', content: 'new\n' },
+  ]);
+  return s.addLocalImage({ layers: [base, top], config: { Cmd: ['/bin/sh'] }, reference, source: 'archive' });
+}
+
+function expectMergedView(root: string) {
+  expect(readFileSync(join(root, 'etc/keep'), 'utf8')).toBe('keep\n');
+  expect(existsSync(join(root, 'etc/gone'))).toBe(false);
+  expect(readdirSync(join(root, 'var'))).toEqual(['new']);
+}
+
+describe('container roots', () => {
+  it('mounts an overlay of shared layers; writes land in the container upper dir; removal keeps the layers', async () => {
+    const img = await twoLayerImage(store);
+    const { rootfs } = await store.createRootfs('c1', 'berth.local/test/two:1');
+    expect(rootfs.mode).toBe('overlay');
+    expect(store.roots.isMounted('c1')).toBe(true);
+    expectMergedView(rootfs.path);
+    writeFileSync(join(rootfs.path, 'etc/keep'), 'changed\n');
+    expect(readFileSync(join(rootfs.upper, 'etc/keep'), 'utf8')).toBe('changed\n');
+    const baseLayer = store.layers.path(img.layers[0]!.diffId);
+    expect(readFileSync(join(baseLayer, 'etc/keep'), 'utf8')).toBe('keep\n');
+    // A second container from the same image sees the image, not the first one's change.
+    const { rootfs: r2 } = await store.createRootfs('c2', img.digest);
+    expect(readFileSync(join(r2.path, 'etc/keep'), 'utf8')).toBe('keep\n');
+    await store.removeRootfs('c1');
+    expect(existsSync(join(store.roots.dir, 'c1'))).toBe(false);
+    expect(readFileSync(join(baseLayer, 'etc/keep'), 'utf8')).toBe('keep\n');
+    await store.removeRootfs('c2');
+    const dup = await store.createRootfs('c3', img.digest);
+    const again = await store.createRootfs('c3', img.digest).catch((e) => e);
+    expect(isImageError(again, 'in_use')).toBe(true);
+    await store.removeRootfs(dup.rootfs.id);
+  });
+
+  it('falls back to a flattened copy with the same view', async () => {
+    await twoLayerImage(store);
+    const { rootfs } = await store.createRootfs('copy1', 'berth.local/test/two:1', { mode: 'copy' });
+    expect(rootfs.mode).toBe('copy');
+    expect(store.roots.isMounted('copy1')).toBe(false);
+    expectMergedView(rootfs.path);
+    expect(statSync(join(rootfs.path, 'home/user')).uid).toBe(1000);
+    await store.removeRootfs('copy1');
+  });
+
+  it('presents ownership shifted into a user namespace range through idmapped layers (layers unchanged)', async () => {
+    const img = await twoLayerImage(store);
+    const idmap = {
+      uidMap: [{ containerID: 0, hostID: 200000, size: 65536 }],
+      gidMap: [{ containerID: 0, hostID: 200000, size: 65536 }],
+    };
+    const { rootfs } = await store.createRootfs('shifted', img.digest, { idmap });
+    expect(statSync(join(rootfs.path, 'etc/keep')).uid).toBe(200000);
+    expect(statSync(join(rootfs.path, 'home/user')).uid).toBe(201000);
+    expect(statSync(join(rootfs.path)).uid).toBe(200000);
+    expect(statSync(join(store.layers.path(img.layers[0]!.diffId), 'home/user')).uid).toBe(1000);
+    expectMergedView(rootfs.path);
+    await store.removeRootfs('shifted');
+    const { rootfs: copy } = await store.createRootfs('shifted-copy', img.digest, { idmap, mode: 'copy' });
+    expect(statSync(join(copy.path, 'home/user')).uid).toBe(201000);
+    await store.removeRootfs('shifted-copy');
+  });
+
+  it('mounts images with more layers than the one-page mount(2) options allow', async () => {
+    const layers: Buffer[] = [];
+    for (let i = 0; i < 120; i++) layers.push(await makeTar([{ name: `l${i}`, content: `${i}` }]));
+    const img = await store.addLocalImage({
+      layers,
+      config: {},
+      reference: 'berth.local/test/many:1',
+      source: 'archive',
+    });
+    const { rootfs } = await store.createRootfs('many', img.digest);
+    expect(readdirSync(rootfs.path)).toHaveLength(120);
+    await store.removeRootfs('many');
+    // Kernels without `lowerdir+`: mount(2) with short per-layer links instead of full paths.
+    const legacy = new ImageStore(join(tmp, 'images'), { forceLegacyMount: true });
+    const some = await legacy.addLocalImage({
+      layers: layers.slice(0, 60),
+      config: {},
+      reference: 'berth.local/test/sixty:1',
+      source: 'archive',
+    });
+    const longest = some.layers.map((l) => legacy.layers.path(l.diffId)).join(':').length;
+    expect(longest).toBeGreaterThan(4096);
+    const { rootfs: r60 } = await legacy.createRootfs('sixty', some.digest);
+    expect(readdirSync(r60.path)).toHaveLength(60);
+    await legacy.removeRootfs('sixty');
+    const tooMany = await legacy.createRootfs('too-many', img.digest).catch((e) => e);
+    expect(isImageError(tooMany, 'mount_failed'), String(tooMany)).toBe(true);
+    expect(tooMany.message).toMatch(/mount options/);
+    expect(existsSync(join(legacy.roots.dir, 'too-many'))).toBe(false);
+  });
+
+  it('garbage collection never removes a layer in use by a container root', async () => {
+    const img = await twoLayerImage(store);
+    const { rootfs } = await store.createRootfs('user', img.digest);
+    await store.remove('berth.local/test/two:1');
+    expect(await store.list()).toEqual([]);
+    const first = await store.gc({ dangling: true });
+    expect(first.layers).toEqual([]);
+    for (const l of img.layers) expect(store.layers.has(l.diffId)).toBe(true);
+    expectMergedView(rootfs.path);
+    // Blobs of the removed image go; the unpacked layers stay while the root exists.
+    expect(first.blobs).toContain(img.digest);
+    await store.removeRootfs('user');
+    const second = await store.gc();
+    expect(second.layers.sort()).toEqual(img.layers.map((l) => l.diffId).sort());
+    expect(store.layers.list()).toEqual([]);
+    expect(store.blobs.list()).toEqual([]);
+  });
+
+  it('prunes images left dangling when their tag moved, keeping tagged ones and what they use', async () => {
+    const a = await twoLayerImage(store, 'berth.local/test/a:1');
+    const one = async (content: string) =>
+      store.addLocalImage({
+        layers: [await makeTar([{ name: 'b', content }])],
+        config: {},
+        reference: 'berth.local/test/b:1',
+        source: 'archive',
+      });
+    const old = await one('old');
+    const current = await one('new');
+    expect((await store.inspect(old.digest)).references).toEqual([]);
+    const r = await store.gc({ dangling: true });
+    expect(r.images).toEqual([old.digest]);
+    expect(r.layers).toEqual([old.layers[0]!.diffId]);
+    expect((await store.list()).map((x) => x.digest).sort()).toEqual([a.digest, current.digest].sort());
+    for (const l of [...a.layers, ...current.layers]) expect(store.layers.has(l.diffId)).toBe(true);
+  });
+
+  it('builds the built-in busybox image offline, deterministically, and a container root from it runs sh', async () => {
+    const img = await ensureBuiltinImage(store);
+    expect(img.references).toEqual([BUILTIN_REFERENCE]);
+    const again = await ensureBuiltinImage(new ImageStore(join(tmp, 'other')));
+    expect(again.digest).toBe(img.digest);
+    const { rootfs } = await store.createRootfs('bb', BUILTIN_REFERENCE);
+    expect(lstatSync(join(rootfs.path, 'bin/sh')).isSymbolicLink()).toBe(true);
+    const out = execFileSync(
+      'chroot',
+      [rootfs.path, '/bin/sh', '-c', 'echo hello from $(cat /etc/hostname); ls /usr/bin | wc -l'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(out).toMatch(/^hello from berth\n\d+\n$/);
+    await store.removeRootfs('bb');
+  });
+});
