@@ -58,6 +58,8 @@ export interface CompiledSeccomp {
   abis: string[];
   /** Names that are syscalls only on other architectures, skipped with where they were. */
   skipped: { field: string; name: string }[];
+  /** Rules without effect: a syscall's first unconditional rule (`by`) decides it alone. */
+  shadowed: { field: string; name: string; by: string }[];
 }
 
 /** Compiles an OCI `linux.seccomp` object into a classic-BPF seccomp filter for `arch`. */
@@ -101,6 +103,8 @@ interface Cond {
 interface CondRule {
   verdict: number;
   conds: Cond[];
+  field?: string;
+  name?: string;
 }
 interface SyscallPlan {
   conditional: CondRule[];
@@ -109,7 +113,7 @@ interface SyscallPlan {
 
 type Verdict =
   | { kind: 'ret'; value: number }
-  | { kind: 'chain'; rules: CondRule[]; fallback: number }
+  | { kind: 'chain'; rules: CondRule[]; fallback: number; wide: boolean }
   | { kind: 'section'; abi: SyscallAbi['name'] };
 
 interface Interval {
@@ -147,6 +151,7 @@ export function compileSeccompProgram(
   // 1. Resolve names per ABI, in profile order.
   const plans = new Map<SyscallAbi['name'], Map<number, SyscallPlan>>(abis.map((a) => [a.name, new Map()]));
   const skipped: CompiledSeccomp['skipped'] = [];
+  const shadowed: CompiledSeccomp['shadowed'] = [];
   (seccomp.syscalls ?? []).forEach((rule, i) => {
     const verdict = actionValue(rule.action, rule.errnoRet);
     const alternatives = conditionSets(rule.args ?? []);
@@ -166,15 +171,17 @@ export function compileSeccompProgram(
           byNr.set(nr, plan);
         }
         if (alternatives.length === 0) {
-          if (plan.unconditional && plan.unconditional.verdict !== verdict) {
-            throw new SeccompError(
-              field,
-              `"${name}" already has a different action from ${plan.unconditional.field}; one syscall takes one unconditional action`,
-            );
+          // As in libseccomp (so a config means what it means under runc and crun): the first
+          // unconditional rule of a syscall decides it, and overrides its conditional rules.
+          if (plan.unconditional) {
+            if (plan.unconditional.verdict !== verdict) {
+              shadowed.push({ field, name, by: plan.unconditional.field });
+            }
+          } else {
+            plan.unconditional = { verdict, field };
           }
-          plan.unconditional ??= { verdict, field };
         } else {
-          for (const conds of alternatives) plan.conditional.push({ verdict, conds });
+          for (const conds of alternatives) plan.conditional.push({ verdict, conds, field, name });
         }
       }
       if (found) return;
@@ -202,12 +209,16 @@ export function compileSeccompProgram(
   const intervalsFor = (abi: SyscallAbi, lo: number, hi: number): Interval[] => {
     const points = new Map<number, string>();
     for (const [nr, plan] of plans.get(abi.name)!) {
-      const fallback = plan.unconditional?.verdict ?? defaultVerdict;
       points.set(
         nr,
-        plan.conditional.length === 0
-          ? keyOf({ kind: 'ret', value: fallback })
-          : keyOf({ kind: 'chain', rules: plan.conditional, fallback }),
+        plan.unconditional
+          ? keyOf({ kind: 'ret', value: plan.unconditional.verdict })
+          : keyOf({
+              kind: 'chain',
+              rules: plan.conditional.map(({ verdict, conds }) => ({ verdict, conds })),
+              fallback: defaultVerdict,
+              wide: abi.argBits === 64,
+            }),
       );
     }
     // Syscalls the table knows above `newest` (x32's own entry points) keep the default action.
@@ -284,7 +295,7 @@ export function compileSeccompProgram(
     if (v.kind === 'section' || !labels.has(key)) continue;
     asm.place(labels.get(key)!);
     if (v.kind === 'ret') asm.ret(v.value);
-    else emitChain(asm, v.rules, v.fallback);
+    else emitChain(asm, v.rules, v.fallback, v.wide);
   }
 
   const program = asm.assemble();
@@ -294,7 +305,17 @@ export function compileSeccompProgram(
       `the compiled filter has ${program.length} instructions, more than the kernel's limit of ${BPF_MAXINSNS}`,
     );
   }
-  return { program, filter: encodeFilter(program), abis: abis.map((a) => a.name), skipped };
+  for (const byNr of plans.values()) {
+    for (const plan of byNr.values()) {
+      if (!plan.unconditional) continue;
+      for (const r of plan.conditional) {
+        if (r.field && !shadowed.some((x) => x.field === r.field)) {
+          shadowed.push({ field: r.field, name: r.name ?? '', by: plan.unconditional.field });
+        }
+      }
+    }
+  }
+  return { program, filter: encodeFilter(program), abis: abis.map((a) => a.name), skipped, shadowed };
 }
 
 /**
@@ -329,7 +350,7 @@ function emitTree(asm: BpfAssembler, intervals: readonly Interval[], labelOf: (k
   else node(0, intervals.length - 1);
 }
 
-function emitChain(asm: BpfAssembler, rules: readonly CondRule[], fallback: number) {
+function emitChain(asm: BpfAssembler, rules: readonly CondRule[], fallback: number, wide: boolean) {
   for (let i = 0; i < rules.length; ) {
     const rule = rules[i]!;
     // A run of rules `argN == v1`, `argN == v2`, ... with one verdict (Docker's personality
@@ -337,14 +358,14 @@ function emitChain(asm: BpfAssembler, rules: readonly CondRule[], fallback: numb
     let j = i;
     while (j < rules.length && sameEqualitySet(rule, rules[j]!)) j++;
     if (j - i >= 2) {
-      emitEqualitySet(asm, rules.slice(i, j));
+      emitEqualitySet(asm, rules.slice(i, j), wide);
       i = j;
       continue;
     }
     const next = asm.label();
     for (const cond of rule.conds) {
       const ok = asm.label();
-      emitCondition(asm, cond, ok, next);
+      emitCondition(asm, cond, ok, next, wide);
       asm.place(ok);
     }
     asm.ret(rule.verdict);
@@ -369,23 +390,25 @@ function sameEqualitySet(first: CondRule, other: CondRule): boolean {
   );
 }
 
-function emitEqualitySet(asm: BpfAssembler, rules: readonly CondRule[]) {
-  const index = rules[0]!.conds[0]!.index;
-  const lo = SECCOMP_DATA_ARGS + 8 * index;
+function emitEqualitySet(asm: BpfAssembler, rules: readonly CondRule[], wide: boolean) {
+  const lo = SECCOMP_DATA_ARGS + 8 * rules[0]!.conds[0]!.index;
   const byHi = new Map<number, number[]>();
   for (const r of rules) {
     const w = word(r.conds[0]!.value);
-    byHi.set(w.hi, [...(byHi.get(w.hi) ?? []), w.lo]);
+    const hi = wide ? w.hi : 0;
+    byHi.set(hi, [...(byHi.get(hi) ?? []), w.lo]);
   }
   const match = asm.label();
   const after = asm.label();
   const groups = [...byHi];
   groups.forEach(([hiWord, los], g) => {
     const nextGroup = g === groups.length - 1 ? after : asm.label();
-    const loWord = asm.label();
-    asm.load(lo + 4);
-    asm.jump(BPF_JMP_JEQ_K, hiWord, loWord, nextGroup);
-    asm.place(loWord);
+    if (wide) {
+      const loWord = asm.label();
+      asm.load(lo + 4);
+      asm.jump(BPF_JMP_JEQ_K, hiWord, loWord, nextGroup);
+      asm.place(loWord);
+    }
     asm.load(lo);
     los.forEach((v, m) => {
       const nextValue = m === los.length - 1 ? nextGroup : asm.label();
@@ -401,11 +424,35 @@ function emitEqualitySet(asm: BpfAssembler, rules: readonly CondRule[]) {
 
 const word = (v: bigint) => ({ hi: Number((v >> 32n) & 0xffffffffn), lo: Number(v & 0xffffffffn) });
 
-/** Jumps to `ok` when the 64-bit argument satisfies `cond`, else to `fail` (little-endian words). */
-function emitCondition(asm: BpfAssembler, cond: Cond, ok: Label, fail: Label) {
+/**
+ * Jumps to `ok` when the argument satisfies `cond`, else to `fail`. On 64-bit ABIs the 64-bit
+ * value is compared word by word (little-endian: low word first in memory). On 32-bit ABIs
+ * (i386, x32) only the low words count, as in libseccomp: the kernel ignores the high half
+ * there, and a 64-bit process can put anything in it through `int $0x80`.
+ */
+function emitCondition(asm: BpfAssembler, cond: Cond, ok: Label, fail: Label, wide: boolean) {
   const lo = SECCOMP_DATA_ARGS + 8 * cond.index;
   const hi = lo + 4;
   const v = word(cond.value);
+  if (!wide) {
+    const jumps: Record<Exclude<SeccompOperator, 'SCMP_CMP_MASKED_EQ'>, [number, Label, Label]> = {
+      SCMP_CMP_EQ: [BPF_JMP_JEQ_K, ok, fail],
+      SCMP_CMP_NE: [BPF_JMP_JEQ_K, fail, ok],
+      SCMP_CMP_GT: [BPF_JMP_JGT_K, ok, fail],
+      SCMP_CMP_GE: [BPF_JMP_JGE_K, ok, fail],
+      SCMP_CMP_LT: [BPF_JMP_JGE_K, fail, ok],
+      SCMP_CMP_LE: [BPF_JMP_JGT_K, fail, ok],
+    };
+    asm.load(lo);
+    if (cond.op === 'SCMP_CMP_MASKED_EQ') {
+      asm.and(v.lo);
+      asm.jump(BPF_JMP_JEQ_K, word(cond.valueTwo).lo, ok, fail);
+    } else {
+      const [code, yes, no] = jumps[cond.op];
+      asm.jump(code, v.lo, yes, no);
+    }
+    return;
+  }
   const equal = (yes: Label, no: Label) => {
     const next = asm.label();
     asm.load(hi);
@@ -444,7 +491,7 @@ function emitCondition(asm: BpfAssembler, cond: Cond, ok: Label, fail: Label) {
     case 'SCMP_CMP_LE':
       return ordered(BPF_JMP_JGT_K, fail, ok);
     case 'SCMP_CMP_MASKED_EQ': {
-      // OCI: (arg & value) == valueTwo.
+      // OCI: (arg & value) == valueTwo. A zero mask word needs no load: its part is 0.
       const mask = v;
       const datum = word(cond.valueTwo);
       const afterHi = asm.label();
@@ -460,8 +507,7 @@ function emitCondition(asm: BpfAssembler, cond: Cond, ok: Label, fail: Label) {
       }
       asm.place(afterHi);
       if (mask.lo === 0) {
-        if (datum.lo !== 0) asm.ja(fail);
-        else asm.ja(ok);
+        asm.ja(datum.lo === 0 ? ok : fail);
         return;
       }
       asm.load(lo);

@@ -14,8 +14,9 @@ import { HOST_ABIS, hostSeccompArch, type SeccompHostArch } from './syscalls.ts'
 //   processes are killed as a foreign architecture); Docker allows SCMP_ARCH_ARM.
 // - Called without capabilities, the profile is the one for a container with none: e.g. chroot
 //   needs CAP_SYS_CHROOT to be passed in (Docker's default capability set has it).
-// - socket(AF_VSOCK) is refused on the low 32 bits of the argument (Docker compares all 64, and
-//   the kernel ignores the high half), with EAFNOSUPPORT, the errno of an unsupported family.
+// - socket(AF_VSOCK) is refused whatever the high half of the argument holds (Docker's rule lets
+//   0x1_00000028 through, and the kernel reads it as 40); families above AF_MCTP (45), which
+//   do not exist yet, are refused too.
 // - Syscalls newer than Berth's tables get ENOSYS (as runc does) rather than running.
 
 const CLONE_NAMESPACE_FLAGS =
@@ -28,7 +29,6 @@ const CLONE_NAMESPACE_FLAGS =
   0x02000000; // CLONE_NEWCGROUP
 const AF_VSOCK = 40;
 const ENOSYS = 38;
-const EAFNOSUPPORT = 97;
 
 /** A profile rule with Docker's conditions on capabilities, architecture and kernel version. */
 export interface SeccompTemplateRule extends LinuxSyscall {
@@ -406,15 +406,17 @@ export const BERTH_SECCOMP_TEMPLATE: readonly SeccompTemplateRule[] = [
     comment: 'ptrace can no longer be used to bypass seccomp since Linux 4.8',
     includes: { minKernel: [4, 8] },
   }),
-  {
-    names: ['socket'],
-    action: 'SCMP_ACT_ERRNO',
-    errnoRet: EAFNOSUPPORT,
-    comment:
-      'no AF_VSOCK (host communication). The kernel reads the family as an int, so only the low 32 bits are compared: Docker’s `arg0 != 40` lets 0x1_00000028 through',
-    args: [{ index: 0, value: 0xffffffff, valueTwo: AF_VSOCK, op: 'SCMP_CMP_MASKED_EQ' }],
-  },
-  allow(['socket']),
+  // Every address family but AF_VSOCK (40, host communication). Docker writes `arg0 != 40`, but
+  // the kernel reads the family as an int: socket(0x1_00000028, ...) passes that test and opens
+  // a vsock. These rules only accept a family whose high half is zero, and hold the same under
+  // libseccomp (all are conditional ALLOWs, ORed).
+  allow(['socket'], { args: [{ index: 0, value: AF_VSOCK - 1, op: 'SCMP_CMP_LE' }] }),
+  ...[41, 42, 43, 44, 45].map((family) =>
+    allow(['socket'], {
+      comment: 'AF_KCM ... AF_MCTP',
+      args: [{ index: 0, value: family, op: 'SCMP_CMP_EQ' }],
+    }),
+  ),
   ...[0x0, 0x0008, 0x20000, 0x20008, 0xffffffff].map((persona) =>
     allow(['personality'], {
       comment: 'PER_LINUX, PER_LINUX32, UNAME26 and the query value only',

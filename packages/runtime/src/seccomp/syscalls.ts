@@ -32,6 +32,8 @@ export interface SyscallAbi {
   readonly table: ReadonlyMap<string, number>;
   /** Syscall numbers above this are newer than any Berth knows (unified numbering since 424). */
   readonly newest: number;
+  /** Width of the arguments the kernel reads (x32 and i386: 32, as libseccomp treats them). */
+  readonly argBits: 32 | 64;
 }
 
 function abi(
@@ -39,19 +41,20 @@ function abi(
   architecture: SeccompArchitecture,
   auditArch: number,
   numbers: Readonly<Record<string, number>>,
+  argBits: 32 | 64,
   base = 0,
 ): SyscallAbi {
   const table = new Map(Object.entries(numbers));
   // Numbers 512+ on x32 are its own compat entry points, not newer syscalls.
   const newest = Math.max(...[...table.values()].filter((nr) => nr - base < 512));
-  return { name, architecture, auditArch, table, newest };
+  return { name, architecture, auditArch, table, newest, argBits };
 }
 
 export const ABIS = {
-  x86_64: abi('x86_64', 'SCMP_ARCH_X86_64', AUDIT_ARCH_X86_64, X86_64_SYSCALLS),
-  x86: abi('x86', 'SCMP_ARCH_X86', AUDIT_ARCH_I386, X86_SYSCALLS),
-  x32: abi('x32', 'SCMP_ARCH_X32', AUDIT_ARCH_X86_64, X32_SYSCALLS, X32_SYSCALL_BIT),
-  aarch64: abi('aarch64', 'SCMP_ARCH_AARCH64', AUDIT_ARCH_AARCH64, AARCH64_SYSCALLS),
+  x86_64: abi('x86_64', 'SCMP_ARCH_X86_64', AUDIT_ARCH_X86_64, X86_64_SYSCALLS, 64),
+  x86: abi('x86', 'SCMP_ARCH_X86', AUDIT_ARCH_I386, X86_SYSCALLS, 32),
+  x32: abi('x32', 'SCMP_ARCH_X32', AUDIT_ARCH_X86_64, X32_SYSCALLS, 32, X32_SYSCALL_BIT),
+  aarch64: abi('aarch64', 'SCMP_ARCH_AARCH64', AUDIT_ARCH_AARCH64, AARCH64_SYSCALLS, 64),
 } as const;
 
 /** The native ABI of each host arch and the compat ABIs a profile may add to it. */

@@ -123,9 +123,13 @@ describe('default profile on x86_64', () => {
   });
 
   it('refuses AF_VSOCK sockets even with garbage in the high half of the argument', () => {
-    expect(x64('socket', [2 /* AF_INET */, 1, 0])).toBe('ALLOW');
-    expect(x64('socket', [40])).toBe('ERRNO(97)');
-    expect(x64('socket', [0xdead_0000_0028n])).toBe('ERRNO(97)');
+    for (const family of [1, 2, 10, 16, 17, 39, 41, 44, 45]) {
+      expect(x64('socket', [family, 1, 0]), String(family)).toBe('ALLOW');
+    }
+    expect(x64('socket', [40])).toBe('ERRNO(1)');
+    expect(x64('socket', [0xdead_0000_0028n])).toBe('ERRNO(1)');
+    expect(x64('socket', [0x1_00000002n])).toBe('ERRNO(1)');
+    expect(x64('socket', [46])).toBe('ERRNO(1)');
   });
 
   it('allows ptrace on kernels from 4.8 only (Docker’s rule)', () => {
@@ -447,8 +451,8 @@ describe('crafted profiles', () => {
     expect(check(or, AUDIT_ARCH_X86_64, nr64('kill'), [1, 15])).toBe('ALLOW');
   });
 
-  it('tries conditional rules in order before the unconditional one', () => {
-    const f = compileSeccomp(
+  it('lets a syscall’s first unconditional rule decide it, as libseccomp does', () => {
+    const compiled = compileSeccompProgram(
       {
         defaultAction: 'SCMP_ACT_KILL_PROCESS',
         syscalls: [
@@ -459,8 +463,15 @@ describe('crafted profiles', () => {
             errnoRet: 9,
             args: [{ index: 0, value: 100, op: 'SCMP_CMP_GE' }],
           },
+          { names: ['dup', 'dup2'], action: 'SCMP_ACT_ERRNO', errnoRet: 5 },
           {
-            names: ['dup'],
+            names: ['dup3'],
+            action: 'SCMP_ACT_ERRNO',
+            errnoRet: 9,
+            args: [{ index: 0, value: 100, op: 'SCMP_CMP_GE' }],
+          },
+          {
+            names: ['dup3'],
             action: 'SCMP_ACT_ERRNO',
             errnoRet: 1,
             args: [{ index: 0, value: 50, op: 'SCMP_CMP_GE' }],
@@ -469,24 +480,65 @@ describe('crafted profiles', () => {
       },
       'x86_64',
     );
+    const f = compiled.filter;
     expect(check(f, AUDIT_ARCH_X86_64, nr64('dup'), [3])).toBe('ALLOW');
-    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup'), [60])).toBe('ERRNO(1)');
-    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup'), [200])).toBe('ERRNO(9)');
-    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup2'), [3])).toBe('KILL_PROCESS');
+    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup'), [200])).toBe('ALLOW');
+    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup2'), [3])).toBe('ERRNO(5)');
+    // Conditional rules alone: tried in profile order, then the default action.
+    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup3'), [3])).toBe('KILL_PROCESS');
+    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup3'), [60])).toBe('ERRNO(1)');
+    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup3'), [200])).toBe('ERRNO(9)');
+    expect(compiled.shadowed).toEqual([
+      { field: 'linux.seccomp.syscalls[2].names[0]', name: 'dup', by: 'linux.seccomp.syscalls[0].names[0]' },
+      { field: 'linux.seccomp.syscalls[1].names[0]', name: 'dup', by: 'linux.seccomp.syscalls[0].names[0]' },
+    ]);
   });
 
-  it('refuses two different unconditional actions for one syscall, naming both places', () => {
-    expect(() =>
-      compileSeccomp(
-        base([
-          { names: ['getpid', 'read'], action: 'SCMP_ACT_ERRNO' },
-          { names: ['write', 'read'], action: 'SCMP_ACT_KILL' },
-        ]),
-        'x86_64',
-      ),
-    ).toThrow(
-      'linux.seccomp.syscalls[1].names[1]: "read" already has a different action from linux.seccomp.syscalls[0].names[1]',
+  it('compares only the low 32 bits on 32-bit ABIs (i386, x32), as libseccomp does', () => {
+    const f = compileSeccomp(
+      {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+        syscalls: [
+          {
+            names: ['dup'],
+            action: 'SCMP_ACT_ERRNO',
+            errnoRet: 7,
+            args: [{ index: 0, value: 5, op: 'SCMP_CMP_EQ' }],
+          },
+          {
+            names: ['dup2'],
+            action: 'SCMP_ACT_ERRNO',
+            errnoRet: 8,
+            args: [{ index: 1, value: 5, op: 'SCMP_CMP_GT' }],
+          },
+          {
+            names: ['dup3'],
+            action: 'SCMP_ACT_ERRNO',
+            errnoRet: 9,
+            args: [{ index: 2, value: 0xf0, valueTwo: 0x10, op: 'SCMP_CMP_MASKED_EQ' }],
+          },
+        ],
+      },
+      'x86_64',
     );
+    const high = 0xabcd_0000_0000n;
+    // x86_64: all 64 bits count.
+    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup'), [5])).toBe('ERRNO(7)');
+    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup'), [high | 5n])).toBe('ALLOW');
+    expect(check(f, AUDIT_ARCH_X86_64, nr64('dup2'), [0, high])).toBe('ERRNO(8)');
+    // i386 and x32: the kernel ignores the high half, so must the filter.
+    for (const [arch, nr] of [
+      [AUDIT_ARCH_I386, nr32],
+      [AUDIT_ARCH_X86_64, nrX32],
+    ] as const) {
+      expect(check(f, arch, nr('dup'), [high | 5n])).toBe('ERRNO(7)');
+      expect(check(f, arch, nr('dup'), [high | 6n])).toBe('ALLOW');
+      expect(check(f, arch, nr('dup2'), [0, high])).toBe('ALLOW');
+      expect(check(f, arch, nr('dup2'), [0, high | 6n])).toBe('ERRNO(8)');
+      expect(check(f, arch, nr('dup3'), [0, 0, high | 0x1fn])).toBe('ERRNO(9)');
+      expect(check(f, arch, nr('dup3'), [0, 0, high | 0x2fn])).toBe('ALLOW');
+    }
   });
 
   it('handles programs far beyond the 255-instruction reach of a conditional jump', () => {
