@@ -34,7 +34,6 @@ const program = new Command('berthd')
       stateDir: opts.stateDir,
       socketGroup: opts.socketGroup,
     });
-    console.error(`berthd ${AGENT_VERSION} listening on ${agent.socketPath} (group ${opts.socketGroup})`);
     const stop = (signal: string) => {
       console.error(`berthd: ${signal}, stopping`);
       agent.close().then(
@@ -47,6 +46,8 @@ const program = new Command('berthd')
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Said only once the handlers are in place: whoever waits for this line may signal at once.
+    console.error(`berthd ${AGENT_VERSION} listening on ${agent.socketPath} (group ${opts.socketGroup})`);
   });
 
 program.parseAsync().catch((err: Error) => {
