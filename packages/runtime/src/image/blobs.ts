@@ -93,7 +93,11 @@ export class BlobStore {
     opts: { size?: number; onBytes?: (n: number) => void } = {},
   ): Promise<BlobInfo> {
     if (expected && this.has(expected)) {
-      if (typeof (source as Readable).destroy === 'function') (source as Readable).destroy();
+      // Already stored (and verified then); the source is still read to its end, since it
+      // may be one entry of an archive being walked.
+      for await (const _ of source) {
+        // discard
+      }
       return { digest: expected, size: this.size(expected) };
     }
     const tmp = tempName(join(this.ingestDir, 'write'));

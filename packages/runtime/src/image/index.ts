@@ -1,5 +1,7 @@
 // The image store: content-addressed blobs, shared unpacked layers, image records, container
 // roots, and the sources images come from (registries, archives, builds).
+
+export * from './archive.ts';
 export * from './blobs.ts';
 export * from './builtin.ts';
 export * from './digest.ts';

@@ -113,18 +113,29 @@ export class ImageStore {
     this.roots.cleanTemp();
   }
 
-  /** Holds digests against garbage collection for the duration of `fn`. */
-  async pinned<T>(digests: Iterable<string>, fn: () => Promise<T>): Promise<T> {
+  /** Holds digests (blobs or diff-ids) against garbage collection until `release` is called. */
+  pin(digests: Iterable<string>): () => void {
     const list = [...digests];
     for (const d of list) this.pins.set(d, (this.pins.get(d) ?? 0) + 1);
-    try {
-      return await fn();
-    } finally {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       for (const d of list) {
         const n = (this.pins.get(d) ?? 1) - 1;
         if (n <= 0) this.pins.delete(d);
         else this.pins.set(d, n);
       }
+    };
+  }
+
+  /** Holds digests against garbage collection for the duration of `fn`. */
+  async pinned<T>(digests: Iterable<string>, fn: () => Promise<T>): Promise<T> {
+    const release = this.pin(digests);
+    try {
+      return await fn();
+    } finally {
+      release();
     }
   }
 
@@ -236,7 +247,12 @@ export class ImageStore {
 
   /** Writes config and manifest for layers whose blobs are stored, then commits the image. */
   async addManifest(
-    input: Omit<LocalImageInput, 'layers'> & { layers: Descriptor[]; diffIds: Digest[] },
+    input: Omit<LocalImageInput, 'layers'> & {
+      layers: Descriptor[];
+      diffIds: Digest[];
+      /** A config blob already stored (kept byte for byte); otherwise one is written from `config`. */
+      configDigest?: Digest;
+    },
     op: OperationOptions = {},
   ): Promise<ImageRecord> {
     const platform = hostPlatform();
@@ -249,7 +265,9 @@ export class ImageStore {
       rootfs: { type: 'layers', diff_ids: input.diffIds },
       history: input.layers.map(() => ({ created_by: `berth ${input.source}` })),
     };
-    const configBlob = await this.blobs.putBuffer(JSON.stringify(config));
+    const configBlob = input.configDigest
+      ? { digest: input.configDigest, size: this.blobs.size(input.configDigest) }
+      : await this.blobs.putBuffer(JSON.stringify(config));
     const manifest = {
       schemaVersion: 2,
       mediaType: MediaType.ociManifest,
