@@ -39,9 +39,31 @@ export function sqliteDriver(db: Database): MigrationDriver {
         const seen = db.prepare(`SELECT 1 FROM "${MIGRATIONS_TABLE}" WHERE "name" = ?`).get(m.name);
         if (seen) return;
         db.exec(m.sql);
+        const broken = db.pragma('foreign_key_check') as Array<{
+          table: string;
+          rowid: number;
+          parent: string;
+        }>;
+        if (broken.length > 0) {
+          const first = broken[0]!;
+          throw new Error(
+            `it leaves ${broken.length} row(s) violating foreign keys (first: ${first.table} rowid ${first.rowid} → ${first.parent})`,
+          );
+        }
         record.run(m.name, m.checksum, new Date().toISOString());
       });
-      run.immediate();
+      // Prisma rebuilds a table (RedefineTables) by copy, DROP and rename between
+      // "PRAGMA foreign_keys=OFF/ON", but that pragma is a no-op inside a transaction, and
+      // with keys on the DROP would cascade-delete the rows that reference the table. So
+      // keys go off around the transaction (as Prisma and Rails do) and
+      // foreign_key_check above stands in for them.
+      const keysWereOn = db.pragma('foreign_keys', { simple: true }) === 1;
+      if (keysWereOn) db.pragma('foreign_keys = OFF');
+      try {
+        run.immediate();
+      } finally {
+        if (keysWereOn) db.pragma('foreign_keys = ON');
+      }
     },
   };
 }
