@@ -36,6 +36,8 @@ export interface ActionStep {
   field: string;
   run(): void;
   undo(): void;
+  /** Called once the whole request is done (applied, or undone): release what run() held. */
+  finish?(): void;
 }
 export type Step = WriteStep | ActionStep;
 

@@ -164,6 +164,14 @@ export class FsCgroupManager implements CgroupManager {
     steps.push(...unifiedSteps);
 
     const done: Array<() => void> = [];
+    try {
+      this.execute(steps, done);
+    } finally {
+      for (const step of steps) if ('run' in step) step.finish?.();
+    }
+  }
+
+  private execute(steps: Step[], done: Array<() => void>): void {
     for (const step of steps) {
       try {
         if ('run' in step) {

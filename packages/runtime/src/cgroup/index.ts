@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { type Bpf, hostBpf } from '../sys/bpf.ts';
 import type { Controller, HostFacts } from './controller.ts';
 import { type CgroupLayout, detectHostCgroupLayout } from './detect.ts';
 import { type BoundController, FsCgroupManager, type Hierarchy, type OomSource } from './driver.ts';
@@ -16,7 +17,7 @@ import { v1Hugetlb } from './v1/hugetlb.ts';
 import { v1Memory, v1OomKillCount } from './v1/memory.ts';
 import { pidsController } from './v1/pids.ts';
 import { v2Core } from './v2/core.ts';
-import { V2_CONTROLLERS, v2Devices, v2OomKillCount } from './v2/index.ts';
+import { V2_CONTROLLERS, v2DevicesController, v2OomKillCount } from './v2/index.ts';
 
 export type { HostFacts } from './controller.ts';
 export { blkioWeightToIoWeight, sharesToWeight } from './convert.ts';
@@ -39,6 +40,8 @@ export interface CreateCgroupManagerOptions {
   /** Host facts for validation; read from <root>/sys when absent. */
   host?: HostFacts;
   timeouts?: { freezeMs?: number; killMs?: number; removeMs?: number };
+  /** bpf(2) for the v2 device program; the real syscall (via koffi) when absent. */
+  bpf?: Bpf;
 }
 
 const V1_CONTROLLERS: Record<string, Controller> = {
@@ -51,6 +54,9 @@ const V1_CONTROLLERS: Record<string, Controller> = {
   hugetlb: v1Hugetlb,
   devices: v1Devices,
 };
+
+/** Planning and writing order: cpuset before cpu (pinning before bandwidth), devices last. */
+const ORDER = ['cpuset', 'cpu', 'cpuacct', 'memory', 'pids', 'blkio', 'io', 'hugetlb', 'devices'];
 
 let sharedFs: CgroupFs | undefined;
 function defaultFs(): CgroupFs {
@@ -124,7 +130,14 @@ export function createCgroupManager(opts: CreateCgroupManagerOptions): CgroupMan
         oom = { controller: bound, count: v2OomKillCount, trigger: { kind: 'watch', file: 'memory.events' } };
     }
     // Devices: a BPF program on the v2 cgroup when there is no v1 devices controller.
-    if (!('devices' in layout.v1)) controllers.push({ controller: v2Devices, hierarchy: v2 });
+    if (!('devices' in layout.v1)) {
+      let b = opts.bpf;
+      const bpf = () => {
+        b ??= hostBpf();
+        return b;
+      };
+      controllers.push({ controller: v2DevicesController(bpf), hierarchy: v2 });
+    }
   }
 
   const v2h = v2;
@@ -134,6 +147,10 @@ export function createCgroupManager(opts: CreateCgroupManagerOptions): CgroupMan
       : (dirOf: (h: Hierarchy) => string) =>
           v1Core(fs, dirOf(freezer ?? hierarchies[0]!), freezer ? dirOf(freezer) : undefined);
   if (hierarchies.length === 0) throw new Error('createCgroupManager: the layout has no usable hierarchy');
+  // One order on every host, whatever order the kernel lists controllers in.
+  const rank = (name: string) => ORDER.indexOf(name);
+  controllers.sort((a, b) => rank(a.controller.name) - rank(b.controller.name));
+  v2?.enable?.sort((a, b) => rank(a) - rank(b));
 
   return new FsCgroupManager({
     mode: layout.mode,

@@ -6,7 +6,7 @@ import { v2Io } from './io.ts';
 import { v2Memory } from './memory.ts';
 import { v2Pids } from './pids.ts';
 
-export { v2Devices } from './devices.ts';
+export { compileDeviceProgram, v2DevicesController } from './devices.ts';
 export { v2OomKillCount } from './memory.ts';
 
 /** The v2 controllers by kernel name (what cgroup.controllers lists). */
