@@ -21,7 +21,6 @@ import {
   type SockFilter,
 } from './bpf.ts';
 import {
-  type LinuxSeccomp,
   type LinuxSeccompArg,
   parseLinuxSeccomp,
   type SeccompAction,
@@ -62,12 +61,12 @@ export interface CompiledSeccomp {
   shadowed: { field: string; name: string; by: string }[];
 }
 
-/** Compiles an OCI `linux.seccomp` object into a classic-BPF seccomp filter for `arch`. */
-export function compileSeccomp(
-  seccomp: LinuxSeccomp,
-  arch: SeccompHostArch,
-  options?: CompileOptions,
-): Buffer {
+/**
+ * Compiles an OCI `linux.seccomp` object into a classic-BPF seccomp filter for `arch`. The
+ * object is validated here (it may come straight from config.json): a SeccompError names the
+ * bad field, e.g. `linux.seccomp.syscalls[3].names[1]: unknown syscall "foo" on x86_64`.
+ */
+export function compileSeccomp(seccomp: unknown, arch: SeccompHostArch, options?: CompileOptions): Buffer {
   return compileSeccompProgram(seccomp, arch, options).filter;
 }
 
@@ -123,7 +122,7 @@ interface Interval {
 }
 
 export function compileSeccompProgram(
-  input: LinuxSeccomp,
+  input: unknown,
   arch: SeccompHostArch,
   options: CompileOptions = {},
 ): CompiledSeccomp {
