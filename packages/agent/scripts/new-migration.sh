@@ -10,7 +10,7 @@ name=${1:?usage: migration:new <name> (letters, digits, _)}
 [[ $name =~ ^[a-z0-9_]+$ ]] || { echo "migration:new: name must be lower-case letters, digits and _" >&2; exit 2; }
 schema=../../prisma/agent/schema.prisma
 migrations=../../prisma/agent/migrations
-export BERTH_AGENT_DATABASE_URL=file:/dev/null
+export BERTH_AGENT_DATABASE_URL=file:/dev/null CHECKPOINT_DISABLE=1
 out="$migrations/$(date -u +%Y%m%d%H%M%S)_$name/migration.sql"
 last=$(git log -1 --format=%H -- "$migrations" || true)
 if [ -z "$last" ]; then

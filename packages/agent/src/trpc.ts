@@ -16,6 +16,10 @@ const berthCodeOf: Partial<Record<TRPC_ERROR_CODE_KEY, ErrorCode>> = {
 };
 
 const t = initTRPC.context<AgentContext>().create({
+  // Subscriptions (SSE): a ping comment every 15 s keeps an idle stream alive past the
+  // client's body timeout; a client that hears nothing for 45 s reconnects (resuming from
+  // the last tracked() id).
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 45_000 } },
   // Every error carries a Berth code; input errors name the field in the message.
   errorFormatter({ shape, error }) {
     const zod = error.cause instanceof ZodError ? error.cause : undefined;

@@ -28,8 +28,11 @@ const BASE_URL = 'http://berthd/trpc';
 /**
  * A typed tRPC client of berthd over its Unix socket: `client.host.facts.query()`.
  * Queries and mutations go over HTTP (batched); subscriptions over server-sent events on the
- * same socket. When the socket is missing, refuses, or the caller may not open it, calls
- * reject with AgentUnreachableError ("agent unreachable at <socket path>").
+ * same socket. When the socket is missing, refuses, or the caller may not open it, queries
+ * and mutations reject with AgentUnreachableError ("agent unreachable at <socket path>").
+ * A subscription instead keeps reconnecting (berthd may be restarting): it reports
+ * `onConnectionStateChange({ state: 'connecting', error })` meanwhile, and resumes from the
+ * last tracked() id once the agent is back.
  *
  * Pure JavaScript (undici, eventsource): safe to import from the panel.
  */
