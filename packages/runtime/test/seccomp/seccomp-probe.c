@@ -2,6 +2,7 @@
  * Built by seccomp.root.test.ts with the system cc. Usage:
  *   seccomp-probe FILTER.bpf          run every probe, one "name=result" line each
  *   seccomp-probe FILTER.bpf getppid  call only getppid (for KILL actions)
+ *   seccomp-probe FILTER.bpf exec PROGRAM ARGS...  run a real program under the filter
  * A result is "ok" (or the value) on success, else the errno name's number: "err=1". */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,6 +61,13 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { perror("no_new_privs"); return 2; }
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) { perror("seccomp"); return 3; }
   printf("installed=ok\n");
+
+  if (argc > 3 && strcmp(argv[2], "exec") == 0) {
+    close(devnull);
+    execv(argv[3], argv + 3);
+    perror("execv");
+    return 4;
+  }
 
   if (argc > 2 && strcmp(argv[2], "getppid") == 0) {
     report("getppid", syscall(SYS_getppid));

@@ -106,6 +106,42 @@ describe('a compiled filter in a real process', () => {
     expect(without.signal).toBe('SIGSYS');
   });
 
+  it('runs real programs under the default profile: a busybox shell and Node.js', () => {
+    const profile = defaultSeccompProfile({ arch });
+    const work = join(dir, 'work');
+    const script = [
+      'set -e',
+      `mkdir -p ${work}/a/b && cd ${work}`,
+      'echo hello > a/b/f && cp a/b/f g && cat g',
+      'ls a/b | wc -l',
+      'tar -cf t.tar a && rm -r a && tar -xf t.tar && cat a/b/f',
+      'printf "3\n1\n2\n" | sort | tr "\n" " "',
+      'ln -s g link && readlink link',
+      'id -u >/dev/null && date +%s >/dev/null && ps >/dev/null',
+      '(sleep 0; echo sub) & wait',
+      'grep Seccomp: /proc/self/status | tr -d "\t "',
+      'unshare -U true 2>/dev/null && echo unshare-allowed || echo unshare-refused',
+    ].join('\n');
+    const sh = runProbe(profile, 'exec', '/bin/busybox', 'sh', '-c', script);
+    expect(sh.stderr).toBe('');
+    expect(sh.status).toBe(0);
+    expect(sh.stdout.split('\n').slice(1).join('\n')).toBe('hello\n1\nhello\n1 2 3 g\nsub\nSeccomp:2\nunshare-refused\n');
+
+    // Node: threads (clone with CLONE_VM|CLONE_THREAD...), a child process (clone3 -> ENOSYS,
+    // glibc falls back to clone), files, and libuv's io_uring refused (it falls back too).
+    const js = [
+      "const fs = require('fs'); const cp = require('child_process'); const { Worker } = require('worker_threads');",
+      `fs.writeFileSync('${work}/n', 'node');`,
+      "const child = cp.spawnSync('/bin/busybox', ['echo', 'child']).stdout.toString().trim();",
+      "new Worker('require(\"worker_threads\").parentPort.postMessage(6*7)', { eval: true })",
+      `  .on('message', (m) => console.log(fs.readFileSync('${work}/n', 'utf8'), child, m));`,
+    ].join('\n');
+    const node = runProbe(profile, 'exec', process.execPath, '-e', js);
+    expect(node.stderr).toBe('');
+    expect(node.status).toBe(0);
+    expect(node.stdout).toMatch(/^node child 42$/m);
+  });
+
   it('kills the process on SCMP_ACT_KILL_PROCESS, and returns a crafted errno', () => {
     const killed = runProbe(
       {
