@@ -2,6 +2,7 @@
  * stdin and writes its BPF to stdout, so tests and the benchmark can hold Berth's compiler
  * against it. Lines:
  *   default ACTION | badarch ACTION | arch x86|x32|x86_64|aarch64 | optimize 1|2
+ *   only-listed  (drop the native arch unless listed: to build another arch's filter)
  *   rule ACTION NAME NARGS [INDEX OP VALUE VALUETWO]...      (OP: libseccomp's enum 1..7)
  * ACTION is the raw SECCOMP_RET_* value; values are unsigned decimal. Unknown names are
  * skipped, as runc skips them. */
@@ -24,6 +25,8 @@ int main(void) {
     } else if (strcmp(word, "optimize") == 0) {
       if (scanf("%d", &optimize) != 1) return 2;
       if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, optimize) != 0) return 4;
+    } else if (strcmp(word, "only-listed") == 0) {
+      if (seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE) != 0) return 6;
     } else if (strcmp(word, "arch") == 0) {
       if (scanf("%63s", name) != 1) return 2;
       uint32_t token = seccomp_arch_resolve_name(name);

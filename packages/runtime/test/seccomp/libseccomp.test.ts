@@ -4,16 +4,25 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   compileSeccomp,
+  decodeFilter,
   defaultSeccompProfile,
   type LinuxSeccomp,
   seccompProfileFor,
 } from '../../src/seccomp/index.ts';
-import { AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT } from '../../src/seccomp/syscalls.ts';
+import {
+  AUDIT_ARCH_AARCH64,
+  AUDIT_ARCH_I386,
+  AUDIT_ARCH_X86_64,
+  X32_SYSCALL_BIT,
+} from '../../src/seccomp/syscalls.ts';
 import { run, verdict } from './bpf-interpreter.ts';
 import { buildExporter, libseccompFilter } from './libseccomp.ts';
+
+// Each comparison runs some 30,000 filter evaluations; give a loaded machine room.
+vi.setConfig({ testTimeout: 60_000 });
 
 let dir: string;
 let exporter: string;
@@ -38,8 +47,8 @@ const ARGS: bigint[][] = [
 ];
 
 function disagreements(profile: LinuxSeccomp, optimize: 1 | 2 = 1) {
-  const berth = compileSeccomp(profile, 'x86_64');
-  const lib = libseccompFilter(exporter, profile, optimize);
+  const berth = decodeFilter(compileSeccomp(profile, 'x86_64'));
+  const lib = decodeFilter(libseccompFilter(exporter, profile, optimize));
   const out: string[] = [];
   // libseccomp 2.5.4 (Debian 12) knows syscalls up to 450; Berth's tables go further.
   const sections: [string, number, number[]][] = [
@@ -71,6 +80,22 @@ function range(from: number, to: number): number[] {
 }
 
 describe('Berth’s compiler agrees with libseccomp', () => {
+  it('on the aarch64 default profile, which also checks the arm64 table against libseccomp’s', () => {
+    const profile = defaultSeccompProfile({ arch: 'aarch64', kernelRelease: '6.18' });
+    const berth = decodeFilter(compileSeccomp(profile, 'aarch64'));
+    const lib = decodeFilter(libseccompFilter(exporter, profile, 1, 'aarch64'));
+    const out: string[] = [];
+    for (const nr of range(0, 450)) {
+      for (const args of ARGS) {
+        const a = verdict(run(berth, { nr, arch: AUDIT_ARCH_AARCH64, args }).ret);
+        const b = verdict(run(lib, { nr, arch: AUDIT_ARCH_AARCH64, args }).ret);
+        if (a !== b) out.push(`aarch64 ${nr} (${args.join(',')}): berth ${a}, libseccomp ${b}`);
+      }
+    }
+    expect(out).toEqual([]);
+    expect(verdict(run(lib, { nr: 39, arch: AUDIT_ARCH_X86_64 }).ret)).toBe('KILL_PROCESS');
+  });
+
   it('on the default profile', () => {
     expect(disagreements(defaultSeccompProfile({ arch: 'x86_64', kernelRelease: '6.18' }))).toEqual([]);
   });

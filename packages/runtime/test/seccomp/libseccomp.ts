@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { actionValue, type LinuxSeccomp } from '../../src/seccomp/index.ts';
+import { actionValue, type LinuxSeccomp, type SeccompHostArch } from '../../src/seccomp/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const OPS = {
@@ -22,7 +22,7 @@ const ARCH_NAMES: Record<string, string> = {
   SCMP_ARCH_AARCH64: 'aarch64',
 };
 
-/** Compiles the exporter into `dir` and returns its path. */
+/** Compiles the exporter (for an x86_64 machine) into `dir` and returns its path. */
 export function buildExporter(dir: string): string {
   const out = join(dir, 'libseccomp-export');
   const cc = spawnSync('cc', ['-O1', '-Wall', '-o', out, join(here, 'libseccomp-export.c'), '-lseccomp'], {
@@ -35,10 +35,17 @@ export function buildExporter(dir: string): string {
 
 /** The profile as runc hands it to libseccomp: rules with the default action skipped, repeated
  * argument indices split into one rule per condition; bad arch kills the process, as Berth's. */
-export function libseccompFilter(exporter: string, profile: LinuxSeccomp, optimize: 1 | 2 = 1): Buffer {
+export function libseccompFilter(
+  exporter: string,
+  profile: LinuxSeccomp,
+  optimize: 1 | 2 = 1,
+  host: SeccompHostArch = 'x86_64',
+): Buffer {
   const def = actionValue(profile.defaultAction, profile.defaultErrnoRet);
-  const lines = [`default ${def}`, `badarch ${0x80000000}`, `optimize ${optimize}`];
+  const lines = [`default ${def}`, `badarch ${0x80000000}`, `optimize ${optimize}`, `arch ${host}`];
   for (const a of profile.architectures ?? []) if (ARCH_NAMES[a]) lines.push(`arch ${ARCH_NAMES[a]}`);
+  // libseccomp always includes the machine's own arch; building another host's filter, drop it.
+  if (host !== 'x86_64') lines.push('only-listed');
   for (const rule of profile.syscalls ?? []) {
     const action = actionValue(rule.action, rule.errnoRet);
     if (action === def) continue;

@@ -125,7 +125,9 @@ describe('a compiled filter in a real process', () => {
     const sh = runProbe(profile, 'exec', '/bin/busybox', 'sh', '-c', script);
     expect(sh.stderr).toBe('');
     expect(sh.status).toBe(0);
-    expect(sh.stdout.split('\n').slice(1).join('\n')).toBe('hello\n1\nhello\n1 2 3 g\nsub\nSeccomp:2\nunshare-refused\n');
+    expect(sh.stdout.split('\n').slice(1).join('\n')).toBe(
+      'hello\n1\nhello\n1 2 3 g\nsub\nSeccomp:2\nunshare-refused\n',
+    );
 
     // Node: threads (clone with CLONE_VM|CLONE_THREAD...), a child process (clone3 -> ENOSYS,
     // glibc falls back to clone), files, and libuv's io_uring refused (it falls back too).
@@ -133,7 +135,7 @@ describe('a compiled filter in a real process', () => {
       "const fs = require('fs'); const cp = require('child_process'); const { Worker } = require('worker_threads');",
       `fs.writeFileSync('${work}/n', 'node');`,
       "const child = cp.spawnSync('/bin/busybox', ['echo', 'child']).stdout.toString().trim();",
-      "new Worker('require(\"worker_threads\").parentPort.postMessage(6*7)', { eval: true })",
+      'new Worker(\'require("worker_threads").parentPort.postMessage(6*7)\', { eval: true })',
       `  .on('message', (m) => console.log(fs.readFileSync('${work}/n', 'utf8'), child, m));`,
     ].join('\n');
     const node = runProbe(profile, 'exec', process.execPath, '-e', js);
