@@ -4,6 +4,7 @@
 export * from './archive.ts';
 export * from './blobs.ts';
 export * from './builtin.ts';
+export * from './debootstrap.ts';
 export * from './digest.ts';
 export * from './errors.ts';
 export * from './layers.ts';

@@ -97,8 +97,14 @@ export class FileImageRecordStore implements ImageRecordStore {
     return (await this.list()).find((r) => r.references.includes(reference));
   }
 
-  save(record: ImageRecord): Promise<void> {
-    const valid = ImageRecordSchema.parse(record);
+  async save(record: ImageRecord): Promise<void> {
+    const parsed = ImageRecordSchema.safeParse(record);
+    if (!parsed.success)
+      throw new ImageError(
+        'invalid_manifest',
+        `record: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    const valid = parsed.data;
     return this.mutate((images) => {
       const others = images
         .filter((r) => r.digest !== valid.digest)

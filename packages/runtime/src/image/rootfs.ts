@@ -417,7 +417,8 @@ export function shiftId(id: number, map: IdMapping[]): number {
   return 65534;
 }
 
-function mountsUnder(dir: string): string[] {
+/** Mount points at or below `dir`, deepest first. */
+export function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))

@@ -53,8 +53,10 @@ export async function packTree(
   dir: string,
   pack: tar.Pack,
   opts: { skip?: (rel: string) => boolean } = {},
-): Promise<void> {
+): Promise<{ entries: number; contentBytes: number }> {
   const links = new Map<string, string>();
+  let entries = 0;
+  let contentBytes = 0;
   const entry = (header: Partial<tar.Header> & { name: string }) =>
     new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());
@@ -67,6 +69,7 @@ export async function packTree(
       if (opts.skip?.(r)) continue;
       const p = join(dir, r);
       const st = lstatSync(p);
+      entries++;
       const base = { name: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
       if (st.isDirectory()) {
         await entry({ ...base, name: `${r}/`, type: 'directory' });
@@ -81,6 +84,7 @@ export async function packTree(
           continue;
         }
         if (st.nlink > 1) links.set(key, r);
+        contentBytes += st.size;
         await new Promise<void>((resolve, reject) => {
           const sink = pack.entry({ ...base, type: 'file', size: st.size }, (err) =>
             err ? reject(err) : resolve(),
@@ -122,4 +126,5 @@ export async function packTree(
   };
   await walk('');
   pack.finalize();
+  return { entries, contentBytes };
 }

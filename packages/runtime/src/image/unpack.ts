@@ -24,7 +24,6 @@ import {
   rmSync,
   type Stats,
   symlinkSync,
-  utimesSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -279,9 +278,10 @@ export async function unpackLayer(
     throw failed instanceof ImageError ? failed : e instanceof ImageError ? e : (failed ?? e);
   }
   // Directory times last, deepest first, since creating their children changed them.
+  // lutimes: a later entry may have replaced the directory with a symlink, never follow it.
   for (let i = dirTimes.length - 1; i >= 0; i--) {
     const [p, t] = dirTimes[i]!;
-    utimesSync(p, t, t);
+    if (lstatOrUndefined(p)?.isDirectory()) lutimesSync(p, t, t);
   }
   result.tarSize = meter.bytes;
   result.diffId = `sha256:${meter.hash.digest('hex')}`;

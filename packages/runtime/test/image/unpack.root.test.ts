@@ -87,6 +87,17 @@ describe('unpackLayer', () => {
     for (const n of ['evil1', 'evil2', 'evil3']) expect(existsSync(join(root, outside, n))).toBe(true);
   });
 
+  it('never follows a symlink that replaced a directory when setting directory times', async () => {
+    const { utimesSync, statSync } = await import('node:fs');
+    utimesSync(outside, new Date(1_000_000), new Date(1_000_000));
+    await unpack([
+      { name: 'a/', type: 'directory', mtime: new Date(2_000_000_000_000) },
+      { name: 'a', type: 'symlink', linkname: outside },
+    ]);
+    expect(statSync(outside).mtimeMs).toBe(1_000_000);
+    expect(lstatSync(join(root, 'a')).isSymbolicLink()).toBe(true);
+  });
+
   it('rejects hardlinks to files outside the layer, also through symlinks', async () => {
     await expectUnsafe(
       [
