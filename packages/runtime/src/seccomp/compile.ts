@@ -151,6 +151,9 @@ export function compileSeccompProgram(
   const plans = new Map<SyscallAbi['name'], Map<number, SyscallPlan>>(abis.map((a) => [a.name, new Map()]));
   const skipped: CompiledSeccomp['skipped'] = [];
   const shadowed: CompiledSeccomp['shadowed'] = [];
+  const shadow = (field: string, name: string, by: string) => {
+    if (!shadowed.some((x) => x.field === field)) shadowed.push({ field, name, by });
+  };
   (seccomp.syscalls ?? []).forEach((rule, i) => {
     const verdict = actionValue(rule.action, rule.errnoRet);
     const alternatives = conditionSets(rule.args ?? []);
@@ -173,9 +176,7 @@ export function compileSeccompProgram(
           // As in libseccomp (so a config means what it means under runc and crun): the first
           // unconditional rule of a syscall decides it, and overrides its conditional rules.
           if (plan.unconditional) {
-            if (plan.unconditional.verdict !== verdict) {
-              shadowed.push({ field, name, by: plan.unconditional.field });
-            }
+            if (plan.unconditional.verdict !== verdict) shadow(field, name, plan.unconditional.field);
           } else {
             plan.unconditional = { verdict, field };
           }
@@ -307,11 +308,7 @@ export function compileSeccompProgram(
   for (const byNr of plans.values()) {
     for (const plan of byNr.values()) {
       if (!plan.unconditional) continue;
-      for (const r of plan.conditional) {
-        if (r.field && !shadowed.some((x) => x.field === r.field)) {
-          shadowed.push({ field: r.field, name: r.name ?? '', by: plan.unconditional.field });
-        }
-      }
+      for (const r of plan.conditional) shadow(r.field ?? '', r.name ?? '', plan.unconditional.field);
     }
   }
   return { program, filter: encodeFilter(program), abis: abis.map((a) => a.name), skipped, shadowed };

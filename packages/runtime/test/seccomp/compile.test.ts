@@ -455,6 +455,7 @@ describe('crafted profiles', () => {
     const compiled = compileSeccompProgram(
       {
         defaultAction: 'SCMP_ACT_KILL_PROCESS',
+        architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
         syscalls: [
           { names: ['dup'], action: 'SCMP_ACT_ALLOW' },
           {
