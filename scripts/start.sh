@@ -1,7 +1,122 @@
 #!/usr/bin/env bash
-# Command 1 of the README: installs everything, then starts berthd and the panel.
+# Command 1 of the README: installs everything, then starts Berth: berthd (root) on its Unix
+# socket and the panel (as the unprivileged user berth-panel, never root) on
+# http://localhost:3000, with a first admin account. Idempotent: when Berth is already
+# running it says so and exits 0. scripts/stop.sh stops both.
+#
+# Settings (environment; the defaults are the installed layout):
+#   BERTH_PORT (3000)             the panel's port
+#   BERTH_DATA_DIR (/var/lib/berth) agent/ (root, 0700) and panel/ (berth-panel, 0700)
+#   BERTH_RUN_DIR (/run/berth)    pid files, and the socket unless BERTH_SOCKET is set
+#   BERTH_SOCKET                  berthd's socket ($BERTH_RUN_DIR/berthd.sock)
+#   BERTH_LOG_DIR (/var/log/berth) berthd.log, panel.log
+#   BERTH_ADMIN_PASSWORD          the first admin's password (generated and printed if unset)
+#   DATABASE_URL                  a postgresql:// URL for the panel DB (default: SQLite file)
+#   BERTH_SKIP_INSTALL=1          skip scripts/install.sh (the e2e test, after test.sh installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install.sh
-echo "start.sh: not yet wired (walking skeleton in progress)" >&2
-exit 1
+root=$(pwd)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() {
+  echo "start.sh: $*" >&2
+  exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "run as root (berthd is the host's privileged agent)"
+
+port=${BERTH_PORT:-3000}
+data_dir=${BERTH_DATA_DIR:-/var/lib/berth}
+run_dir=${BERTH_RUN_DIR:-/run/berth}
+log_dir=${BERTH_LOG_DIR:-/var/log/berth}
+socket=${BERTH_SOCKET:-$run_dir/berthd.sock}
+group=berth
+panel_user=berth-panel
+agent_pidfile=$run_dir/berthd.pid
+panel_pidfile=$run_dir/panel.pid
+panel_url=http://localhost:$port
+
+# A pid file counts only while its process is alive and is the program it names (a pid can be
+# reused after a crash).
+alive() { # pidfile script-path
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$2"
+}
+
+if alive "$agent_pidfile" berthd.js && alive "$panel_pidfile" dist/server.js; then
+  echo "Berth is already running: panel at $panel_url, agent on $socket (scripts/stop.sh stops it)."
+  exit 0
+fi
+
+[ "${BERTH_SKIP_INSTALL:-0}" = 1 ] || scripts/install.sh
+
+# The socket's group and the panel's user: a system account without a login shell.
+getent group "$group" >/dev/null || groupadd --system "$group"
+if ! id -u "$panel_user" >/dev/null 2>&1; then
+  useradd --system --gid "$group" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$panel_user"
+fi
+
+install -d -m 0755 "$data_dir" "$run_dir"
+install -d -m 0750 "$log_dir"
+install -d -m 0700 -o root -g root "$data_dir/agent"
+install -d -m 0700 -o "$panel_user" -g "$group" "$data_dir/panel"
+
+# Prefix that runs a command as berth-panel (uid and groups changed, so no capabilities are
+# left) with only the environment the panel needs. An array, not a function, so that `&`
+# runs it by exec and $! is the panel's own pid.
+as_panel=(setpriv --reuid="$panel_user" --regid="$group" --init-groups
+  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/nonexistent NODE_ENV=production
+  NEXT_TELEMETRY_DISABLED=1 BERTH_PORT="$port" BERTH_PANEL_DATA_DIR="$data_dir/panel"
+  BERTH_SOCKET="$socket")
+[ -n "${BERTH_HOST:-}" ] && as_panel+=(BERTH_HOST="$BERTH_HOST")
+[ -n "${DATABASE_URL:-}" ] && as_panel+=(DATABASE_URL="$DATABASE_URL")
+
+[ -f packages/agent/dist/berthd.js ] || die "packages/agent/dist/berthd.js is missing: run scripts/install.sh"
+[ -f apps/web/dist/server.js ] || die "apps/web/dist/server.js is missing: run scripts/install.sh"
+"${as_panel[@]}" test -r "$root/apps/web/dist/server.js" -a -r "$root/prisma/panel/models.prisma" ||
+  die "the panel runs as $panel_user, which cannot read $root; put the clone where other users can read it (e.g. /opt/berth)"
+
+# 1. berthd, as root, in the background.
+if ! alive "$agent_pidfile" berthd.js; then
+  say "starting berthd on $socket"
+  rm -f "$agent_pidfile"
+  setsid node "$root/packages/agent/dist/berthd.js" --socket "$socket" --state-dir "$data_dir/agent" \
+    --socket-group "$group" >>"$log_dir/berthd.log" 2>&1 </dev/null &
+  echo $! >"$agent_pidfile"
+  for _ in $(seq 1 150); do
+    [ -S "$socket" ] && break
+    alive "$agent_pidfile" berthd.js || { tail -n 20 "$log_dir/berthd.log" >&2; die "berthd did not start (log: $log_dir/berthd.log)"; }
+    sleep 0.2
+  done
+  [ -S "$socket" ] || die "berthd did not open $socket within 30 s (log: $log_dir/berthd.log)"
+fi
+
+# 2. The panel DB (migrations) and the first admin.
+say "preparing the panel database"
+admin_env=()
+[ -n "${BERTH_ADMIN_PASSWORD:-}" ] && admin_env=(BERTH_ADMIN_PASSWORD="$BERTH_ADMIN_PASSWORD")
+"${as_panel[@]}" "${admin_env[@]}" node "$root/apps/web/dist/setup.js"
+
+# 3. The panel, as berth-panel.
+if ! alive "$panel_pidfile" dist/server.js; then
+  say "starting the panel on port $port"
+  rm -f "$panel_pidfile"
+  "${as_panel[@]}" setsid node "$root/apps/web/dist/server.js" >>"$log_dir/panel.log" 2>&1 </dev/null &
+  echo $! >"$panel_pidfile"
+fi
+
+# Wait until the panel answers (curl is not on every fresh machine; node is).
+for _ in $(seq 1 120); do
+  node -e "fetch('http://127.0.0.1:$port/login').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" && break
+  alive "$panel_pidfile" dist/server.js || { tail -n 20 "$log_dir/panel.log" >&2; die "the panel did not start (log: $log_dir/panel.log)"; }
+  sleep 0.5
+done
+node -e "fetch('http://127.0.0.1:$port/login').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" ||
+  die "the panel did not answer on port $port within 60 s (log: $log_dir/panel.log)"
+
+say "Berth is running"
+echo "  panel:  $panel_url  (sign in as admin)"
+echo "  agent:  $socket"
+echo "  logs:   $log_dir/berthd.log, $log_dir/panel.log"
+echo "  stop:   scripts/stop.sh"

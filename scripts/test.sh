@@ -9,6 +9,8 @@ scripts/install.sh
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # Test services: a real PostgreSQL for the panel DB's PostgreSQL path.
 scripts/test-services.sh
+# ...whose addresses the tests read from the environment (BERTH_TEST_PG_URL).
+[ -f .test-env ] && { set -a; . ./.test-env; set +a; }
 
 say "lint";       pnpm run lint
 say "typecheck";  pnpm run typecheck

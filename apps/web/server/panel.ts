@@ -1,0 +1,47 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { appRouter, createApiContext, type PanelServices } from '@berth/api';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { clearSessionCookie, sessionToken, setSessionCookie } from './session-cookie.ts';
+import { UpgradeRouter } from './upgrade.ts';
+
+export const TRPC_PATH = '/api/trpc';
+
+export interface PanelServerOptions {
+  services: PanelServices;
+  /** Serves everything that is not the API: Next's request handler. */
+  pages: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+  secureCookies: boolean;
+}
+
+/** The panel's HTTP server: /api/trpc → tRPC, upgrades → UpgradeRouter, the rest → Next. */
+export function createPanelServer(options: PanelServerOptions): { server: Server; upgrades: UpgradeRouter } {
+  const { services, secureCookies } = options;
+  const api = createHTTPHandler({
+    router: appRouter,
+    basePath: `${TRPC_PATH}/`,
+    createContext: ({ req, res }) =>
+      createApiContext({
+        services,
+        sessionToken: sessionToken(req),
+        ip: req.socket.remoteAddress ?? 'unknown',
+        setSession: (token, expiresAt) => setSessionCookie(res, token, expiresAt, secureCookies),
+        clearSession: () => clearSessionCookie(res, secureCookies),
+      }),
+  });
+  const upgrades = new UpgradeRouter();
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url === TRPC_PATH || url.startsWith(`${TRPC_PATH}/`) || url.startsWith(`${TRPC_PATH}?`)) {
+      res.setHeader('Cache-Control', 'no-store');
+      api(req, res);
+      return;
+    }
+    Promise.resolve(options.pages(req, res)).catch((err: unknown) => {
+      console.error('page error:', err);
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('Something went wrong; the details are in the panel log.');
+    });
+  });
+  server.on('upgrade', upgrades.handle);
+  return { server, upgrades };
+}

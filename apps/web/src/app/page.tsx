@@ -1,0 +1,5 @@
+import { Dashboard } from '@/modules/host/dashboard';
+
+export default function HomePage() {
+  return <Dashboard />;
+}

@@ -1,0 +1,2 @@
+/** The session cookie's name: set by the custom server, looked for by src/proxy.ts. */
+export const SESSION_COOKIE = 'berth_session';

@@ -1,0 +1,32 @@
+import { AgentUnreachableError, createAgentClient } from '@berth/agent/client';
+import { PanelError } from './errors.ts';
+import type { HostFactsSource } from './services/host.ts';
+
+/**
+ * Host facts from berthd through its socket client. Kept out of the package's main entry
+ * (import '@berth/api/agent'): only the panel's server wires it, so code that needs just the
+ * router's types (the browser side) does not pull in the agent client.
+ */
+export function agentHostFacts(socketPath: string): HostFactsSource {
+  const client = createAgentClient({ socketPath });
+  return {
+    async facts() {
+      try {
+        return await client.host.facts.query();
+      } catch (err) {
+        // The client's own sentence: "agent unreachable at <socket path>".
+        const unreachable = findUnreachable(err);
+        if (unreachable) throw new PanelError('AGENT_UNREACHABLE', unreachable.message);
+        throw err;
+      }
+    },
+  };
+}
+
+// The tRPC client wraps what its fetch threw (TRPCClientError → cause), so look down the chain.
+function findUnreachable(err: unknown): AgentUnreachableError | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof AgentUnreachableError) return e;
+  }
+  return undefined;
+}
