@@ -1,1 +1,3 @@
-export {};
+export * from './container/index.ts';
+export * from './spec/index.ts';
+export * as sys from './sys/index.ts';

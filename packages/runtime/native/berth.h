@@ -1,0 +1,130 @@
+/* berth-helper: executes a plan compiled by TypeScript (src/spec/plan.ts) between clone and
+ * exec, and monitors the container afterwards. Policy lives in TypeScript; this is mechanism.
+ *
+ * Plan wire format (little endian): the magic "BRT1", then records of
+ *   u32 type, u32 length, length bytes of payload, padded to 4 bytes.
+ * Strings are NUL-terminated inside their payload; records of one type keep their order.
+ * The record types are the P_* values below and must match src/spec/encode.ts.
+ *
+ * Error convention (one for every mode): a failing step calls die()/fail(), which writes one
+ * line "err <errno> <stage>: <message>\n" to the report channel of the process that can still
+ * speak to the caller (the monitor relays the container child's line unchanged) and exits 1.
+ * Successful milestones are lines too: "ok <pid>\n" (created), "exit <code> <signal>\n".
+ * In zygote mode each line is prefixed with the request id.
+ */
+#ifndef BERTH_H
+#define BERTH_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum plan_type {
+  P_NS_FLAGS = 1,     /* u64: CLONE_NEW* to create (create) or to join (exec) */
+  P_NS_JOIN = 2,      /* u32 nstype, string path */
+  P_UID_MAP = 3,      /* string, written to /proc/<pid>/uid_map */
+  P_GID_MAP = 4,      /* string */
+  P_CGROUP_PROCS = 5, /* string: a cgroup.procs file to put the process in before exec */
+  P_ROOTFS = 6,       /* string: absolute host path of the root filesystem */
+  P_ROOT_RO = 7,      /* empty */
+  P_ROOT_PROPAGATION = 8, /* u64 MS_* propagation applied to / in the new mount ns */
+  P_MOUNT = 9,        /* u64 flags, u64 propagation, u32 bind, u32 pad, strings src dst fstype data */
+  P_DEVICE = 10,      /* u32 mode, major, minor, uid, gid, string path */
+  P_SYMLINK = 11,     /* string target, string linkpath */
+  P_MASKED = 12,      /* string */
+  P_READONLY = 13,    /* string */
+  P_HOSTNAME = 14,    /* string */
+  P_DOMAINNAME = 15,  /* string */
+  P_SYSCTL = 16,      /* string key (path under /proc/sys), string value */
+  P_RLIMIT = 17,      /* u32 resource, u32 pad, u64 soft, u64 hard */
+  P_OOM_SCORE = 18,   /* i32 */
+  P_USER = 19,        /* u32 uid, gid, umask (0xffffffff: keep), ngroups, groups[] */
+  P_CAPS = 20,        /* u64 bounding, effective, permitted, inheritable, ambient */
+  P_NNP = 21,         /* empty */
+  P_SECCOMP = 22,     /* struct sock_filter[] */
+  P_CWD = 23,         /* string */
+  P_ARG = 24,         /* string, in order */
+  P_ENV = 25,         /* string "K=V", in order */
+  P_TERMINAL = 26,    /* u16 rows, u16 cols */
+  P_CONSOLE_SOCKET = 27, /* string: send the pty master there (OCI --console-socket) */
+  P_STATE_DIR = 28,   /* string: monitor.sock, console.log, exit live here */
+  P_LOG_MAX = 29,     /* u64: console log bound in bytes */
+  P_AUTOSTART = 30,   /* empty: start as soon as created (run) */
+  P_TIMENS = 31,      /* string written to /proc/self/timens_offsets */
+  P_TARGET_PID = 32,         /* u32: exec: the container's init */
+  P_PRESERVE_FDS = 33, /* u32 */
+  P_STDIO = 34,       /* strings: files for fd 0, 1, 2 (zygote containers) */
+  P_REQUEST_ID = 35,  /* string: zygote reply prefix */
+  P_ATTACH_SOCKET = 36, /* string: exec with a terminal serves attach here */
+  P_HOOK = 37,        /* u32 kind (0 startContainer), u32 timeout, strings path, args..., "", env... */
+  P_STATE_JSON = 38,  /* string: the container state given to in-container hooks */
+};
+
+struct plan {
+  unsigned char *buf;
+  size_t len;
+};
+
+struct rec {
+  uint32_t type, len;
+  const unsigned char *data;
+};
+
+/* plan.c */
+int plan_read(int fd, struct plan *p);
+int plan_read_framed(int fd, struct plan *p); /* u32 length, then the plan; 0 on EOF */
+void plan_free(struct plan *p);
+/* Iterate records of one type: *pos starts at 0; returns 1 and fills r, or 0 at the end. */
+int plan_next(const struct plan *p, uint32_t type, size_t *pos, struct rec *r);
+int plan_has(const struct plan *p, uint32_t type);
+const char *plan_str(const struct plan *p, uint32_t type); /* first record as a string or NULL */
+uint64_t plan_u64(const struct plan *p, uint32_t type, uint64_t dflt);
+const char *rec_str(const struct rec *r, size_t off, size_t *next); /* string at off */
+uint32_t rec_u32(const struct rec *r, size_t off);
+uint64_t rec_u64(const struct rec *r, size_t off);
+
+/* sync.c: the error convention and the small messages between processes */
+extern int g_report_fd;          /* where die() writes its line */
+extern const char *g_report_tag; /* zygote request id, or NULL */
+void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void die_errno(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+int write_all(int fd, const void *buf, size_t len);
+int write_file(const char *path, const char *data, size_t len);
+int write_file_atomic(int dirfd, const char *name, const char *data, size_t len);
+int send_fd(int sock, int fd);
+int sync_send(int sock, char c);
+int sync_recv(int sock, char *c, char *line, size_t linelen); /* c='E' with line on error */
+
+/* ns.c */
+pid_t clone_container(uint64_t flags);
+void write_id_maps(pid_t pid, const struct plan *p);
+void join_cgroups(const struct plan *p, pid_t pid);
+void join_namespaces(const struct plan *p, int pid_and_time_only);
+void set_hostname(const struct plan *p);
+
+/* mount.c */
+void setup_rootfs(const struct plan *p, int console_slave);
+void apply_masked_and_readonly(const struct plan *p);
+void apply_sysctls(const struct plan *p);
+
+/* caps.c */
+void finalize_process(const struct plan *p); /* rlimits, oom, user, caps, umask, cwd, nnp */
+void install_seccomp(const struct plan *p);
+void exec_process(const struct plan *p) __attribute__((noreturn));
+void run_hooks(const struct plan *p, uint32_t kind);
+
+/* pty.c */
+int pty_open(int *slave, uint16_t rows, uint16_t cols);
+void pty_make_controlling(int slave);
+void pty_resize(int master, uint16_t rows, uint16_t cols);
+int pty_from_plan(const struct plan *p, int *slave);
+int send_console(const char *path, int master);
+
+/* monitor.c */
+int monitor_run(struct plan *p, int report_fd, int keep_report);
+int exec_run(struct plan *p, int report_fd);
+
+#endif

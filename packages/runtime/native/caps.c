@@ -1,0 +1,143 @@
+/* The process's credentials and confinement, in runc's order: rlimits, bounding set, user
+ * and groups (keeping capabilities across setuid), capabilities, ambient set, umask, cwd,
+ * no_new_privs; seccomp last (or before the capability drop when no_new_privs is off, since
+ * installing a filter then needs CAP_SYS_ADMIN). */
+#include "berth.h"
+#include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void set_rlimits(const struct plan *p) {
+  size_t pos = 0;
+  struct rec r;
+  while (plan_next(p, P_RLIMIT, &pos, &r)) {
+    struct rlimit l = {.rlim_cur = rec_u64(&r, 8), .rlim_max = rec_u64(&r, 16)};
+    if (setrlimit((int)rec_u32(&r, 0), &l) < 0) die("setrlimit %u", rec_u32(&r, 0));
+  }
+}
+
+static void set_caps(const struct rec *caps) {
+  uint64_t bounding = rec_u64(caps, 0), eff = rec_u64(caps, 8), perm = rec_u64(caps, 16);
+  uint64_t inh = rec_u64(caps, 24), amb = rec_u64(caps, 32);
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct d[2] = {
+      {.effective = (uint32_t)eff, .permitted = (uint32_t)perm, .inheritable = (uint32_t)inh},
+      {.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
+  };
+  if (syscall(SYS_capset, &h, d) < 0) die("capset");
+  (void)bounding;
+  for (int cap = 0; cap < 64; cap++)
+    if ((amb >> cap) & 1 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) die("raise ambient cap %d", cap);
+}
+
+void install_seccomp(const struct plan *p) {
+  size_t pos = 0;
+  struct rec r;
+  if (!plan_next(p, P_SECCOMP, &pos, &r)) return;
+  struct sock_fprog prog = {.len = (unsigned short)(r.len / sizeof(struct sock_filter)),
+                            .filter = (struct sock_filter *)r.data};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) die("install seccomp filter");
+}
+
+void finalize_process(const struct plan *p) {
+  size_t pos = 0;
+  struct rec caps, user;
+  int have_caps = plan_next(p, P_CAPS, &pos, &caps);
+  pos = 0;
+  int have_user = plan_next(p, P_USER, &pos, &user);
+  int nnp = plan_has(p, P_NNP);
+
+  set_rlimits(p);
+  if (!nnp) install_seccomp(p);
+  if (have_caps) {
+    uint64_t bounding = rec_u64(&caps, 0);
+    for (int cap = 0; cap < 64 && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+      if (!((bounding >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) die("drop bounding cap %d", cap);
+  }
+  if (have_user) {
+    uid_t uid = rec_u32(&user, 0);
+    gid_t gid = rec_u32(&user, 4);
+    uint32_t ngroups = rec_u32(&user, 12);
+    gid_t groups[256];
+    if (ngroups > 256) die_errno(E2BIG, "too many additional gids");
+    for (uint32_t i = 0; i < ngroups; i++) groups[i] = rec_u32(&user, 16 + 4 * i);
+    if (setgroups(ngroups, groups) < 0 && !(errno == EPERM && ngroups == 0)) die("setgroups");
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("keepcaps");
+    if (setresgid(gid, gid, gid) < 0) die("setgid %u", gid);
+    if (setresuid(uid, uid, uid) < 0) die("setuid %u", uid);
+    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  }
+  if (have_caps) set_caps(&caps);
+  if (have_user && rec_u32(&user, 8) != 0xffffffffu) umask((mode_t)rec_u32(&user, 8));
+  const char *cwd = plan_str(p, P_CWD);
+  if (cwd && chdir(cwd) < 0) die("chdir %s", cwd);
+  if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs");
+}
+
+/* argv and envp point into the plan buffer; collect them into arrays on the stack's heap. */
+static char **collect(const struct plan *p, uint32_t type) {
+  size_t pos = 0, n = 0;
+  struct rec r;
+  while (plan_next(p, type, &pos, &r)) n++;
+  char **v = calloc(n + 1, sizeof *v);
+  if (!v) die("calloc");
+  pos = 0, n = 0;
+  while (plan_next(p, type, &pos, &r)) v[n++] = (char *)rec_str(&r, 0, NULL);
+  return v;
+}
+
+void exec_process(const struct plan *p) {
+  char **argv = collect(p, P_ARG);
+  if (!argv[0]) die_errno(EINVAL, "process.args is empty");
+  environ = collect(p, P_ENV);
+  /* execvp searches the PATH of the container's environment, which we just installed. */
+  execvp(argv[0], argv);
+  die("exec %s", argv[0]);
+}
+
+/* Hooks that run inside the container (startContainer): path, args..., "", env...; the
+ * container's state JSON on stdin, as the runtime spec asks. */
+void run_hooks(const struct plan *p, uint32_t kind) {
+  const char *state = plan_str(p, P_STATE_JSON);
+  size_t pos = 0;
+  struct rec r;
+  while (plan_next(p, P_HOOK, &pos, &r)) {
+    if (rec_u32(&r, 0) != kind) continue;
+    char *argv[64], *envp[128];
+    size_t off = 8, na = 0, ne = 0;
+    const char *path = rec_str(&r, off, &off), *s;
+    while ((s = rec_str(&r, off, &off)) && *s && na < 63) argv[na++] = (char *)s;
+    while ((s = rec_str(&r, off, &off)) && ne < 127) envp[ne++] = (char *)s;
+    argv[na] = NULL, envp[ne] = NULL;
+    int in[2];
+    if (!path || pipe(in) < 0) die("hook");
+    pid_t pid = fork();
+    if (pid < 0) die("fork hook %s", path);
+    if (pid == 0) {
+      dup2(in[0], 0);
+      close(in[0]), close(in[1]);
+      execve(path, argv, envp);
+      _exit(127);
+    }
+    close(in[0]);
+    if (state) write_all(in[1], state, strlen(state));
+    close(in[1]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die_errno(0, "startContainer hook %s failed (status %d)", path, status);
+  }
+}

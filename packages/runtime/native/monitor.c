@@ -1,0 +1,456 @@
+/* The per-container monitor (and the exec session, which is the same loop): reaps the
+ * container's init, writes its exit status atomically to the state dir, holds the console
+ * pty master, appends console output to a bounded log, and serves a Unix socket:
+ *   first byte 'S': start the container; the reply is "ok\n" or an "err ..." line.
+ *   first byte 'A': attach. Client frames: 'i' u32le n + n bytes of input; 'r' u16le rows,
+ *   u16le cols (resize). The server sends raw console output; slow clients are dropped
+ *   rather than buffered (the monitor's memory stays bounded).
+ *   first byte 'W': wait; the reply is "exit <code> <signal>\n" when init exits. */
+#include "berth.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 32
+#define CLONE_NEWTIME_ 0x80
+
+struct client {
+  int fd;
+  char mode; /* 0 until the first byte, then 'A', 'S' or 'W' */
+  uint8_t hdrlen;
+  uint32_t remaining; /* input bytes still to forward from an 'i' frame */
+  unsigned char hdr[5];
+};
+
+struct session {
+  pid_t child;
+  int sync;     /* SEQPACKET to the child; -1 once exec succeeded or failed */
+  int master;   /* console pty master or -1 */
+  int lfd;      /* listening socket or -1 */
+  int dirfd;    /* state dir or -1 */
+  int logfd;    /* console.log or -1 */
+  uint64_t log_size, log_max;
+  int keep_report;    /* zygote: report "exit" on the report fd */
+  int start_on_attach; /* exec -t: run the command once the first client is attached */
+  int started;
+  int start_client; /* index of the client waiting for the start reply, or -1 */
+  int exited, status;
+  struct client c[MAX_CLIENTS];
+};
+
+static void drop(struct session *s, int i) {
+  close(s->c[i].fd);
+  s->c[i].fd = -1;
+  if (s->start_client == i) s->start_client = -1;
+}
+
+static void reply(struct session *s, int i, const char *msg) {
+  if (i >= 0 && s->c[i].fd >= 0) {
+    send(s->c[i].fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (s->c[i].mode == 'S') drop(s, i);
+  }
+}
+
+static int listen_at(int dirfd, const char *path) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  /* Long state dirs do not fit sun_path: bind through the directory's fd. */
+  if (dirfd >= 0) snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/%s", dirfd, path);
+  else snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (dirfd >= 0) unlinkat(dirfd, path, 0);
+  else unlink(path);
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0) return close(fd), -1;
+  return fd;
+}
+
+static void send_start(struct session *s) {
+  if (!s->started && s->sync >= 0) sync_send(s->sync, 'S');
+  s->started = 1;
+}
+
+static void log_output(struct session *s, const char *buf, size_t n) {
+  if (s->logfd < 0) return;
+  if (s->log_max && s->log_size + n > s->log_max) {
+    /* Bounded: keep the previous generation as console.log.1, start a fresh one. */
+    renameat(s->dirfd, "console.log", s->dirfd, "console.log.1");
+    close(s->logfd);
+    s->logfd = openat(s->dirfd, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    s->log_size = 0;
+  }
+  if (s->logfd >= 0 && write_all(s->logfd, buf, n) == 0) s->log_size += n;
+}
+
+static int pump_master(struct session *s) {
+  char buf[4096];
+  ssize_t n = read(s->master, buf, sizeof buf);
+  if (n <= 0) {
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+    errno = EIO;
+    close(s->master); /* EIO: every slave is closed */
+    s->master = -1;
+    return 0;
+  }
+  errno = 0;
+  log_output(s, buf, (size_t)n);
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (s->c[i].fd >= 0 && s->c[i].mode == 'A' && send(s->c[i].fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+      drop(s, i);
+  return 1;
+}
+
+static void client_input(struct session *s, int i) {
+  struct client *c = &s->c[i];
+  unsigned char buf[4096];
+  ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n <= 0) {
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    drop(s, i);
+    return;
+  }
+  size_t k = 0;
+  if (!c->mode) {
+    c->mode = (char)buf[k++];
+    if (c->mode == 'S') {
+      if (s->started) reply(s, i, "err 16 container already started\n");
+      else s->start_client = i, send_start(s);
+      return;
+    } else if (c->mode == 'A') {
+      if (s->start_on_attach) send_start(s);
+    } else if (c->mode != 'W') {
+      drop(s, i);
+      return;
+    }
+  }
+  while (k < (size_t)n) {
+    if (c->remaining) {
+      size_t take = (size_t)n - k < c->remaining ? (size_t)n - k : c->remaining;
+      if (s->master >= 0 && write(s->master, buf + k, take) < 0 && errno != EAGAIN) {
+      }
+      k += take, c->remaining -= (uint32_t)take;
+      continue;
+    }
+    c->hdr[c->hdrlen++] = buf[k++];
+    if (c->hdr[0] != 'i' && c->hdr[0] != 'r') {
+      drop(s, i);
+      return;
+    }
+    if (c->hdrlen == 5) {
+      c->hdrlen = 0;
+      if (c->hdr[0] == 'i') memcpy(&c->remaining, c->hdr + 1, 4);
+      else if (s->master >= 0) pty_resize(s->master, (uint16_t)(c->hdr[1] | c->hdr[2] << 8), (uint16_t)(c->hdr[3] | c->hdr[4] << 8));
+    }
+  }
+}
+
+static void on_sync(struct session *s) {
+  char c, line[1024];
+  int r = sync_recv(s->sync, &c, line, sizeof line);
+  close(s->sync);
+  s->sync = -1;
+  if (r == 1 && c == 'E') {
+    reply(s, s->start_client, line), reply(s, s->start_client, "\n");
+    if (s->keep_report) report("%s", line);
+  } else {
+    reply(s, s->start_client, "ok\n");
+    if (s->keep_report) report("started");
+  }
+}
+
+static void write_exit(struct session *s) {
+  int code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : -1;
+  int sig = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
+  if (s->dirfd >= 0) {
+    char json[160], ts[40];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"exitedAt\":\"%s.%03ldZ\"}\n", code, sig, ts,
+                     now.tv_nsec / 1000000);
+    write_file_atomic(s->dirfd, "exit", json, (size_t)n);
+  }
+  char msg[64];
+  snprintf(msg, sizeof msg, "exit %d %d\n", code, sig);
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (s->c[i].fd >= 0 && s->c[i].mode == 'W') reply(s, i, msg), drop(s, i);
+  if (s->keep_report) report("exit %d %d", code, sig);
+}
+
+/* Runs until the child has exited and its console is drained. Returns the wait status. */
+static int serve(struct session *s, int sigfd) {
+  for (int i = 0; i < MAX_CLIENTS; i++) s->c[i].fd = -1;
+  s->start_client = -1;
+  for (;;) {
+    struct pollfd pf[MAX_CLIENTS + 4];
+    int n = 0;
+    int isig = n, isync = -1, imaster = -1, ilfd = -1;
+    pf[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+    if (s->sync >= 0 && s->started) isync = n, pf[n++] = (struct pollfd){.fd = s->sync, .events = POLLIN};
+    if (s->master >= 0) imaster = n, pf[n++] = (struct pollfd){.fd = s->master, .events = POLLIN};
+    if (s->lfd >= 0) ilfd = n, pf[n++] = (struct pollfd){.fd = s->lfd, .events = POLLIN};
+    int first_client = n;
+    int map[MAX_CLIENTS];
+    for (int i = 0; i < MAX_CLIENTS; i++)
+      if (s->c[i].fd >= 0) map[n - first_client] = i, pf[n++] = (struct pollfd){.fd = s->c[i].fd, .events = POLLIN};
+    if (s->exited && s->master < 0 && s->sync < 0) break;
+    if (poll(pf, (nfds_t)n, s->exited ? 200 : -1) < 0) {
+      if (errno == EINTR) continue;
+      die("poll");
+    }
+    if (isync >= 0 && pf[isync].revents) on_sync(s);
+    if (imaster >= 0 && pf[imaster].revents && !pump_master(s)) {
+    }
+    if (pf[isig].revents) {
+      struct signalfd_siginfo si;
+      while (read(sigfd, &si, sizeof si) > 0) {
+      }
+      int st;
+      pid_t w;
+      while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+        if (w == s->child) s->exited = 1, s->status = st;
+      if (s->exited) {
+        if (s->sync >= 0 && s->started) on_sync(s);
+        if (s->sync >= 0) close(s->sync), s->sync = -1;
+        write_exit(s);
+      }
+    }
+    if (ilfd >= 0 && pf[ilfd].revents) {
+      int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      int slot = -1;
+      for (int i = 0; i < MAX_CLIENTS && slot < 0; i++)
+        if (s->c[i].fd < 0) slot = i;
+      if (fd >= 0 && slot < 0) close(fd);
+      else if (fd >= 0) s->c[slot] = (struct client){.fd = fd};
+    }
+    for (int k = first_client; k < n; k++)
+      if (pf[k].revents && s->c[map[k - first_client]].fd == pf[k].fd) client_input(s, map[k - first_client]);
+    if (s->exited && s->master >= 0) {
+      /* init is gone: forward what is left in the pty, then stop even if a grandchild
+       * still holds the slave. */
+      while (s->master >= 0 && pump_master(s)) {
+        if (errno == EAGAIN) break;
+      }
+      if (s->master >= 0) close(s->master), s->master = -1;
+    }
+  }
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (s->c[i].fd >= 0) drop(s, i);
+  return s->status;
+}
+
+static int make_sigfd(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  signal(SIGCHLD, SIG_DFL); /* the zygote ignores it; we need it */
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0) die("signalfd");
+  return fd;
+}
+
+static void devnull_stdio(void) {
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int i = 0; i < 3; i++) dup2(fd, i);
+  if (fd > 2) close(fd);
+}
+
+static void open_stdio(const struct plan *p) {
+  size_t pos = 0, off = 0;
+  struct rec r;
+  if (!plan_next(p, P_STDIO, &pos, &r)) return;
+  for (int i = 0; i < 3; i++) {
+    const char *path = rec_str(&r, off, &off);
+    if (!path) break;
+    int fd = open(path, (i ? O_WRONLY | O_CREAT | O_APPEND : O_RDONLY) | O_CLOEXEC, 0600);
+    if (fd < 0 || dup2(fd, i) < 0) die("open stdio %s", path);
+    close(fd);
+  }
+}
+
+/* The container's init between clone and exec. */
+static void __attribute__((noreturn)) container_child(struct plan *p, int sock, int slave) {
+  char c, line[8];
+  g_report_fd = sock, g_report_tag = NULL;
+  sigset_t set;
+  sigemptyset(&set);
+  sigprocmask(SIG_SETMASK, &set, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  if (sync_recv(sock, &c, line, sizeof line) != 1 || c != 'G') _exit(1);
+  uint64_t flags = plan_u64(p, P_NS_FLAGS, 0);
+  if (flags & CLONE_NEWUSER) {
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("become root in the user namespace");
+  }
+  join_namespaces(p, 0);
+  open_stdio(p);
+  if (slave >= 0) pty_make_controlling(slave);
+  else setsid();
+  if (flags & CLONE_NEWNS) setup_rootfs(p, slave);
+  set_hostname(p);
+  if (slave > 2) close(slave);
+  finalize_process(p);
+  if (sync_send(sock, 'R') < 0) _exit(1);
+  if (sync_recv(sock, &c, line, sizeof line) != 1 || c != 'S') _exit(0);
+  run_hooks(p, 0);
+  if (plan_has(p, P_NNP)) install_seccomp(p);
+  syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  exec_process(p);
+}
+
+int monitor_run(struct plan *p, int report_fd, int keep_report) {
+  struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = keep_report};
+  g_report_fd = report_fd;
+  const char *state_dir = plan_str(p, P_STATE_DIR);
+  if (state_dir) {
+    s.dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s.dirfd < 0) die("open state dir %s", state_dir);
+    s.lfd = listen_at(s.dirfd, "monitor.sock");
+    if (s.lfd < 0) die("listen on %s/monitor.sock", state_dir);
+  }
+  int slave = -1;
+  s.master = pty_from_plan(p, &slave);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  int sigfd = make_sigfd();
+  join_namespaces(p, 1);
+  uint64_t flags = plan_u64(p, P_NS_FLAGS, 0);
+  if (flags & CLONE_NEWTIME_) {
+    /* clone() cannot take CLONE_NEWTIME; unshare makes our next child enter a new one. */
+    if (unshare(CLONE_NEWTIME_) < 0) die("unshare time namespace");
+    const char *off = plan_str(p, P_TIMENS);
+    if (off && write_file("/proc/self/timens_offsets", off, strlen(off)) < 0) die("write timens_offsets");
+  }
+  size_t pos;
+  s.child = clone_container(flags & ~(uint64_t)CLONE_NEWTIME_);
+  if (s.child < 0) die("clone");
+  if (s.child == 0) {
+    /* Nothing of the monitor's may stay open in init while it waits for start: the
+     * caller's report pipe in particular, or the caller would never see it close. */
+    close(sv[0]), close(report_fd), close(sigfd);
+    if (s.lfd >= 0) close(s.lfd);
+    if (s.dirfd >= 0) close(s.dirfd);
+    if (s.master >= 0) close(s.master);
+    container_child(p, sv[1], slave);
+  }
+  close(sv[1]);
+  if (slave >= 0) close(slave);
+  s.sync = sv[0];
+  if (flags & CLONE_NEWUSER) write_id_maps(s.child, p);
+  pos = 0;
+  struct rec oom;
+  if (plan_next(p, P_OOM_SCORE, &pos, &oom)) {
+    char path[64], v[16];
+    snprintf(path, sizeof path, "/proc/%d/oom_score_adj", s.child);
+    int n = snprintf(v, sizeof v, "%d", (int32_t)rec_u32(&oom, 0));
+    if (write_file(path, v, (size_t)n) < 0) die("write oom_score_adj");
+  }
+  join_cgroups(p, s.child);
+  char c, line[1024];
+  if (sync_send(s.sync, 'G') < 0) die("sync with container init");
+  int r = sync_recv(s.sync, &c, line, sizeof line);
+  if (r != 1 || c != 'R') {
+    kill(s.child, SIGKILL);
+    waitpid(s.child, NULL, 0);
+    if (r == 1 && c == 'E') report("%s", line);
+    else report("err 0 container init exited during setup");
+    _exit(1);
+  }
+  const char *console_socket = plan_str(p, P_CONSOLE_SOCKET);
+  if (console_socket && s.master >= 0) {
+    if (send_console(console_socket, s.master) < 0) {
+      kill(s.child, SIGKILL);
+      die("send console to %s", console_socket);
+    }
+    close(s.master);
+    s.master = -1;
+  }
+  if (s.master >= 0) fcntl(s.master, F_SETFL, O_NONBLOCK);
+  if (s.master >= 0 && s.dirfd >= 0) {
+    s.logfd = openat(s.dirfd, "console.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    s.log_max = plan_u64(p, P_LOG_MAX, 1u << 20);
+  }
+  int autostart = plan_has(p, P_AUTOSTART);
+  plan_free(p);
+  report("ok %d", s.child);
+  if (!keep_report) {
+    close(report_fd);
+    g_report_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  }
+  devnull_stdio();
+  if (autostart) send_start(&s);
+  serve(&s, sigfd);
+  if (s.dirfd >= 0) unlinkat(s.dirfd, "monitor.sock", 0);
+  return 0;
+}
+
+/* exec: join a running container and run one more process in it. */
+int exec_run(struct plan *p, int report_fd) {
+  struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = 1};
+  g_report_fd = report_fd;
+  pid_t target = (pid_t)plan_u64(p, P_TARGET_PID, 0) & 0x7fffffff;
+  int pidfd = (int)syscall(SYS_pidfd_open, target, 0);
+  if (pidfd < 0) die("pidfd_open %d", target);
+  join_cgroups(p, getpid());
+  int slave = -1;
+  s.master = pty_from_plan(p, &slave);
+  if (s.master >= 0) {
+    const char *attach = plan_str(p, P_ATTACH_SOCKET), *console = plan_str(p, P_CONSOLE_SOCKET);
+    if (attach) {
+      s.lfd = listen_at(-1, attach);
+      if (s.lfd < 0) die("listen on %s", attach);
+      s.start_on_attach = 1;
+    } else if (console) {
+      if (send_console(console, s.master) < 0) die("send console to %s", console);
+      close(s.master);
+      s.master = -1;
+    }
+    if (s.master >= 0) fcntl(s.master, F_SETFL, O_NONBLOCK);
+  }
+  int sigfd = make_sigfd();
+  if (setns(pidfd, (int)plan_u64(p, P_NS_FLAGS, 0)) < 0) die("join the namespaces of %d", target);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
+  s.child = fork();
+  if (s.child < 0) die("fork");
+  if (s.child == 0) {
+    char c, line[8];
+    close(sv[0]);
+    g_report_fd = sv[1];
+    sigset_t set;
+    sigemptyset(&set);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    if (slave >= 0) pty_make_controlling(slave), close(slave);
+    finalize_process(p);
+    if (s.start_on_attach && (sync_recv(sv[1], &c, line, sizeof line) != 1 || c != 'S')) _exit(0);
+    if (plan_has(p, P_NNP)) install_seccomp(p);
+    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    exec_process(p);
+  }
+  close(sv[1]);
+  if (slave >= 0) close(slave);
+  s.sync = sv[0];
+  if (!s.start_on_attach) s.started = 1;
+  report("ok %d", s.child);
+  int st = serve(&s, sigfd);
+  if (s.lfd >= 0) unlink(plan_str(p, P_ATTACH_SOCKET));
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

@@ -1,0 +1,65 @@
+/* Namespaces: clone the container's init, write its id maps, join namespaces by path, put a
+ * process into its cgroups, set the hostname. */
+#include "berth.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+pid_t clone_container(uint64_t flags) {
+  /* fork-like clone: the child continues on a copy of our stack (we are single-threaded). */
+  return (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), 0, 0, 0, 0);
+}
+
+static void write_map(pid_t pid, const char *file, const char *content) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+  if (write_file(path, content, strlen(content)) < 0) die("write %s", file);
+}
+
+void write_id_maps(pid_t pid, const struct plan *p) {
+  const char *uid = plan_str(p, P_UID_MAP), *gid = plan_str(p, P_GID_MAP);
+  if (uid) write_map(pid, "uid_map", uid);
+  if (gid) write_map(pid, "gid_map", gid);
+}
+
+void join_cgroups(const struct plan *p, pid_t pid) {
+  char buf[16];
+  int n = snprintf(buf, sizeof buf, "%d", pid);
+  size_t pos = 0;
+  struct rec r;
+  while (plan_next(p, P_CGROUP_PROCS, &pos, &r)) {
+    const char *path = rec_str(&r, 0, NULL);
+    if (path && write_file(path, buf, (size_t)n) < 0) die("join cgroup %s", path);
+  }
+}
+
+/* Namespaces joined by path. pid and time ones only affect children, so the monitor joins
+ * them before clone; the child joins the rest, the user namespace first. */
+void join_namespaces(const struct plan *p, int pid_and_time_only) {
+  for (int pass = 0; pass < 2; pass++) {
+    size_t pos = 0;
+    struct rec r;
+    while (plan_next(p, P_NS_JOIN, &pos, &r)) {
+      uint32_t type = rec_u32(&r, 0);
+      const char *path = rec_str(&r, 4, NULL);
+      int for_children = type == CLONE_NEWPID || type == 0x80 /* CLONE_NEWTIME */;
+      if (pid_and_time_only != for_children) continue;
+      if ((pass == 0) != (type == CLONE_NEWUSER)) continue;
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) die("open namespace %s", path);
+      if (setns(fd, (int)type) < 0) die("setns %s", path);
+      close(fd);
+    }
+  }
+}
+
+void set_hostname(const struct plan *p) {
+  const char *h = plan_str(p, P_HOSTNAME), *d = plan_str(p, P_DOMAINNAME);
+  if (h && sethostname(h, strlen(h)) < 0) die("sethostname %s", h);
+  if (d && setdomainname(d, strlen(d)) < 0) die("setdomainname %s", d);
+}

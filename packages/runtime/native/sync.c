@@ -1,0 +1,131 @@
+/* The error convention (see berth.h) and the small messages between caller, monitor and the
+ * container's child. Between monitor and child: a SOCK_SEQPACKET pair, one byte per step
+ * ('G' go, 'R' ready, 'S' start) or an error line starting with "err ". The child's end is
+ * close-on-exec, so end-of-file after 'S' means execve succeeded. */
+#include "berth.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int g_report_fd = 2;
+const char *g_report_tag;
+
+int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    p += n, len -= (size_t)n;
+  }
+  return 0;
+}
+
+static void vreport(const char *prefix, const char *fmt, va_list ap) {
+  char line[1024];
+  int n = 0;
+  if (g_report_tag) n = snprintf(line, sizeof line, "%s ", g_report_tag);
+  n += snprintf(line + n, sizeof line - (size_t)n, "%s", prefix);
+  n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+  if (n >= (int)sizeof line - 1) n = sizeof line - 2;
+  for (int i = 0; i < n; i++)
+    if (line[i] == '\n') line[i] = ' ';
+  line[n++] = '\n';
+  write_all(g_report_fd, line, (size_t)n);
+}
+
+void report(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vreport("", fmt, ap);
+  va_end(ap);
+}
+
+void die_errno(int err, const char *fmt, ...) {
+  char prefix[64], msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(prefix, sizeof prefix, "err %d ", err);
+  /* report() takes a format; pass the message through "%s". */
+  char line[900];
+  snprintf(line, sizeof line, "%s%s%s%s", prefix, msg, err ? ": " : "", err ? strerror(err) : "");
+  report("%s", line);
+  _exit(1);
+}
+
+void die(const char *fmt, ...) {
+  int err = errno;
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  die_errno(err, "%s", msg);
+}
+
+int write_file(const char *path, const char *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int r = write_all(fd, data, len);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return r;
+}
+
+int write_file_atomic(int dirfd, const char *name, const char *data, size_t len) {
+  char tmp[256];
+  snprintf(tmp, sizeof tmp, ".%s.tmp", name);
+  int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    close(fd);
+    return -1;
+  }
+  close(fd);
+  return renameat(dirfd, tmp, dirfd, name);
+}
+
+int send_fd(int sock, int fd) {
+  char data = 'F';
+  struct iovec iov = {.iov_base = &data, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+int sync_send(int sock, char c) { return send(sock, &c, 1, MSG_NOSIGNAL) == 1 ? 0 : -1; }
+
+int sync_recv(int sock, char *c, char *line, size_t linelen) {
+  char buf[1024];
+  ssize_t n;
+  do n = recv(sock, buf, sizeof buf - 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return n == 0 ? 0 : -1;
+  buf[n] = 0;
+  if (n > 4 && memcmp(buf, "err ", 4) == 0) {
+    *c = 'E';
+    snprintf(line, linelen, "%s", buf);
+    size_t l = strlen(line);
+    if (l && line[l - 1] == '\n') line[l - 1] = 0;
+  } else {
+    *c = buf[0];
+  }
+  return 1;
+}

@@ -1,0 +1,444 @@
+import type { StdioOptions } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { CgroupManager, CgroupMode } from '../cgroup/manager.ts';
+import type { LinuxResources } from '../cgroup/resources.ts';
+import { type OciConfig, type ProcessSpec, parseConfig, processSchema, SpecError } from '../spec/config.ts';
+import { encodePlan } from '../spec/encode.ts';
+import { CLONE } from '../spec/linux.ts';
+import { compilePlan, compileProcess, type Plan, type SeccompCompiler } from '../spec/plan.ts';
+import { signalProcess } from '../sys/index.ts';
+import { RuntimeError } from './errors.ts';
+import { helperError, runHelper } from './helper.ts';
+import { runHooks } from './hooks.ts';
+import { startViaMonitor, waitViaMonitor } from './monitor-client.ts';
+import type { Spawner } from './spawner.ts';
+import {
+  checkId,
+  isAlive,
+  type OciState,
+  parentPid,
+  processStart,
+  StateDir,
+  type StateRecord,
+  type Status,
+  statusOf,
+} from './state.ts';
+
+// The container lifecycle as a library (what berthd and the OCI CLI both call). One place
+// says which verb is allowed in which state (ALLOWED), and refusals say why.
+
+export type CgroupFactory = (path: string) => CgroupManager;
+
+export interface RuntimeOptions {
+  /** State root, e.g. /run/berth-runtime. */
+  root: string;
+  /** How containers get their cgroup; false runs without one (tests of the bare helper). */
+  cgroups?: CgroupFactory | false;
+  compileSeccomp?: SeccompCompiler;
+  /** A warm native spawner: containers start without paying Node's spawn cost. */
+  spawner?: Spawner;
+}
+
+export interface CreateOptions {
+  bundle: string;
+  /** Parsed config; read from <bundle>/config.json when absent. */
+  config?: OciConfig;
+  pidFile?: string;
+  consoleSocket?: string;
+  /** stdio of the container's init when it has no terminal (default: inherit ours). */
+  stdio?: StdioOptions;
+  /** Files for init's stdio when started through the spawner. */
+  stdioFiles?: [string, string, string];
+  /** Start immediately (run). */
+  autostart?: boolean;
+}
+
+export interface ExecOptions {
+  process: ProcessSpec;
+  stdio?: StdioOptions;
+  consoleSocket?: string;
+  /** With process.terminal: serve attach on this socket; the command starts on first attach. */
+  attachSocket?: string;
+  pidFile?: string;
+}
+
+const ALLOWED: Record<string, Status[]> = {
+  start: ['created'],
+  kill: ['created', 'running', 'paused'],
+  delete: ['stopped'],
+  exec: ['running'],
+  pause: ['running'],
+  resume: ['paused'],
+  update: ['created', 'running', 'paused'],
+};
+
+const NS_FLAGS_FOR_EXEC: Array<[string, number]> = [
+  ['user', CLONE.user],
+  ['mount', CLONE.mount],
+  ['pid', CLONE.pid],
+  ['network', CLONE.network],
+  ['ipc', CLONE.ipc],
+  ['uts', CLONE.uts],
+  ['cgroup', CLONE.cgroup],
+  ['time', CLONE.time],
+];
+
+export function parseSignal(sig: string | number | undefined): number {
+  if (sig === undefined) return constants.signals.SIGTERM;
+  if (typeof sig === 'number' || /^\d+$/.test(sig)) {
+    const n = Number(sig);
+    if (n < 1 || n > 64) throw new RuntimeError('INVALID_STATE', `invalid signal ${sig}`);
+    return n;
+  }
+  const name = sig.toUpperCase().startsWith('SIG') ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`;
+  const n = (constants.signals as Record<string, number>)[name];
+  if (n === undefined) throw new RuntimeError('INVALID_STATE', `unknown signal "${sig}"`);
+  return n;
+}
+
+async function waitGone(pid: number | undefined, start: string | undefined, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isAlive(pid, start)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
+
+export class Runtime {
+  private cgroupFactory?: Promise<CgroupFactory | undefined>;
+  private readonly exits = new Map<string, Promise<{ code: number; signal: number }>>();
+
+  constructor(readonly opts: RuntimeOptions) {}
+
+  private dir(id: string): StateDir {
+    checkId(id);
+    return new StateDir(join(this.opts.root, id));
+  }
+
+  private async cgroups(): Promise<CgroupFactory | undefined> {
+    if (this.opts.cgroups === false) return undefined;
+    if (this.opts.cgroups) return this.opts.cgroups;
+    this.cgroupFactory ??= import('../cgroup/index.ts').then((mod) => {
+      const create = (mod as Record<string, unknown>).createCgroupManager as
+        | ((o: { path: string }) => CgroupManager)
+        | undefined;
+      return create ? (path: string) => create({ path }) : undefined;
+    });
+    return this.cgroupFactory;
+  }
+
+  /** The cgroup path of a container: absolute cgroupsPath as given, anything else under /berth. */
+  static cgroupPath(id: string, config: OciConfig): string {
+    const p = config.linux?.cgroupsPath;
+    if (!p) return `/berth/${id}`;
+    if (p.includes('..'))
+      throw new SpecError('linux.cgroupsPath: must not contain ".."', 'linux.cgroupsPath');
+    return isAbsolute(p) ? p : `/berth/${p}`;
+  }
+
+  private async cgroupOf(rec: StateRecord): Promise<CgroupManager | undefined> {
+    const f = await this.cgroups();
+    return f && rec.cgroupPath ? f(rec.cgroupPath) : undefined;
+  }
+
+  private ociState(dir: StateDir, rec: StateRecord, status = statusOf(dir, rec)): OciState {
+    return {
+      ociVersion: '1.2.0',
+      id: rec.id,
+      status,
+      ...(rec.pid !== undefined && status !== 'stopped' ? { pid: rec.pid } : {}),
+      bundle: rec.bundle,
+      annotations: rec.annotations ?? {},
+    };
+  }
+
+  private async check(id: string, verb: keyof typeof ALLOWED): Promise<[StateDir, StateRecord, Status]> {
+    const dir = this.dir(id);
+    const rec = dir.read();
+    const status = statusOf(dir, rec);
+    if (!ALLOWED[verb]!.includes(status))
+      throw new RuntimeError('INVALID_STATE', `cannot ${verb} container "${id}": it is ${status}`);
+    return [dir, rec, status];
+  }
+
+  async create(id: string, o: CreateOptions): Promise<{ pid: number }> {
+    checkId(id);
+    const bundle = resolve(o.bundle);
+    let config: OciConfig;
+    if (o.config) {
+      config = o.config;
+    } else {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+      } catch (e) {
+        throw new RuntimeError('INVALID_CONFIG', `${join(bundle, 'config.json')}: ${(e as Error).message}`);
+      }
+      config = parseConfig(raw);
+    }
+    const cgroupPath = Runtime.cgroupPath(id, config);
+    if (existsSync(join(this.opts.root, id)))
+      throw new RuntimeError('ALREADY_EXISTS', `container "${id}" already exists`);
+    // Everything that can be checked without side effects is checked before the first one.
+    const factory = await this.cgroups();
+    const cgroup = factory?.(cgroupPath);
+    const plan = compilePlan(config, {
+      bundle,
+      cgroupProcs: cgroup?.procsFiles() ?? [],
+      cgroupMode: cgroup?.mode as CgroupMode | undefined,
+      compileSeccomp: this.opts.compileSeccomp,
+    });
+
+    const dir = StateDir.create(this.opts.root, id);
+    const rec: StateRecord = {
+      id,
+      bundle,
+      created: new Date().toISOString(),
+      cgroupPath: cgroup ? cgroupPath : undefined,
+      annotations: config.annotations,
+    };
+    let cgroupCreated = false;
+    try {
+      dir.write(rec);
+      dir.writeConfig(config);
+      if (cgroup) {
+        await cgroup.create();
+        cgroupCreated = true;
+        await cgroup.apply(config.linux?.resources ?? {});
+      }
+      Object.assign(plan, {
+        stateDir: dir.path,
+        consoleSocket: o.consoleSocket,
+        autostart: o.autostart,
+        stdio: o.stdioFiles,
+        stateJson: JSON.stringify(this.ociState(dir, rec, 'running')),
+      } satisfies Partial<Plan>);
+      const pid = await this.launch(plan, o, id);
+      rec.pid = pid;
+      rec.pidStart = processStart(pid);
+      rec.monitorPid = parentPid(pid);
+      rec.monitorStart = rec.monitorPid ? processStart(rec.monitorPid) : undefined;
+      if (o.autostart) rec.started = true;
+      dir.write(rec);
+      const state = this.ociState(dir, rec, 'created');
+      await runHooks('prestart', config.hooks?.prestart, state);
+      await runHooks('createRuntime', config.hooks?.createRuntime, state);
+      await runHooks('createContainer', config.hooks?.createContainer, state);
+      if (o.pidFile) writeFileSync(o.pidFile, String(pid));
+      return { pid };
+    } catch (e) {
+      await this.rollback(dir, rec, cgroupCreated ? cgroup : undefined);
+      throw e;
+    }
+  }
+
+  private async launch(plan: Plan, o: CreateOptions, id?: string): Promise<number> {
+    if (this.opts.spawner && !o.consoleSocket) {
+      const r = this.opts.spawner.spawn(plan);
+      if (id) this.exits.set(id, r.exited);
+      return r.created;
+    }
+    const run = runHelper('create', encodePlan(plan), o.stdio ?? 'inherit');
+    const line = await run.next();
+    if (line?.kind !== 'ok') {
+      // The report pipe closes when the monitor has exited: then nothing of it is left.
+      while ((await run.next()) !== undefined) {}
+      await run.done;
+      throw helperError('CREATE_FAILED', line, 'create');
+    }
+    run.child.stdio[4]?.destroy();
+    await run.done;
+    return line.pid;
+  }
+
+  /** Undo a half-made container: no process, cgroup or state dir is left behind. */
+  private async rollback(dir: StateDir, rec: StateRecord, cgroup: CgroupManager | undefined): Promise<void> {
+    if (rec.pid !== undefined && isAlive(rec.pid, rec.pidStart))
+      signalProcess(rec.pid, constants.signals.SIGKILL);
+    await waitGone(rec.pid, rec.pidStart);
+    await waitGone(rec.monitorPid, rec.monitorStart);
+    if (cgroup) await cgroup.destroy().catch(() => {});
+    rmSync(dir.path, { recursive: true, force: true });
+  }
+
+  async start(id: string): Promise<void> {
+    const [dir, rec] = await this.check(id, 'start');
+    const config = dir.readConfig();
+    await startViaMonitor(dir.file('monitor.sock'));
+    rec.started = true;
+    dir.write(rec);
+    await runHooks('poststart', config.hooks?.poststart, this.ociState(dir, rec)).catch(() => {
+      // The spec: a failing poststart hook is logged and the lifecycle continues.
+    });
+  }
+
+  state(id: string): OciState {
+    const dir = this.dir(id);
+    return this.ociState(dir, dir.read());
+  }
+
+  list(): OciState[] {
+    if (!existsSync(this.opts.root)) return [];
+    const out: OciState[] = [];
+    for (const id of readdirSync(this.opts.root)) {
+      try {
+        out.push(this.state(id));
+      } catch {
+        // not a container dir
+      }
+    }
+    return out;
+  }
+
+  async kill(id: string, signal?: string | number, all = false): Promise<void> {
+    const [, rec] = await this.check(id, 'kill');
+    const sig = parseSignal(signal);
+    if (all) {
+      const cg = await this.cgroupOf(rec);
+      if (cg && sig === constants.signals.SIGKILL) return cg.killAll();
+      if (cg) {
+        for (const pid of await cg.pids()) signalProcess(pid, sig);
+        return;
+      }
+    }
+    signalProcess(rec.pid!, sig);
+  }
+
+  /** Resolves with init's exit once it has exited. */
+  async wait(id: string): Promise<{ code: number; signal: number }> {
+    const dir = this.dir(id);
+    const r = await waitViaMonitor(dir.file('monitor.sock'));
+    if (r) return r;
+    const rec = dir.read();
+    await waitGone(rec.monitorPid, rec.monitorStart, 60_000);
+    const exit = dir.exit();
+    return exit ? { code: exit.exitCode, signal: exit.signal } : { code: -1, signal: 0 };
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    const dir = this.dir(id);
+    const rec = dir.read();
+    const status = statusOf(dir, rec);
+    if (status !== 'stopped' && !force)
+      throw new RuntimeError(
+        'INVALID_STATE',
+        `cannot delete container "${id}": it is ${status} (use --force)`,
+      );
+    const cg = await this.cgroupOf(rec);
+    if (status !== 'stopped') {
+      if (status === 'paused') await cg?.thaw();
+      if (rec.pid !== undefined) signalProcess(rec.pid, constants.signals.SIGKILL);
+    }
+    await waitGone(rec.pid, rec.pidStart);
+    await waitGone(rec.monitorPid, rec.monitorStart);
+    if (cg) await cg.destroy();
+    let config: OciConfig | undefined;
+    try {
+      config = dir.readConfig();
+    } catch {
+      config = undefined;
+    }
+    rmSync(dir.path, { recursive: true, force: true });
+    await runHooks('poststop', config?.hooks?.poststop, this.ociState(dir, rec, 'stopped')).catch(() => {});
+  }
+
+  /** create + start + wait + delete; resolves with the exit. */
+  async run(id: string, o: CreateOptions & { keep?: boolean }): Promise<{ code: number; signal: number }> {
+    if (this.opts.spawner && !o.consoleSocket) return this.runWarm(id, o);
+    await this.create(id, { ...o, autostart: false });
+    const waiting = this.wait(id);
+    try {
+      await this.start(id);
+    } catch (e) {
+      await this.delete(id, true).catch(() => {});
+      throw e;
+    }
+    const exit = await waiting;
+    if (!o.keep) await this.delete(id, true);
+    return exit;
+  }
+
+  /** The warm path: one request to the spawner carries create and start. */
+  private async runWarm(id: string, o: CreateOptions & { keep?: boolean }) {
+    await this.create(id, { ...o, autostart: true });
+    const exited = this.exits.get(id)!;
+    this.exits.delete(id);
+    try {
+      return await exited;
+    } finally {
+      if (!o.keep) await this.delete(id, true);
+    }
+  }
+
+  async exec(id: string, o: ExecOptions): Promise<{ pid: number; exit: Promise<number> }> {
+    const [dir, rec] = await this.check(id, 'exec');
+    const config = dir.readConfig();
+    const proc = processSchema.parse(o.process);
+    const p = compileProcess(proc, 'process', config.linux?.seccomp, {
+      compileSeccomp: this.opts.compileSeccomp,
+    });
+    let namespaces = 0;
+    for (const [type, flag] of NS_FLAGS_FOR_EXEC)
+      if (config.linux?.namespaces?.some((n) => n.type === type)) namespaces |= flag;
+    const cg = await this.cgroupOf(rec);
+    const plan: Partial<Plan> & Pick<Plan, 'args'> = {
+      ...p,
+      namespaces,
+      targetPid: rec.pid,
+      cgroupProcs: cg?.procsFiles() ?? [],
+      consoleSocket: o.consoleSocket,
+      attachSocket: o.attachSocket,
+    };
+    const run = runHelper('exec', encodePlan(plan), o.stdio ?? 'inherit');
+    const first = await run.next();
+    if (first?.kind !== 'ok') {
+      await run.done;
+      throw helperError('EXEC_FAILED', first, 'exec');
+    }
+    if (o.pidFile) writeFileSync(o.pidFile, String(first.pid));
+    const exit = (async () => {
+      const started = await run.next();
+      const code = await run.done;
+      if (started?.kind === 'err') throw helperError('EXEC_FAILED', started, 'exec');
+      return code;
+    })();
+    exit.catch(() => {});
+    return { pid: first.pid, exit };
+  }
+
+  async ps(id: string): Promise<number[]> {
+    const dir = this.dir(id);
+    const rec = dir.read();
+    const cg = await this.cgroupOf(rec);
+    if (!cg) throw new RuntimeError('NO_CGROUPS', `container "${id}" has no cgroup to list`);
+    return cg.pids();
+  }
+
+  async pause(id: string): Promise<void> {
+    const [dir, rec] = await this.check(id, 'pause');
+    const cg = await this.cgroupOf(rec);
+    if (!cg) throw new RuntimeError('NO_CGROUPS', `container "${id}" has no cgroup to freeze`);
+    await cg.freeze();
+    rec.paused = true;
+    dir.write(rec);
+  }
+
+  async resume(id: string): Promise<void> {
+    const [dir, rec] = await this.check(id, 'resume');
+    const cg = await this.cgroupOf(rec);
+    if (!cg) throw new RuntimeError('NO_CGROUPS', `container "${id}" has no cgroup to thaw`);
+    await cg.thaw();
+    rec.paused = false;
+    dir.write(rec);
+  }
+
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    const [, rec] = await this.check(id, 'update');
+    const cg = await this.cgroupOf(rec);
+    if (!cg) throw new RuntimeError('NO_CGROUPS', `container "${id}" has no cgroup to update`);
+    await cg.apply(resources);
+  }
+}

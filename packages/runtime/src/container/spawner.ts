@@ -1,0 +1,88 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import { encodePlan, frame } from '../spec/encode.ts';
+import type { Plan } from '../spec/plan.ts';
+import { RuntimeError } from './errors.ts';
+import { helperPath, onLines, parseReport } from './helper.ts';
+
+// A long-lived native spawner (berth-helper zygote): a warm Node process hands it plans over
+// a pipe and it forks a monitor per container, so starting a container costs a fork of a
+// small C process instead of Node's spawn.
+
+interface Pending {
+  created: Deferred<number>;
+  exited: Deferred<{ code: number; signal: number }>;
+  ok?: boolean;
+  startError?: RuntimeError;
+}
+
+class Deferred<T> {
+  promise: Promise<T>;
+  resolve!: (v: T) => void;
+  reject!: (e: Error) => void;
+  constructor() {
+    this.promise = new Promise<T>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+    this.promise.catch(() => {});
+  }
+}
+
+export class Spawner {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<string, Pending>();
+  private seq = 0;
+
+  constructor() {
+    this.child = spawn(helperPath(), ['zygote'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child.stdin!.on('error', () => {});
+    onLines(this.child.stdout!, (line) => this.onLine(line));
+    this.child.on('exit', () => {
+      for (const p of this.pending.values()) {
+        const e = new RuntimeError('CREATE_FAILED', 'the spawner exited');
+        p.created.reject(e);
+        p.exited.reject(e);
+      }
+      this.pending.clear();
+    });
+    // The zygote must not keep a short-lived caller alive.
+    this.child.unref();
+    (this.child.stdout as unknown as { unref?: () => void }).unref?.();
+  }
+
+  private onLine(line: string): void {
+    const sp = line.indexOf(' ');
+    const id = line.slice(0, sp);
+    const p = this.pending.get(id);
+    if (!p) return;
+    const r = parseReport(line.slice(sp + 1));
+    if (r.kind === 'ok') {
+      p.ok = true;
+      p.created.resolve(r.pid);
+    } else if (r.kind === 'err' && !p.ok) {
+      // Creation failed: the monitor has exited, nothing more comes for this request.
+      p.created.reject(new RuntimeError('CREATE_FAILED', r.message));
+      this.pending.delete(id);
+    } else if (r.kind === 'err') {
+      p.startError = new RuntimeError('START_FAILED', r.message);
+    } else if (r.kind === 'exit') {
+      if (p.startError) p.exited.reject(p.startError);
+      else p.exited.resolve({ code: r.code, signal: r.signal });
+      this.pending.delete(id);
+    }
+  }
+
+  spawn(plan: Plan): { created: Promise<number>; exited: Promise<{ code: number; signal: number }> } {
+    const id = `r${++this.seq}`;
+    const p: Pending = { created: new Deferred(), exited: new Deferred() };
+    this.pending.set(id, p);
+    p.created.promise.catch((e: Error) => p.exited.reject(e));
+    this.child.stdin!.write(frame(encodePlan({ ...plan, requestId: id })));
+    return { created: p.created.promise, exited: p.exited.promise };
+  }
+
+  close(): void {
+    (this.child.stdin as Writable).end();
+  }
+}

@@ -1,0 +1,346 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { LinuxResources } from '../cgroup/resources.ts';
+import { attach } from '../container/monitor-client.ts';
+import { Runtime } from '../container/runtime.ts';
+import { type ProcessSpec, parseConfig, processSchema } from '../spec/config.ts';
+import { defaultConfig } from '../spec/defaults.ts';
+import { type FlagSpec, parseFlags, UsageError } from './args.ts';
+
+// `berth-runtime`: the OCI runtime command line, following runc's conventions so tools
+// written for runc or crun drive it unchanged. Thin: every verb calls the library.
+
+const USAGE = `usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS]
+commands:
+  create [--bundle DIR] [--pid-file F] [--console-socket SOCK] ID
+  start ID                 state ID                   kill [--all] ID [SIGNAL]
+  delete [--force] ID      list                       ps [--format table|json] ID
+  run [--bundle DIR] [--pid-file F] [--console-socket SOCK] [--detach] [--keep] ID
+  exec [--process F] [--tty] [--console-socket SOCK] [--pid-file F] [--detach]
+       [--cwd DIR] [--env K=V]... [--user UID[:GID]] ID [COMMAND ARGS...]
+  pause ID                 resume ID
+  update [--resources F|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N]
+         [--cpu-period N] [--cpu-shares N] [--cpuset-cpus S] [--cpuset-mems S] ID
+  spec [--bundle DIR] [--stdout] [--rootless]   Berth's secure default config.json`;
+
+const GLOBAL: FlagSpec = {
+  values: ['--root', '--log', '--log-format', '--criu', '--rootless'],
+  booleans: ['--debug', '--systemd-cgroup', '--help', '-h', '--version', '-v'],
+};
+
+interface Global {
+  root: string;
+  log?: string;
+  json: boolean;
+}
+
+function logError(g: Global, msg: string): void {
+  if (!g.log) return;
+  const line = g.json
+    ? `${JSON.stringify({ level: 'error', msg, time: new Date().toISOString() })}\n`
+    : `${new Date().toISOString()} error: ${msg}\n`;
+  try {
+    appendFileSync(g.log, line);
+  } catch {
+    // the log is best effort; stderr has the message
+  }
+}
+
+function one(positionals: string[], what = 'container id'): string {
+  if (positionals.length !== 1) throw new UsageError(`expected exactly one ${what}`);
+  return positionals[0]!;
+}
+
+export async function cli(argv: string[]): Promise<number> {
+  const g0 = parseFlags(argv, GLOBAL, true);
+  if (g0.flags.help || g0.flags.h) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (g0.flags.version || g0.flags.v) {
+    process.stdout.write('berth-runtime 0.1.0\nspec: 1.2.0\n');
+    return 0;
+  }
+  const g: Global = {
+    root: resolve((g0.flags.root as string) ?? '/run/berth-runtime'),
+    log: g0.flags.log as string | undefined,
+    json: g0.flags['log-format'] === 'json',
+  };
+  const [cmd, ...rest] = g0.rest;
+  if (!cmd) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await dispatch(g, cmd, rest);
+  } catch (e) {
+    const msg = (e as Error).message;
+    logError(g, msg);
+    process.stderr.write(`berth-runtime ${cmd}: ${msg}\n`);
+    if (e instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+    return 1;
+  }
+}
+
+const CREATE: FlagSpec = {
+  values: ['--bundle', '--pid-file', '--console-socket', '--preserve-fds'],
+  booleans: ['--no-pivot', '--no-new-keyring', '--detach', '--keep', '--rm'],
+  aliases: { '-b': 'bundle', '-d': 'detach' },
+};
+
+async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number> {
+  const rt = new Runtime({ root: g.root });
+  switch (cmd) {
+    case 'create': {
+      const { flags, positionals } = parseFlags(argv, CREATE);
+      const id = one(positionals);
+      await rt.create(id, {
+        bundle: (flags.bundle as string) ?? process.cwd(),
+        pidFile: flags['pid-file'] as string | undefined,
+        consoleSocket: flags['console-socket'] as string | undefined,
+      });
+      return 0;
+    }
+    case 'start':
+      await rt.start(one(parseFlags(argv, { values: [], booleans: [] }).positionals));
+      return 0;
+    case 'state':
+      process.stdout.write(
+        `${JSON.stringify(rt.state(one(parseFlags(argv, { values: [], booleans: [] }).positionals)), null, 2)}\n`,
+      );
+      return 0;
+    case 'list': {
+      const states = rt.list();
+      process.stdout.write(
+        [
+          'ID\tPID\tSTATUS\tBUNDLE',
+          ...states.map((s) => `${s.id}\t${s.pid ?? 0}\t${s.status}\t${s.bundle}`),
+        ].join('\n') + '\n',
+      );
+      return 0;
+    }
+    case 'kill': {
+      const { flags, positionals } = parseFlags(argv, {
+        values: [],
+        booleans: ['--all'],
+        aliases: { '-a': 'all' },
+      });
+      if (positionals.length < 1 || positionals.length > 2) throw new UsageError('kill takes ID [SIGNAL]');
+      await rt.kill(positionals[0]!, positionals[1], flags.all === true);
+      return 0;
+    }
+    case 'delete': {
+      const { flags, positionals } = parseFlags(argv, {
+        values: [],
+        booleans: ['--force'],
+        aliases: { '-f': 'force' },
+      });
+      await rt.delete(one(positionals), flags.force === true);
+      return 0;
+    }
+    case 'run':
+      return run(rt, argv);
+    case 'exec':
+      return exec(rt, g, argv);
+    case 'ps': {
+      const { flags, positionals } = parseFlags(argv, {
+        values: ['--format'],
+        booleans: [],
+        aliases: { '-f': 'format' },
+      });
+      const pids = await rt.ps(one(positionals));
+      if (flags.format === 'json') process.stdout.write(`${JSON.stringify(pids)}\n`);
+      else process.stdout.write(`PID\n${pids.join('\n')}\n`);
+      return 0;
+    }
+    case 'pause':
+      await rt.pause(one(parseFlags(argv, { values: [], booleans: [] }).positionals));
+      return 0;
+    case 'resume':
+      await rt.resume(one(parseFlags(argv, { values: [], booleans: [] }).positionals));
+      return 0;
+    case 'update':
+      return update(rt, argv);
+    case 'spec': {
+      const { flags } = parseFlags(argv, {
+        values: ['--bundle'],
+        booleans: ['--stdout', '--rootless'],
+        aliases: { '-b': 'bundle' },
+      });
+      const config = defaultConfig(flags.rootless ? { userns: { hostId: 100000, size: 65536 } } : {});
+      const text = `${JSON.stringify(config, null, 2)}\n`;
+      if (flags.stdout) {
+        process.stdout.write(text);
+        return 0;
+      }
+      const file = join((flags.bundle as string) ?? process.cwd(), 'config.json');
+      if (existsSync(file)) throw new Error(`${file} already exists`);
+      writeFileSync(file, text);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
+  }
+}
+
+async function relay(sock: string): Promise<void> {
+  const a = await attach(sock);
+  const stdin = process.stdin;
+  const tty = stdin.isTTY;
+  if (tty) stdin.setRawMode(true);
+  const size = () => process.stdout.isTTY && a.resize(process.stdout.rows, process.stdout.columns);
+  size();
+  process.on('SIGWINCH', size);
+  stdin.on('data', (d: Buffer) => a.write(d));
+  a.socket.on('data', (d: Buffer) => process.stdout.write(d));
+  await new Promise<void>((r) => a.socket.on('close', () => r()));
+  if (tty) stdin.setRawMode(false);
+  stdin.pause();
+  process.off('SIGWINCH', size);
+}
+
+async function run(rt: Runtime, argv: string[]): Promise<number> {
+  const { flags, positionals } = parseFlags(argv, CREATE);
+  const id = one(positionals);
+  const opts = {
+    bundle: (flags.bundle as string) ?? process.cwd(),
+    pidFile: flags['pid-file'] as string | undefined,
+    consoleSocket: flags['console-socket'] as string | undefined,
+  };
+  if (flags.detach) {
+    await rt.create(id, opts);
+    await rt.start(id);
+    return 0;
+  }
+  await rt.create(id, opts);
+  const config = parseConfig(JSON.parse(readFileSync(join(rt.opts.root, id, 'config.json'), 'utf8')));
+  const waiting = rt.wait(id);
+  const relaying =
+    config.process?.terminal && !opts.consoleSocket
+      ? relay(join(rt.opts.root, id, 'monitor.sock'))
+      : undefined;
+  try {
+    await rt.start(id);
+  } catch (e) {
+    await rt.delete(id, true).catch(() => {});
+    throw e;
+  }
+  const exit = await waiting;
+  await relaying;
+  if (!flags.keep) await rt.delete(id, true);
+  return exit.signal ? 128 + exit.signal : exit.code;
+}
+
+const EXEC: FlagSpec = {
+  values: [
+    '--process',
+    '--console-socket',
+    '--pid-file',
+    '--cwd',
+    '--env',
+    '--user',
+    '--cap',
+    '--preserve-fds',
+  ],
+  booleans: ['--tty', '--detach', '--no-new-privs'],
+  repeat: ['--env', '--cap'],
+  aliases: { '-p': 'process', '-t': 'tty', '-d': 'detach', '-e': 'env', '-u': 'user', '-c': 'cap' },
+};
+
+async function exec(rt: Runtime, g: Global, argv: string[]): Promise<number> {
+  const { flags, rest } = parseFlags(argv, EXEC, true);
+  const [id, ...command] = rest;
+  if (!id) throw new UsageError('exec needs a container id');
+  const dir = join(g.root, id);
+  const config = parseConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
+  let proc: ProcessSpec;
+  if (flags.process) {
+    proc = processSchema.parse(JSON.parse(readFileSync(flags.process as string, 'utf8')));
+  } else {
+    if (!command.length) throw new UsageError('exec needs a command or --process');
+    const base = config.process!;
+    const [uid, gid] = ((flags.user as string) ?? '').split(':');
+    proc = {
+      ...base,
+      args: command,
+      terminal: flags.tty === true,
+      cwd: (flags.cwd as string) ?? base.cwd,
+      env: [...(base.env ?? []), ...((flags.env as string[]) ?? [])],
+      user: flags.user ? { uid: Number(uid), gid: Number(gid ?? 0) } : base.user,
+    };
+    if (flags.cap && proc.capabilities) {
+      const caps = flags.cap as string[];
+      const c = proc.capabilities;
+      proc.capabilities = {
+        ...c,
+        bounding: [...(c.bounding ?? []), ...caps],
+        effective: [...(c.effective ?? []), ...caps],
+        permitted: [...(c.permitted ?? []), ...caps],
+      };
+    }
+  }
+  const attachSocket =
+    proc.terminal && !flags['console-socket'] ? join(dir, `exec-${process.pid}.sock`) : undefined;
+  const r = await rt.exec(id, {
+    process: proc,
+    consoleSocket: flags['console-socket'] as string | undefined,
+    attachSocket,
+    pidFile: flags['pid-file'] as string | undefined,
+  });
+  if (flags.detach) return 0;
+  if (attachSocket) await relay(attachSocket);
+  return r.exit;
+}
+
+async function update(rt: Runtime, argv: string[]): Promise<number> {
+  const { flags, positionals } = parseFlags(argv, {
+    values: [
+      '--resources',
+      '--memory',
+      '--memory-swap',
+      '--memory-reservation',
+      '--pids-limit',
+      '--cpu-quota',
+      '--cpu-period',
+      '--cpu-shares',
+      '--cpuset-cpus',
+      '--cpuset-mems',
+      '--blkio-weight',
+    ],
+    booleans: [],
+    aliases: { '-r': 'resources' },
+  });
+  const id = one(positionals);
+  let r: LinuxResources = {};
+  if (flags.resources)
+    r = JSON.parse(
+      flags.resources === '-' ? readFileSync(0, 'utf8') : readFileSync(flags.resources as string, 'utf8'),
+    );
+  const num = (k: string) => {
+    const v = flags[k];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new UsageError(`--${k}: "${v}" is not an integer`);
+    return n;
+  };
+  const memory = { limit: num('memory'), swap: num('memory-swap'), reservation: num('memory-reservation') };
+  if (Object.values(memory).some((v) => v !== undefined)) r.memory = { ...r.memory, ...strip(memory) };
+  const cpu = {
+    quota: num('cpu-quota'),
+    period: num('cpu-period'),
+    shares: num('cpu-shares'),
+    cpus: flags['cpuset-cpus'] as string | undefined,
+    mems: flags['cpuset-mems'] as string | undefined,
+  };
+  if (Object.values(cpu).some((v) => v !== undefined)) r.cpu = { ...r.cpu, ...strip(cpu) };
+  const pids = num('pids-limit');
+  if (pids !== undefined) r.pids = { limit: pids };
+  const weight = num('blkio-weight');
+  if (weight !== undefined) r.blockIO = { ...r.blockIO, weight };
+  await rt.update(id, r);
+  return 0;
+}
+
+function strip<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

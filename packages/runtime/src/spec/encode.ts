@@ -1,0 +1,157 @@
+import type { Plan } from './plan.ts';
+
+// The plan's wire format, read by native/plan.c (documented in native/berth.h): "BRT1", then
+// records of u32 type, u32 length, payload padded to 4 bytes. Strings end with a NUL.
+
+export const P = {
+  NS_FLAGS: 1,
+  NS_JOIN: 2,
+  UID_MAP: 3,
+  GID_MAP: 4,
+  CGROUP_PROCS: 5,
+  ROOTFS: 6,
+  ROOT_RO: 7,
+  ROOT_PROPAGATION: 8,
+  MOUNT: 9,
+  DEVICE: 10,
+  SYMLINK: 11,
+  MASKED: 12,
+  READONLY: 13,
+  HOSTNAME: 14,
+  DOMAINNAME: 15,
+  SYSCTL: 16,
+  RLIMIT: 17,
+  OOM_SCORE: 18,
+  USER: 19,
+  CAPS: 20,
+  NNP: 21,
+  SECCOMP: 22,
+  CWD: 23,
+  ARG: 24,
+  ENV: 25,
+  TERMINAL: 26,
+  CONSOLE_SOCKET: 27,
+  STATE_DIR: 28,
+  LOG_MAX: 29,
+  AUTOSTART: 30,
+  TIMENS: 31,
+  TARGET_PID: 32,
+  PRESERVE_FDS: 33,
+  STDIO: 34,
+  REQUEST_ID: 35,
+  ATTACH_SOCKET: 36,
+  HOOK: 37,
+  STATE_JSON: 38,
+} as const;
+
+class Writer {
+  private parts: Buffer[] = [Buffer.from('BRT1')];
+
+  record(type: number, payload: Buffer): void {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(type, 0);
+    head.writeUInt32LE(payload.length, 4);
+    const pad = (4 - (payload.length % 4)) % 4;
+    this.parts.push(head, payload, Buffer.alloc(pad));
+  }
+
+  strings(type: number, ...values: string[]): void {
+    for (const v of values)
+      if (v.includes('\0')) throw new Error(`plan string contains a NUL byte: ${JSON.stringify(v)}`);
+    this.record(type, Buffer.from(values.map((v) => `${v}\0`).join('')));
+  }
+
+  flag(type: number): void {
+    this.record(type, Buffer.alloc(0));
+  }
+
+  u64(type: number, value: bigint | number): void {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(value));
+    this.record(type, b);
+  }
+
+  done(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+const cat = (...bs: Buffer[]) => Buffer.concat(bs);
+const u32 = (...vs: number[]) => {
+  const b = Buffer.alloc(4 * vs.length);
+  for (const [i, v] of vs.entries()) b.writeUInt32LE(v >>> 0, 4 * i);
+  return b;
+};
+const u64 = (...vs: Array<bigint | number>) => {
+  const b = Buffer.alloc(8 * vs.length);
+  for (const [i, v] of vs.entries()) b.writeBigUInt64LE(BigInt(v), 8 * i);
+  return b;
+};
+const strs = (...vs: string[]) => Buffer.from(vs.map((v) => `${v}\0`).join(''));
+
+export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
+  const w = new Writer();
+  if (plan.requestId) w.strings(P.REQUEST_ID, plan.requestId);
+  w.u64(P.NS_FLAGS, plan.namespaces ?? 0);
+  for (const j of plan.joins ?? []) w.record(P.NS_JOIN, cat(u32(j.type), strs(j.path)));
+  if (plan.uidMap) w.strings(P.UID_MAP, plan.uidMap);
+  if (plan.gidMap) w.strings(P.GID_MAP, plan.gidMap);
+  if (plan.timeOffsets) w.strings(P.TIMENS, plan.timeOffsets);
+  for (const f of plan.cgroupProcs ?? []) w.strings(P.CGROUP_PROCS, f);
+  if (plan.rootfs) w.strings(P.ROOTFS, plan.rootfs);
+  if (plan.rootReadonly) w.flag(P.ROOT_RO);
+  if (plan.rootPropagation !== undefined) w.u64(P.ROOT_PROPAGATION, plan.rootPropagation);
+  for (const m of plan.mounts ?? [])
+    w.record(
+      P.MOUNT,
+      cat(u64(m.flags, m.propagation), u32(m.kind, 0), strs(m.source, m.destination, m.type, m.data)),
+    );
+  for (const d of plan.devices ?? [])
+    w.record(P.DEVICE, cat(u32(d.mode, d.major, d.minor, d.uid, d.gid), strs(d.path)));
+  for (const s of plan.symlinks ?? []) w.strings(P.SYMLINK, s.target, s.path);
+  for (const p of plan.masked ?? []) w.strings(P.MASKED, p);
+  for (const p of plan.readonly ?? []) w.strings(P.READONLY, p);
+  if (plan.hostname !== undefined) w.strings(P.HOSTNAME, plan.hostname);
+  if (plan.domainname !== undefined) w.strings(P.DOMAINNAME, plan.domainname);
+  for (const [k, v] of plan.sysctl ?? []) w.strings(P.SYSCTL, k, v);
+  for (const r of plan.rlimits ?? []) w.record(P.RLIMIT, cat(u32(r.resource, 0), u64(r.soft, r.hard)));
+  if (plan.oomScoreAdj !== undefined) w.record(P.OOM_SCORE, u32(plan.oomScoreAdj));
+  if (plan.uid !== undefined) {
+    const groups = plan.additionalGids ?? [];
+    w.record(P.USER, u32(plan.uid, plan.gid ?? 0, plan.umask ?? 0xffffffff, groups.length, ...groups));
+  }
+  if (plan.caps) {
+    const c = plan.caps;
+    w.record(P.CAPS, u64(c.bounding, c.effective, c.permitted, c.inheritable, c.ambient));
+  }
+  if (plan.noNewPrivileges) w.flag(P.NNP);
+  if (plan.seccomp) w.record(P.SECCOMP, plan.seccomp);
+  if (plan.cwd) w.strings(P.CWD, plan.cwd);
+  for (const a of plan.args) w.strings(P.ARG, a);
+  for (const e of plan.env ?? []) w.strings(P.ENV, e);
+  if (plan.terminal) w.record(P.TERMINAL, u32(plan.terminal.rows | (plan.terminal.cols << 16)));
+  if (plan.consoleSocket) w.strings(P.CONSOLE_SOCKET, plan.consoleSocket);
+  if (plan.attachSocket) w.strings(P.ATTACH_SOCKET, plan.attachSocket);
+  if (plan.stateDir) w.strings(P.STATE_DIR, plan.stateDir);
+  if (plan.logMax !== undefined) w.u64(P.LOG_MAX, plan.logMax);
+  if (plan.autostart) w.flag(P.AUTOSTART);
+  if (plan.targetPid !== undefined) w.u64(P.TARGET_PID, plan.targetPid);
+  if (plan.stdio) w.strings(P.STDIO, ...plan.stdio);
+  for (const h of plan.startHooks ?? [])
+    w.record(
+      P.HOOK,
+      cat(
+        u32(0, h.timeout ?? 0),
+        strs(h.path, ...(h.args?.length ? h.args : [h.path]), '', ...(h.env ?? [])),
+      ),
+    );
+  if (plan.stateJson) w.strings(P.STATE_JSON, plan.stateJson);
+  return w.done();
+}
+
+/** The framing the zygote reads: u32 length, then the plan. */
+export function frame(plan: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(plan.length);
+  return Buffer.concat([head, plan]);
+}

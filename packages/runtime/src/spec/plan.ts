@@ -1,0 +1,377 @@
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { CgroupMode } from '../cgroup/manager.ts';
+import { type Device, type Hook, type OciConfig, type ProcessSpec, SpecError } from './config.ts';
+import { CAPABILITIES, CLONE, MS, RLIMITS } from './linux.ts';
+import { PROPAGATION, parseMountOptions } from './mounts.ts';
+
+// The plan compiler: OCI config → the exact steps the C helper performs. Pure apart from
+// checking that the rootfs and bind sources exist, so it is tested without root.
+
+export interface PlanMount {
+  source: string;
+  destination: string;
+  type: string;
+  flags: number;
+  propagation: number;
+  /** 0 a new filesystem, 1 a bind mount, 2 a remount of destination with flags */
+  kind: 0 | 1 | 2;
+  data: string;
+}
+
+export interface PlanDevice {
+  path: string;
+  mode: number;
+  major: number;
+  minor: number;
+  uid: number;
+  gid: number;
+}
+
+export interface PlanCaps {
+  bounding: bigint;
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+  ambient: bigint;
+}
+
+export interface PlanProcess {
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  umask?: number;
+  additionalGids: number[];
+  rlimits: Array<{ resource: number; soft: bigint; hard: bigint }>;
+  caps?: PlanCaps;
+  noNewPrivileges: boolean;
+  oomScoreAdj?: number;
+  seccomp?: Buffer;
+  terminal?: { rows: number; cols: number };
+}
+
+export interface Plan extends PlanProcess {
+  namespaces: number;
+  joins: Array<{ type: number; path: string }>;
+  uidMap?: string;
+  gidMap?: string;
+  timeOffsets?: string;
+  cgroupProcs: string[];
+  rootfs?: string;
+  rootReadonly: boolean;
+  rootPropagation?: number;
+  mounts: PlanMount[];
+  devices: PlanDevice[];
+  symlinks: Array<{ target: string; path: string }>;
+  masked: string[];
+  readonly: string[];
+  hostname?: string;
+  domainname?: string;
+  sysctl: Array<[string, string]>;
+  startHooks: Hook[];
+  stateJson?: string;
+  // Where and how the helper runs it.
+  stateDir?: string;
+  consoleSocket?: string;
+  attachSocket?: string;
+  logMax?: number;
+  autostart?: boolean;
+  stdio?: [string, string, string];
+  requestId?: string;
+  targetPid?: number;
+  preserveFds?: number;
+}
+
+export type SeccompCompiler = (seccomp: unknown, arch: 'x86_64' | 'aarch64') => Buffer;
+
+export interface CompileOptions {
+  /** Absolute bundle directory: root.path and relative bind sources resolve against it. */
+  bundle: string;
+  /** cgroup.procs files the init joins before exec (CgroupManager.procsFiles()). */
+  cgroupProcs?: string[];
+  cgroupMode?: CgroupMode;
+  compileSeccomp?: SeccompCompiler;
+  arch?: 'x86_64' | 'aarch64';
+}
+
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+
+export const DEFAULT_DEVICES: Device[] = [
+  { type: 'c', path: '/dev/null', major: 1, minor: 3, fileMode: 0o666 },
+  { type: 'c', path: '/dev/zero', major: 1, minor: 5, fileMode: 0o666 },
+  { type: 'c', path: '/dev/full', major: 1, minor: 7, fileMode: 0o666 },
+  { type: 'c', path: '/dev/random', major: 1, minor: 8, fileMode: 0o666 },
+  { type: 'c', path: '/dev/urandom', major: 1, minor: 9, fileMode: 0o666 },
+  { type: 'c', path: '/dev/tty', major: 5, minor: 0, fileMode: 0o666 },
+];
+
+const DEV_SYMLINKS = [
+  { target: '/proc/self/fd', path: '/dev/fd' },
+  { target: '/proc/self/fd/0', path: '/dev/stdin' },
+  { target: '/proc/self/fd/1', path: '/dev/stdout' },
+  { target: '/proc/self/fd/2', path: '/dev/stderr' },
+  { target: 'pts/ptmx', path: '/dev/ptmx' },
+];
+
+function fail(field: string, message: string): never {
+  throw new SpecError(`${field}: ${message}`, field);
+}
+
+export function capabilityMask(names: string[] | undefined, field: string): bigint {
+  let mask = 0n;
+  for (const [i, name] of (names ?? []).entries()) {
+    const bit = CAPABILITIES.indexOf(name as (typeof CAPABILITIES)[number]);
+    if (bit < 0) fail(`${field}[${i}]`, `unknown capability "${name}"`);
+    mask |= 1n << BigInt(bit);
+  }
+  return mask;
+}
+
+function idMap(maps: Array<{ containerID: number; hostID: number; size: number }> | undefined) {
+  return maps?.length ? maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('') : undefined;
+}
+
+/** The process part, shared by create and exec. */
+export function compileProcess(
+  proc: ProcessSpec,
+  field: string,
+  seccomp: unknown,
+  opts: Pick<CompileOptions, 'compileSeccomp' | 'arch'>,
+): PlanProcess {
+  if (!proc.args?.length) fail(`${field}.args`, 'must name the program to run');
+  for (const [i, e] of (proc.env ?? []).entries())
+    if (!e.includes('=')) fail(`${field}.env[${i}]`, 'must be KEY=VALUE');
+  const rlimits = (proc.rlimits ?? []).map((r, i) => {
+    const resource = RLIMITS[r.type];
+    if (resource === undefined) fail(`${field}.rlimits[${i}].type`, `unknown rlimit "${r.type}"`);
+    if (r.soft > r.hard) fail(`${field}.rlimits[${i}]`, 'soft limit is above the hard limit');
+    return { resource, soft: BigInt(r.soft), hard: BigInt(r.hard) };
+  });
+  const c = proc.capabilities;
+  const caps: PlanCaps | undefined = c
+    ? {
+        bounding: capabilityMask(c.bounding, `${field}.capabilities.bounding`),
+        effective: capabilityMask(c.effective, `${field}.capabilities.effective`),
+        permitted: capabilityMask(c.permitted, `${field}.capabilities.permitted`),
+        inheritable: capabilityMask(c.inheritable, `${field}.capabilities.inheritable`),
+        ambient: capabilityMask(c.ambient, `${field}.capabilities.ambient`),
+      }
+    : undefined;
+  let bpf: Buffer | undefined;
+  if (seccomp !== undefined) {
+    if (!opts.compileSeccomp) fail('linux.seccomp', 'no seccomp compiler is available');
+    bpf = opts.compileSeccomp(seccomp, opts.arch ?? (process.arch === 'arm64' ? 'aarch64' : 'x86_64'));
+  }
+  return {
+    args: proc.args,
+    env: proc.env ?? [],
+    cwd: proc.cwd,
+    uid: proc.user.uid,
+    gid: proc.user.gid,
+    umask: proc.user.umask,
+    additionalGids: proc.user.additionalGids ?? [],
+    rlimits,
+    caps,
+    noNewPrivileges: proc.noNewPrivileges ?? false,
+    oomScoreAdj: proc.oomScoreAdj,
+    seccomp: bpf,
+    terminal: proc.terminal
+      ? { rows: proc.consoleSize?.height ?? 24, cols: proc.consoleSize?.width ?? 80 }
+      : undefined,
+  };
+}
+
+function devicePlan(d: Device, field: string): PlanDevice {
+  const type = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO }[d.type];
+  if (d.type !== 'p' && (d.major === undefined || d.minor === undefined))
+    fail(field, 'major and minor are required for character and block devices');
+  return {
+    path: d.path,
+    mode: type | (d.fileMode ?? 0o666),
+    major: d.major ?? 0,
+    minor: d.minor ?? 0,
+    uid: d.uid ?? 0,
+    gid: d.gid ?? 0,
+  };
+}
+
+function normalizeDest(dest: string): string {
+  return `/${dest.split('/').filter(Boolean).join('/')}`;
+}
+
+/** The cgroup filesystem as the container sees it: its own cgroups only, read-only. */
+function cgroupMounts(dest: string, flags: number, opts: CompileOptions, cgroupns: boolean): PlanMount[] {
+  if (opts.cgroupMode === 'v2') {
+    return [
+      { source: 'cgroup2', destination: dest, type: 'cgroup2', flags, propagation: 0, kind: 0, data: '' },
+    ];
+  }
+  // v1 / hybrid: a tmpfs with each hierarchy's container directory bound in, then sealed.
+  const out: PlanMount[] = [
+    {
+      source: 'tmpfs',
+      destination: dest,
+      type: 'tmpfs',
+      flags: flags & ~MS.RDONLY,
+      propagation: 0,
+      kind: 0,
+      data: 'mode=755',
+    },
+  ];
+  for (const procs of opts.cgroupProcs ?? []) {
+    const m = /^\/sys\/fs\/cgroup\/([^/]+)(\/.*)?\/cgroup\.procs$/.exec(procs);
+    if (!m) continue;
+    const dir = procs.slice(0, -'/cgroup.procs'.length);
+    out.push({
+      source: dir,
+      destination: `${dest}/${m[1]}`,
+      type: 'bind',
+      flags: MS.BIND | (cgroupns ? 0 : MS.RDONLY) | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      propagation: 0,
+      kind: 1,
+      data: '',
+    });
+  }
+  out.push({
+    source: '',
+    destination: dest,
+    type: '',
+    flags: flags | MS.RDONLY,
+    propagation: 0,
+    kind: 2,
+    data: '',
+  });
+  return out;
+}
+
+export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
+  if (!config.process) fail('process', 'is required to create a container');
+  const linux = config.linux ?? {};
+  const bundle = opts.bundle;
+  const rootfs = isAbsolute(config.root.path) ? config.root.path : resolve(bundle, config.root.path);
+  if (!existsSync(rootfs) || !statSync(rootfs).isDirectory())
+    fail('root.path', `${rootfs} is not a directory`);
+
+  let namespaces = 0;
+  const joins: Plan['joins'] = [];
+  const seen = new Set<string>();
+  for (const [i, ns] of (linux.namespaces ?? []).entries()) {
+    if (seen.has(ns.type)) fail(`linux.namespaces[${i}]`, `duplicate ${ns.type} namespace`);
+    seen.add(ns.type);
+    if (ns.path) {
+      if (!existsSync(ns.path)) fail(`linux.namespaces[${i}].path`, `${ns.path} does not exist`);
+      joins.push({ type: CLONE[ns.type], path: ns.path });
+    } else {
+      namespaces |= CLONE[ns.type];
+    }
+  }
+  if (!seen.has('mount')) fail('linux.namespaces', 'Berth needs a mount namespace');
+  const userns = (namespaces & CLONE.user) !== 0;
+  if (
+    !userns &&
+    (linux.uidMappings?.length || linux.gidMappings?.length) &&
+    !joins.some((j) => j.type === CLONE.user)
+  )
+    fail('linux.uidMappings', 'id mappings need a new user namespace');
+  if (userns && !linux.uidMappings?.length)
+    fail('linux.uidMappings', 'a new user namespace needs uid mappings');
+  if (userns && !linux.gidMappings?.length)
+    fail('linux.gidMappings', 'a new user namespace needs gid mappings');
+  const hasNs = (t: keyof typeof CLONE) =>
+    (namespaces & CLONE[t]) !== 0 || joins.some((j) => j.type === CLONE[t]);
+  if (config.hostname !== undefined && !hasNs('uts')) fail('hostname', 'needs a UTS namespace');
+  if (config.domainname !== undefined && !hasNs('uts')) fail('domainname', 'needs a UTS namespace');
+  if (linux.timeOffsets && !(namespaces & CLONE.time))
+    fail('linux.timeOffsets', 'needs a new time namespace');
+
+  const cgroupns = (namespaces & CLONE.cgroup) !== 0;
+  const netns = (namespaces & CLONE.network) !== 0;
+  const mounts: PlanMount[] = [];
+  let devBound = false;
+  for (const [i, m] of (config.mounts ?? []).entries()) {
+    const field = `mounts[${i}]`;
+    if (!m.destination.startsWith('/')) fail(`${field}.destination`, 'must be an absolute path');
+    const dest = normalizeDest(m.destination);
+    const o = parseMountOptions(m.options, field);
+    let type = m.type ?? ((o.flags & MS.BIND) !== 0 ? 'bind' : '');
+    if (!type) fail(`${field}.type`, 'is required unless the options say bind');
+    if (type === 'bind') o.flags |= MS.BIND;
+    const bind = (o.flags & MS.BIND) !== 0;
+    if (type === 'cgroup') {
+      mounts.push(...cgroupMounts(dest, o.flags, opts, cgroupns));
+      continue;
+    }
+    let source = m.source ?? type;
+    if (bind) {
+      source = isAbsolute(source) ? source : resolve(bundle, source);
+      if (!existsSync(source)) fail(`${field}.source`, `${source} does not exist`);
+      if (dest === '/dev') devBound = true;
+    }
+    if (type === 'sysfs' && userns && !netns) {
+      // sysfs cannot be mounted in a user namespace that does not own a network namespace.
+      source = '/sys';
+      type = 'bind';
+      o.flags |= MS.BIND | MS.REC;
+    }
+    mounts.push({
+      source,
+      destination: dest,
+      type: bind ? 'bind' : type,
+      flags: o.flags,
+      propagation: o.propagation,
+      kind: bind || type === 'bind' ? 1 : 0,
+      data: o.data,
+    });
+  }
+
+  const devices: PlanDevice[] = [];
+  const symlinks: Plan['symlinks'] = [];
+  if (!devBound) {
+    const custom = new Set((linux.devices ?? []).map((d) => d.path));
+    for (const d of DEFAULT_DEVICES) if (!custom.has(d.path)) devices.push(devicePlan(d, 'linux.devices'));
+    symlinks.push(...DEV_SYMLINKS);
+  }
+  for (const [i, d] of (linux.devices ?? []).entries()) devices.push(devicePlan(d, `linux.devices[${i}]`));
+
+  const sysctl: Array<[string, string]> = [];
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
+    if (!/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$/.test(key) || key.includes('..'))
+      fail(`linux.sysctl.${key}`, 'invalid name');
+    sysctl.push([key.replaceAll('.', '/'), value]);
+  }
+
+  let timeOffsets: string | undefined;
+  if (linux.timeOffsets) {
+    timeOffsets = Object.entries(linux.timeOffsets)
+      .map(([clock, o]) => `${clock} ${o.secs} ${o.nanosecs ?? 0}\n`)
+      .join('');
+  }
+
+  const proc = compileProcess(config.process, 'process', linux.seccomp, opts);
+
+  return {
+    ...proc,
+    namespaces,
+    joins,
+    uidMap: idMap(linux.uidMappings),
+    gidMap: idMap(linux.gidMappings),
+    timeOffsets,
+    cgroupProcs: opts.cgroupProcs ?? [],
+    rootfs,
+    rootReadonly: config.root.readonly ?? false,
+    rootPropagation: linux.rootfsPropagation ? PROPAGATION[linux.rootfsPropagation] : undefined,
+    mounts,
+    devices,
+    symlinks,
+    masked: linux.maskedPaths ?? [],
+    readonly: linux.readonlyPaths ?? [],
+    hostname: config.hostname,
+    domainname: config.domainname,
+    sysctl,
+    startHooks: config.hooks?.startContainer ?? [],
+  };
+}
