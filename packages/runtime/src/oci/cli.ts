@@ -112,10 +112,10 @@ async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number>
     case 'list': {
       const states = rt.list();
       process.stdout.write(
-        [
+        `${[
           'ID\tPID\tSTATUS\tBUNDLE',
           ...states.map((s) => `${s.id}\t${s.pid ?? 0}\t${s.status}\t${s.bundle}`),
-        ].join('\n') + '\n',
+        ].join('\n')}\n`,
       );
       return 0;
     }

@@ -61,9 +61,9 @@ export function defaultConfig(opts: DefaultConfigOptions = {}): OciConfig {
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
       cwd: '/',
       capabilities: {
-        bounding: caps,
-        effective: caps,
-        permitted: caps,
+        bounding: [...caps],
+        effective: [...caps],
+        permitted: [...caps],
       },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
