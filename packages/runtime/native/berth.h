@@ -43,7 +43,7 @@ enum plan_type {
   P_USER = 19,        /* u32 uid, gid, umask (0xffffffff: keep), ngroups, groups[] */
   P_CAPS = 20,        /* u64 bounding, effective, permitted, inheritable, ambient */
   P_NNP = 21,         /* empty */
-  P_SECCOMP = 22,     /* struct sock_filter[] */
+  P_SECCOMP = 22,     /* u32 flags, u32 pad, struct sock_filter[] */
   P_CWD = 23,         /* string */
   P_ARG = 24,         /* string, in order */
   P_ENV = 25,         /* string "K=V", in order */

@@ -47,9 +47,11 @@ void install_seccomp(const struct plan *p) {
   size_t pos = 0;
   struct rec r;
   if (!plan_next(p, P_SECCOMP, &pos, &r)) return;
-  struct sock_fprog prog = {.len = (unsigned short)(r.len / sizeof(struct sock_filter)),
-                            .filter = (struct sock_filter *)r.data};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) die("install seccomp filter");
+  /* u32 flags, u32 pad, then struct sock_filter[] */
+  if (r.len < 8 || (r.len - 8) % sizeof(struct sock_filter)) die_errno(EINVAL, "malformed seccomp record");
+  struct sock_fprog prog = {.len = (unsigned short)((r.len - 8) / sizeof(struct sock_filter)),
+                            .filter = (struct sock_filter *)(r.data + 8)};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, rec_u32(&r, 0), &prog) < 0) die("install seccomp filter");
 }
 
 void finalize_process(const struct plan *p) {

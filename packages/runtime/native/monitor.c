@@ -299,6 +299,7 @@ static void __attribute__((noreturn)) container_child(struct plan *p, int sock, 
     if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("become root in the user namespace");
   }
   join_namespaces(p, 0);
+  if ((flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) die("unshare cgroup namespace");
   open_stdio(p);
   if (slave >= 0) pty_make_controlling(slave);
   else setsid();
@@ -339,7 +340,9 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
     if (off && write_file("/proc/self/timens_offsets", off, strlen(off)) < 0) die("write timens_offsets");
   }
   size_t pos;
-  s.child = clone_container(flags & ~(uint64_t)CLONE_NEWTIME_);
+  /* The cgroup namespace is unshared by the child once it is in its cgroups, so that they
+   * are the namespace's root (as runc does). */
+  s.child = clone_container(flags & ~(uint64_t)(CLONE_NEWTIME_ | CLONE_NEWCGROUP));
   if (s.child < 0) die("clone");
   if (s.child == 0) {
     /* Nothing of the monitor's may stay open in init while it waits for start: the

@@ -3,7 +3,6 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { RuntimeError } from '../src/container/errors.ts';
 import { Runtime } from '../src/container/runtime.ts';
 import {
   busyboxRootfs,
@@ -157,6 +156,23 @@ describe('process and namespaces', () => {
     expect(out).toContain('Seccomp:\t2');
     expect(out).toMatch(/Operation not permitted/);
     expect(out).toContain('rc=1');
+  });
+
+  test("Berth's default seccomp profile refuses unshare and mount with EPERM, even with CAP_SYS_ADMIN", async () => {
+    const bundle = makeBundle(base, 'seccomp-default', rootfs, (c) => {
+      c.root.readonly = false;
+      sh(
+        'grep ^Seccomp: /proc/self/status; unshare -U true 2>&1; echo rc=$?; mount -t tmpfs none /mnt 2>&1; echo rc=$?',
+      )(c);
+      // CAP_SYS_ADMIN would let mount through to the kernel; the profile must refuse it anyway.
+      c.process!.capabilities!.bounding!.push('CAP_SYS_ADMIN');
+      c.process!.capabilities!.effective!.push('CAP_SYS_ADMIN');
+      c.process!.capabilities!.permitted!.push('CAP_SYS_ADMIN');
+    });
+    const { out } = await runCaptured(rt, id(), bundle);
+    expect(out).toContain('Seccomp:\t2');
+    expect(out).toMatch(/unshare.*Operation not permitted\nrc=1\n/);
+    expect(out).toMatch(/mount: permission denied.*\nrc=1\n/);
   });
 });
 

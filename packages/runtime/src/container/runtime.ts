@@ -2,6 +2,7 @@ import type { StdioOptions } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { createCgroupManager, resolveCgroupPath } from '../cgroup/index.ts';
 import type { CgroupManager, CgroupMode } from '../cgroup/manager.ts';
 import type { LinuxResources } from '../cgroup/resources.ts';
 import { type OciConfig, type ProcessSpec, parseConfig, processSchema, SpecError } from '../spec/config.ts';
@@ -108,7 +109,6 @@ async function waitGone(pid: number | undefined, start: string | undefined, ms =
 }
 
 export class Runtime {
-  private cgroupFactory?: Promise<CgroupFactory | undefined>;
   private readonly exits = new Map<string, Promise<{ code: number; signal: number }>>();
 
   constructor(readonly opts: RuntimeOptions) {}
@@ -121,13 +121,7 @@ export class Runtime {
   private async cgroups(): Promise<CgroupFactory | undefined> {
     if (this.opts.cgroups === false) return undefined;
     if (this.opts.cgroups) return this.opts.cgroups;
-    this.cgroupFactory ??= import('../cgroup/index.ts').then((mod) => {
-      const create = (mod as Record<string, unknown>).createCgroupManager as
-        | ((o: { path: string }) => CgroupManager)
-        | undefined;
-      return create ? (path: string) => create({ path }) : undefined;
-    });
-    return this.cgroupFactory;
+    return (path: string) => createCgroupManager({ path });
   }
 
   /** The cgroup path of a container: absolute cgroupsPath as given, anything else under /berth. */

@@ -1,3 +1,4 @@
+import { seccompProfileFor } from '../seccomp/index.ts';
 import type { OciConfig } from './config.ts';
 import { DOCKER_DEFAULT_CAPABILITIES } from './linux.ts';
 
@@ -37,8 +38,8 @@ export interface DefaultConfigOptions {
   rootfs?: string;
   /** A user namespace mapping container ids 0..size-1 to hostId.. (unprivileged container). */
   userns?: { hostId: number; size: number };
-  /** Berth's seccomp profile (from the seccomp compiler's defaultSeccompProfile()). */
-  seccomp?: unknown;
+  /** false leaves seccomp out (tests of other behaviour); default Berth's profile. */
+  seccomp?: false;
 }
 
 export function defaultConfig(opts: DefaultConfigOptions = {}): OciConfig {
@@ -123,7 +124,8 @@ export function defaultConfig(opts: DefaultConfigOptions = {}): OciConfig {
       namespaces,
       maskedPaths: [...DEFAULT_MASKED_PATHS],
       readonlyPaths: [...DEFAULT_READONLY_PATHS],
-      ...(opts.seccomp ? { seccomp: opts.seccomp } : {}),
+      // Docker's default fitted to these capabilities: unshare, mount, keyctl, bpf... refused.
+      ...(opts.seccomp === false ? {} : { seccomp: seccompProfileFor({ capabilities: caps }) }),
     },
   };
   return config;

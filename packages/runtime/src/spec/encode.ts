@@ -125,7 +125,7 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
     w.record(P.CAPS, u64(c.bounding, c.effective, c.permitted, c.inheritable, c.ambient));
   }
   if (plan.noNewPrivileges) w.flag(P.NNP);
-  if (plan.seccomp) w.record(P.SECCOMP, plan.seccomp);
+  if (plan.seccomp) w.record(P.SECCOMP, cat(u32(plan.seccomp.flags, 0), plan.seccomp.filter));
   if (plan.cwd) w.strings(P.CWD, plan.cwd);
   for (const a of plan.args) w.strings(P.ARG, a);
   for (const e of plan.env ?? []) w.strings(P.ENV, e);

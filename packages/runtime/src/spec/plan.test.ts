@@ -20,6 +20,12 @@ const compile = (edit?: (c: OciConfig) => void, opts: Partial<Parameters<typeof 
 };
 
 describe("Berth's defaults", () => {
+  test("Berth's seccomp profile is compiled into the plan", () => {
+    const plan = compile();
+    expect(plan.seccomp!.filter.length % 8).toBe(0);
+    expect(plan.seccomp!.filter.length / 8).toBeGreaterThan(20);
+  });
+
   test("capabilities are exactly Docker's default set, no_new_privs on, read-only root", () => {
     const plan = compile();
     const docker = 0xa80425fbn;
@@ -192,9 +198,13 @@ describe('compiling configs', () => {
       /^mounts\[8\]\.options\[0\]/,
     ],
     [
-      'seccomp without compiler',
-      (c) => (c.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }),
-      /^linux\.seccomp/,
+      'unknown syscall',
+      (c) =>
+        (c.linux!.seccomp = {
+          defaultAction: 'SCMP_ACT_ALLOW',
+          syscalls: [{ names: ['nope'], action: 'SCMP_ACT_ERRNO' }],
+        }),
+      /^linux\.seccomp\.syscalls\[0\]\.names\[0\]: unknown syscall "nope"/,
     ],
   ])('refuses %s, naming the field', (_name, edit, err) => {
     expect(() => compile(edit)).toThrow(err);

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { CgroupMode } from '../cgroup/manager.ts';
+import { compileSeccomp, hostSeccompArch, parseLinuxSeccomp, seccompFilterFlags } from '../seccomp/index.ts';
 import { type Device, type Hook, type OciConfig, type ProcessSpec, SpecError } from './config.ts';
 import { CAPABILITIES, CLONE, MS, RLIMITS } from './linux.ts';
 import { PROPAGATION, parseMountOptions } from './mounts.ts';
@@ -48,7 +49,8 @@ export interface PlanProcess {
   caps?: PlanCaps;
   noNewPrivileges: boolean;
   oomScoreAdj?: number;
-  seccomp?: Buffer;
+  /** struct sock_filter[] and the seccomp(2) flags word */
+  seccomp?: { filter: Buffer; flags: number };
   terminal?: { rows: number; cols: number };
 }
 
@@ -92,6 +94,7 @@ export interface CompileOptions {
   /** cgroup.procs files the init joins before exec (CgroupManager.procsFiles()). */
   cgroupProcs?: string[];
   cgroupMode?: CgroupMode;
+  /** The seccomp compiler (src/seccomp) unless a test injects another. */
   compileSeccomp?: SeccompCompiler;
   arch?: 'x86_64' | 'aarch64';
 }
@@ -161,10 +164,16 @@ export function compileProcess(
         ambient: capabilityMask(c.ambient, `${field}.capabilities.ambient`),
       }
     : undefined;
-  let bpf: Buffer | undefined;
+  let bpf: PlanProcess['seccomp'];
   if (seccomp !== undefined) {
-    if (!opts.compileSeccomp) fail('linux.seccomp', 'no seccomp compiler is available');
-    bpf = opts.compileSeccomp(seccomp, opts.arch ?? (process.arch === 'arm64' ? 'aarch64' : 'x86_64'));
+    const arch = opts.arch ?? hostSeccompArch();
+    if (!arch) fail('linux.seccomp', `no seccomp tables for this architecture (${process.arch})`);
+    if (opts.compileSeccomp) {
+      bpf = { filter: opts.compileSeccomp(seccomp, arch), flags: 0 };
+    } else {
+      const filter = compileSeccomp(seccomp, arch);
+      bpf = { filter, flags: seccompFilterFlags(parseLinuxSeccomp(seccomp)) };
+    }
   }
   return {
     args: proc.args,
