@@ -12,6 +12,8 @@
 #   BERTH_LOG_DIR (/var/log/berth) berthd.log, panel.log
 #   BERTH_ADMIN_PASSWORD          the first admin's password (generated and printed if unset)
 #   DATABASE_URL                  a postgresql:// URL for the panel DB (default: SQLite file)
+#   BERTH_APP_DIR (/usr/local/lib/berth) where the panel runs from if berth-panel cannot read
+#                                 the clone (e.g. a clone under /root): a hard-linked mirror
 #   BERTH_SKIP_INSTALL=1          skip scripts/install.sh (the e2e test, after test.sh installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +43,7 @@ panel_url=http://localhost:$port
 alive() { # pidfile script-path
   local pid
   pid=$(cat "$1" 2>/dev/null) || return 1
-  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$2"
+  [ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "$2"
 }
 
 if alive "$agent_pidfile" berthd.js && alive "$panel_pidfile" dist/server.js; then
@@ -74,8 +76,28 @@ as_panel=(setpriv --reuid="$panel_user" --regid="$group" --init-groups
 
 [ -f packages/agent/dist/berthd.js ] || die "packages/agent/dist/berthd.js is missing: run scripts/install.sh"
 [ -f apps/web/dist/server.js ] || die "apps/web/dist/server.js is missing: run scripts/install.sh"
-"${as_panel[@]}" test -r "$root/apps/web/dist/server.js" -a -r "$root/prisma/panel/models.prisma" ||
-  die "the panel runs as $panel_user, which cannot read $root; put the clone where other users can read it (e.g. /opt/berth)"
+
+# The panel runs as berth-panel, which must read the app. A clone under /root (0700) is not
+# readable by other users: then the panel runs from a hard-linked mirror of the clone (no
+# extra space, a few seconds; files are shared, directories are new), refreshed at each start
+# of the panel. BERTH_APP_DIR chooses where.
+app_root=$root
+panel_reads() { "${as_panel[@]}" test -r "$1/apps/web/dist/server.js" -a -r "$1/prisma/panel/models.prisma"; }
+if ! panel_reads "$root"; then
+  app_root=${BERTH_APP_DIR:-/usr/local/lib/berth}
+  if ! alive "$panel_pidfile" dist/server.js; then
+    say "$panel_user cannot read $root: mirroring the panel into $app_root"
+    rm -rf "$app_root.new"
+    install -d -m 0755 "$app_root.new"
+    for entry in "$root"/* "$root"/.[!.]*; do
+      [ -e "$entry" ] && [ "${entry##*/}" != .git ] || continue
+      cp -al "$entry" "$app_root.new/" 2>/dev/null || cp -a "$entry" "$app_root.new/" # another filesystem
+    done
+    rm -rf "$app_root"
+    mv "$app_root.new" "$app_root"
+  fi
+  panel_reads "$app_root" || die "$panel_user cannot read $app_root either; check its permissions"
+fi
 
 # 1. berthd, as root, in the background.
 if ! alive "$agent_pidfile" berthd.js; then
@@ -96,13 +118,13 @@ fi
 say "preparing the panel database"
 admin_env=()
 [ -n "${BERTH_ADMIN_PASSWORD:-}" ] && admin_env=(BERTH_ADMIN_PASSWORD="$BERTH_ADMIN_PASSWORD")
-"${as_panel[@]}" "${admin_env[@]}" node "$root/apps/web/dist/setup.js"
+"${as_panel[@]}" "${admin_env[@]}" node "$app_root/apps/web/dist/setup.js"
 
 # 3. The panel, as berth-panel.
 if ! alive "$panel_pidfile" dist/server.js; then
   say "starting the panel on port $port"
   rm -f "$panel_pidfile"
-  "${as_panel[@]}" setsid node "$root/apps/web/dist/server.js" >>"$log_dir/panel.log" 2>&1 </dev/null &
+  "${as_panel[@]}" setsid node "$app_root/apps/web/dist/server.js" >>"$log_dir/panel.log" 2>&1 </dev/null &
   echo $! >"$panel_pidfile"
 fi
 

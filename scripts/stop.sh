@@ -10,7 +10,7 @@ stop() { # name pidfile script-path
   local name=$1 pidfile=$2 pid
   pid=$(cat "$pidfile" 2>/dev/null) || { echo "$name: not running"; return 0; }
   # Only the process the pid file names, and only if it still is that program.
-  if [ -z "$pid" ] || ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$3"; then
+  if [ -z "$pid" ] || ! { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "$3"; then
     echo "$name: not running"
     rm -f "$pidfile"
     return 0

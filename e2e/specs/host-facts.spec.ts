@@ -48,8 +48,9 @@ describe('Berth started by scripts/start.sh', () => {
     if (stack) expect(stopped).toMatch(/panel: stopped/);
   });
 
-  it('runs the panel as berth-panel, never root', () => {
+  it('runs the panel as berth-panel, never root; a second start.sh only says so', async () => {
     expect(stack.startOutput).toContain('Berth is running');
+    expect(await stack.startAgain()).toMatch(/^Berth is already running: panel at http:\/\/localhost:\d+/);
     const status = readFileSync(`/proc/${pidOf(stack, 'panel')}/status`, 'utf8');
     const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
     expect(uid).toBeGreaterThan(0);

@@ -19,6 +19,8 @@ export interface TestStack {
   adminPassword: string;
   /** What start.sh printed. */
   startOutput: string;
+  /** Runs start.sh again with the same settings; resolves to what it printed. */
+  startAgain(): Promise<string>;
   /** stop.sh, then removes the test's directories. Safe to call twice. */
   stop(): Promise<string>;
 }
@@ -61,8 +63,11 @@ export async function startStack(): Promise<TestStack> {
     return stopped;
   };
   try {
-    const { stdout } = await run(join(repoRoot, 'scripts/start.sh'), { env, timeout: 240_000 });
+    const start = async () =>
+      (await run(join(repoRoot, 'scripts/start.sh'), { env, timeout: 240_000 })).stdout;
+    const stdout = await start();
     return {
+      startAgain: start,
       url: `http://127.0.0.1:${port}`,
       socket: join(env.BERTH_RUN_DIR, 'berthd.sock'),
       runDir: env.BERTH_RUN_DIR,
