@@ -9,7 +9,10 @@ export default defineConfig({
   target: 'node20',
   outDir: 'dist',
   clean: true,
-  banner: { js: '#!/usr/bin/env node' },
+  // The require() that bundled CommonJS dependencies (tar-stream's streamx) call.
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __berthCreateRequire } from 'node:module';\nconst require = __berthCreateRequire(import.meta.url);",
+  },
   noExternal: [/^@berth\//],
-  external: ['better-sqlite3', /^@prisma\//],
+  external: ['better-sqlite3', 'koffi', /^@prisma\//],
 });

@@ -1,6 +1,7 @@
 import { DEFAULT_AGENT_SOCKET } from '@berth/agent/client';
 import { Command, Option } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
+import { imageCommand } from './commands/image.ts';
 import { infoCommand } from './commands/info.ts';
 
 export const EXIT = {
@@ -36,10 +37,16 @@ Exit status:
   ${EXIT.usage}  bad usage (unknown command or option, invalid value)
   ${EXIT.unreachable}  the agent is unreachable ("agent unreachable at <socket>" on stderr)`,
     );
-  for (const command of [infoCommand()]) {
+  for (const command of [infoCommand(), imageCommand()]) {
     // Subcommands made apart from the program inherit its exit override and error help.
-    command.copyInheritedSettings(program);
+    inherit(command, program);
     program.addCommand(command);
   }
   return program;
+}
+
+/** Subcommands made apart from the program, and theirs, take its exit override and error help. */
+function inherit(command: Command, from: Command) {
+  command.copyInheritedSettings(from);
+  for (const sub of command.commands) inherit(sub, command);
 }

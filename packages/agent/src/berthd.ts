@@ -22,33 +22,47 @@ const program = new Command('berthd')
       .env('BERTHD_SOCKET_GROUP')
       .default(AGENT_DEFAULTS.socketGroup),
   )
+  .addOption(
+    new Option(
+      '--insecure-registry <host:port...>',
+      'registries to pull from over plain HTTP (e.g. one on loopback)',
+    )
+      .env('BERTHD_INSECURE_REGISTRIES')
+      .argParser((v: string, prev: string[] | undefined) => [
+        ...(prev ?? []),
+        ...v.split(',').filter(Boolean),
+      ]),
+  )
   .addHelpText(
     'after',
     '\nExit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when berthd cannot start or fails.',
   )
-  .action(async (opts: { socket: string; stateDir: string; socketGroup: string }) => {
-    // Everything berthd creates is root-only unless it says otherwise (the socket: 0660).
-    process.umask(0o077);
-    const agent = await startAgent({
-      socketPath: opts.socket,
-      stateDir: opts.stateDir,
-      socketGroup: opts.socketGroup,
-    });
-    const stop = (signal: string) => {
-      console.error(`berthd: ${signal}, stopping`);
-      agent.close().then(
-        () => process.exit(0),
-        (err: Error) => {
-          console.error(`berthd: stopping failed: ${err.message}`);
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    // Said only once the handlers are in place: whoever waits for this line may signal at once.
-    console.error(`berthd ${AGENT_VERSION} listening on ${agent.socketPath} (group ${opts.socketGroup})`);
-  });
+  .action(
+    async (opts: { socket: string; stateDir: string; socketGroup: string; insecureRegistry?: string[] }) => {
+      // Everything berthd creates is root-only unless it says otherwise (the socket: 0660).
+      process.umask(0o077);
+      const agent = await startAgent({
+        socketPath: opts.socket,
+        stateDir: opts.stateDir,
+        socketGroup: opts.socketGroup,
+        insecureRegistries: opts.insecureRegistry ?? [],
+      });
+      const stop = (signal: string) => {
+        console.error(`berthd: ${signal}, stopping`);
+        agent.close().then(
+          () => process.exit(0),
+          (err: Error) => {
+            console.error(`berthd: stopping failed: ${err.message}`);
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      // Said only once the handlers are in place: whoever waits for this line may signal at once.
+      console.error(`berthd ${AGENT_VERSION} listening on ${agent.socketPath} (group ${opts.socketGroup})`);
+    },
+  );
 
 program.parseAsync().catch((err: Error) => {
   console.error(`berthd: ${err.message}`);

@@ -1,4 +1,10 @@
-import type { HostFacts } from '@berth/contracts';
+import type {
+  HostFacts,
+  ImageInfo,
+  ImageProgressEvent,
+  ImagePruneResult,
+  ImageRemoveResult,
+} from '@berth/contracts';
 
 // What procedures may use, injected by the server (and by tests). Types only: the client's
 // AgentRouter type reaches this file, so it must not pull in the database or the runtime.
@@ -7,6 +13,21 @@ export interface HostService {
   facts(): Promise<HostFacts>;
 }
 
+/** What the image procedures call (implemented by images/service.ts). */
+export interface ImagesApi {
+  list(): Promise<ImageInfo[]>;
+  inspect(image: string): Promise<ImageInfo>;
+  pull(
+    input: { reference: string; platform?: string; actor: string },
+    signal?: AbortSignal,
+  ): AsyncIterable<ImageProgressEvent>;
+  remove(image: string, actor: string): Promise<ImageRemoveResult>;
+  prune(dangling: boolean, actor: string): Promise<ImagePruneResult>;
+  login(registry: string, username: string, password: string): Promise<void>;
+  logout(registry: string): Promise<void>;
+}
+
 export interface AgentContext {
   host: HostService;
+  images: ImagesApi;
 }

@@ -8,6 +8,8 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { AgentContext } from './context.ts';
 import { type AgentDb, openAgentDb } from './db/index.ts';
 import { hostService } from './host/facts.ts';
+import { handleImageArchives } from './images/http.ts';
+import { imagesService } from './images/service.ts';
 import { agentRouter } from './router.ts';
 import { AGENT_VERSION } from './version.ts';
 
@@ -18,6 +20,8 @@ export interface AgentConfig {
   stateDir: string;
   /** Group (name or numeric gid) that may use the socket: it is made root:<group> 0660. */
   socketGroup: string;
+  /** Registries (host[:port]) pulled from over plain HTTP instead of HTTPS. */
+  insecureRegistries?: string[];
   /** Overrides for tests. */
   migrationsDir?: string;
   procRoot?: string;
@@ -63,7 +67,18 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     },
   });
 
-  const context: AgentContext = { host: hostService({ startedAt, procRoot: config.procRoot }) };
+  const images = imagesService({
+    stateDir: config.stateDir,
+    db,
+    insecureRegistries: config.insecureRegistries ?? [],
+  });
+  // The built-in image makes a first container possible offline; without busybox-static
+  // berthd still serves everything else.
+  await images.ensureBuiltin().catch((err: Error) => console.error(`berthd: built-in image: ${err.message}`));
+  const context: AgentContext = {
+    host: hostService({ startedAt, procRoot: config.procRoot }),
+    images,
+  };
   const handler = createHTTPHandler({
     router: agentRouter,
     basePath: '/trpc/',
@@ -73,7 +88,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         console.error(`berthd: ${path ?? '?'}: ${error.stack ?? error.message}`);
     },
   });
-  const server = createServer(handler);
+  const server = createServer((req, res) => {
+    if (handleImageArchives(images, req, res)) return;
+    handler(req, res);
+  });
   try {
     await listen(server, config.socketPath);
   } catch (err) {

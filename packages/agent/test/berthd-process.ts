@@ -11,6 +11,8 @@ export interface BerthdArgs {
   socketPath: string;
   stateDir: string;
   socketGroup: string;
+  /** More berthd flags (e.g. --insecure-registry 127.0.0.1:5000). */
+  extraArgs?: string[];
 }
 
 export interface BerthdProcess {
@@ -34,6 +36,7 @@ export function spawnBerthd(args: BerthdArgs): BerthdProcess {
       args.stateDir,
       '--socket-group',
       args.socketGroup,
+      ...(args.extraArgs ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

@@ -1,4 +1,5 @@
 import type { HostFacts } from '@berth/contracts';
+import { bytes, duration } from '../output/units.ts';
 
 /** `berth info` for a person: one aligned label per line; continuation lines stay in the value column. */
 export function formatHostFacts(f: HostFacts): string {
@@ -39,32 +40,4 @@ function cgroupLines(c: HostFacts['cgroup']): string[] {
   for (const [mount, controllers] of byMount) lines.push(`v1 ${controllers.join(',')} at ${mount}`);
   for (const [name, mount] of Object.entries(c.v1Named ?? {})) lines.push(`v1 name=${name} at ${mount}`);
   return lines;
-}
-
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
-function duration(seconds: number): string {
-  const s = Math.floor(seconds);
-  const parts = [
-    [Math.floor(s / 86400), 'd'],
-    [Math.floor((s % 86400) / 3600), 'h'],
-    [Math.floor((s % 3600) / 60), 'm'],
-    [s % 60, 's'],
-  ] as const;
-  const first = parts.findIndex(([v]) => v > 0);
-  return first < 0
-    ? '0s'
-    : parts
-        .slice(first, first + 2)
-        .map(([v, u]) => `${v}${u}`)
-        .join(' ');
 }

@@ -36,7 +36,9 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-async function serve(socketPath: string, context: AgentContext): Promise<Server> {
+// Only the services a test calls; the others are absent (a call to one fails the test).
+async function serve(socketPath: string, services: Partial<AgentContext>): Promise<Server> {
+  const context = services as AgentContext;
   const server = createServer(
     createHTTPHandler({ router: agentRouter, basePath: '/trpc/', createContext: () => context }),
   );

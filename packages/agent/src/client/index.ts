@@ -61,3 +61,4 @@ export function createAgentClient({ socketPath }: AgentClientOptions): AgentClie
     ],
   });
 }
+export { AgentRequestError, exportImageArchive, importImageArchive } from './archives.ts';
