@@ -43,8 +43,11 @@ export async function startStack(): Promise<TestStack> {
   const dir = mkdtempSync('/tmp/berth-test-e2e-');
   chmodSync(dir, 0o755);
   const port = await freePort();
+  // As a root shell runs command 1: without the NODE_PATH that pnpm's bin shims export (it
+  // lets bundles find packages they do not declare, hiding what would break for real).
+  const { NODE_PATH: _, ...inherited } = process.env;
   const env = {
-    ...process.env,
+    ...inherited,
     BERTH_SKIP_INSTALL: process.env.BERTH_E2E_INSTALL === '1' ? '0' : '1', // test.sh installed already
     BERTH_PORT: String(port),
     BERTH_DATA_DIR: join(dir, 'data'),
