@@ -23,6 +23,26 @@ export interface ControllerContext {
   readonly host: HostFacts;
   /** True for a live update of a running container (apply() is the first configuration). */
   readonly live: boolean;
+  /**
+   * File contents that change only through this manager's apply/update (limits), so stats need
+   * not re-read them every sample; the manager clears it whenever it writes.
+   */
+  readonly cache: Map<string, string>;
+}
+
+/** Read a file that only Berth's own writes change (a limit), through the context's cache. */
+export function readCached(ctx: ControllerContext, path: string): string {
+  let v = ctx.cache.get(path);
+  if (v === undefined) {
+    v = ctx.fs.read(path);
+    ctx.cache.set(path, v);
+  }
+  return v;
+}
+
+/** Set `o[k]` only when `v` is known: stats leave unknown fields absent. */
+export function setKnown<T extends object, K extends keyof T>(o: T, k: K, v: T[K] | undefined): void {
+  if (v !== undefined) o[k] = v;
 }
 
 export interface WriteStep {

@@ -11,13 +11,31 @@ import {
 import { type CgroupCore, killPids, sleep, waitFor } from './core.ts';
 import { CgroupError, errnoCode, unsupported } from './errors.ts';
 import type { CgroupFs } from './fs.ts';
-import type { CgroupManager, CgroupMode, CgroupPath, FreezeState, OomEvent, Stats } from './manager.ts';
+import type {
+  CgroupManager,
+  CgroupMode,
+  CgroupPath,
+  FreezeState,
+  OomEvent,
+  Stats,
+  StatsOptions,
+} from './manager.ts';
 import { parsePids } from './parse.ts';
 import type { LinuxResources } from './resources.ts';
 
 // The one implementation of CgroupManager over cgroupfs. What differs between v1, v2 and a
 // hybrid host is only which controller implementations are bound to which hierarchy and which
 // core (v1 freezer or v2 core files) is used; index.ts decides that in one place.
+
+/** Which section of Stats each controller's stats() fills. */
+const STATS_SECTION: Record<string, keyof Stats> = {
+  cpu: 'cpu',
+  cpuacct: 'cpu',
+  memory: 'memory',
+  pids: 'pids',
+  blkio: 'io',
+  io: 'io',
+};
 
 export interface Hierarchy {
   kind: 'v1' | 'v2';
@@ -82,17 +100,31 @@ export class FsCgroupManager implements CgroupManager {
     return join(h.mount, this.path);
   }
 
+  /** Per bound controller: its limits cache, and the context stats() re-uses every sample. */
+  private readonly caches = new Map<BoundController, Map<string, string>>();
+  private readonly statsCtx = new Map<BoundController, ControllerContext>();
+
   private ctx(b: BoundController, live: boolean): ControllerContext {
     const fs = this.fs;
     const host = this.o.host;
+    let cache = this.caches.get(b);
+    if (!cache) {
+      cache = new Map();
+      this.caches.set(b, cache);
+    }
     return {
       fs,
       dir: this.dirOf(b.hierarchy),
       live,
+      cache,
       get host() {
         return host();
       },
     };
+  }
+
+  private forgetCachedLimits() {
+    for (const c of this.caches.values()) c.clear();
   }
 
   async create(): Promise<void> {
@@ -168,6 +200,7 @@ export class FsCgroupManager implements CgroupManager {
       this.execute(steps, done);
     } finally {
       for (const step of steps) if ('run' in step) step.finish?.();
+      this.forgetCachedLimits();
     }
   }
 
@@ -274,18 +307,25 @@ export class FsCgroupManager implements CgroupManager {
     }
   }
 
-  async stats(): Promise<Stats> {
+  async stats(options?: StatsOptions): Promise<Stats> {
+    const only = options?.only;
     const s: Stats = {};
     for (const b of this.o.controllers) {
       if (!b.controller.stats) continue;
+      if (only && !only.includes(STATS_SECTION[b.controller.name] ?? 'cpu')) continue;
+      let ctx = this.statsCtx.get(b);
+      if (!ctx) {
+        ctx = this.ctx(b, false);
+        this.statsCtx.set(b, ctx);
+      }
       try {
-        b.controller.stats(this.ctx(b, false), s);
+        b.controller.stats(ctx, s);
       } catch (err) {
         // A file this kernel lacks leaves its fields absent; anything else is a real failure.
         if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'EOPNOTSUPP') throw err;
       }
     }
-    this.core.pressure?.(s);
+    if (!only || only.includes('pressure')) this.core.pressure?.(s);
     return s;
   }
 

@@ -26,7 +26,7 @@ export interface CgroupFs {
 }
 
 export interface HostCgroupFsOptions {
-  /** How many files to keep open for re-reading with pread (default 4096). */
+  /** How many files to keep open for re-reading with pread (default: half the soft RLIMIT_NOFILE, at most 65536). */
   maxOpenFiles?: number;
 }
 
@@ -38,8 +38,11 @@ export interface HostCgroupFsOptions {
  * forgets a directory's files when the directory is removed.
  */
 export function hostCgroupFs(options: HostCgroupFsOptions = {}): CgroupFs & { close(): void } {
-  const maxOpen = options.maxOpenFiles ?? 4096;
+  const maxOpen = options.maxOpenFiles ?? defaultMaxOpen();
   const fds = new Map<string, number>();
+  // The open files of each directory, so removing a cgroup closes its files without a scan.
+  const byDir = new Map<string, Set<string>>();
+  const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/'));
   let buf = Buffer.allocUnsafe(64 * 1024);
 
   const readFd = (fd: number): string => {
@@ -54,6 +57,7 @@ export function hostCgroupFs(options: HostCgroupFsOptions = {}): CgroupFs & { cl
     const fd = fds.get(path);
     if (fd === undefined) return;
     fds.delete(path);
+    byDir.get(dirOf(path))?.delete(path);
     try {
       nodefs.closeSync(fd);
     } catch {
@@ -65,7 +69,9 @@ export function hostCgroupFs(options: HostCgroupFsOptions = {}): CgroupFs & { cl
     read(path) {
       // Membership lists keep an iterator per open file, and re-reading one from offset 0 shows
       // the old members (measured on 6.18): those are read fresh every time.
-      if (/\/(cgroup\.procs|cgroup\.threads|tasks)$/.test(path)) return nodefs.readFileSync(path, 'latin1');
+      if (path.endsWith('/cgroup.procs') || path.endsWith('/cgroup.threads') || path.endsWith('/tasks')) {
+        return nodefs.readFileSync(path, 'latin1');
+      }
       let fd = fds.get(path);
       if (fd !== undefined) {
         try {
@@ -76,12 +82,26 @@ export function hostCgroupFs(options: HostCgroupFsOptions = {}): CgroupFs & { cl
           if (errnoCode(err) !== 'ENODEV' && errnoCode(err) !== 'EBADF') throw err;
         }
       }
-      fd = nodefs.openSync(path, 'r');
+      try {
+        fd = nodefs.openSync(path, 'r');
+      } catch (err) {
+        if (errnoCode(err) !== 'EMFILE' || fds.size === 0) throw err;
+        // Out of descriptors: give back half of the cache and try once more.
+        for (const p of [...fds.keys()].slice(0, Math.ceil(fds.size / 2))) forget(p);
+        fd = nodefs.openSync(path, 'r');
+      }
       if (fds.size >= maxOpen) {
         const oldest = fds.keys().next().value;
         if (oldest !== undefined) forget(oldest);
       }
       fds.set(path, fd);
+      const dir = dirOf(path);
+      let open = byDir.get(dir);
+      if (!open) {
+        open = new Set();
+        byDir.set(dir, open);
+      }
+      open.add(path);
       return readFd(fd);
     },
     write(path, value) {
@@ -103,8 +123,8 @@ export function hostCgroupFs(options: HostCgroupFsOptions = {}): CgroupFs & { cl
       }
     },
     rmdir(path) {
-      const prefix = `${path}/`;
-      for (const p of [...fds.keys()]) if (p.startsWith(prefix)) forget(p);
+      for (const p of [...(byDir.get(path) ?? [])]) forget(p);
+      byDir.delete(path);
       nodefs.rmdirSync(path);
     },
     listDirs(path) {
@@ -145,4 +165,19 @@ export function recordingCgroupFs(inner: CgroupFs): CgroupFs & { writes: Recorde
     listDirs: (p) => inner.listDirs(p),
     watch: (p, cb) => inner.watch(p, cb),
   };
+}
+
+/** Half of this process's soft open-file limit (the rest is for everything else), within [64, 65536]. */
+function defaultMaxOpen(): number {
+  try {
+    const line = nodefs
+      .readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s{2,}/)[1]);
+    if (Number.isFinite(soft)) return Math.max(64, Math.min(65536, Math.floor(soft / 2)));
+  } catch {
+    // not Linux-like: fall through
+  }
+  return 512;
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectHostCgroupLayout } from './detect.ts';
 import { CgroupError, type OomEvent } from './index.ts';
-import { alive, exited, spawnInCgroup, useTestCgroup, waitUntil } from './testing.ts';
+import { useTestCgroup } from './test-fixture.ts';
+import { alive, exited, spawnInCgroup, waitUntil } from './testing.ts';
 
 // Needs root and the real kernel: creates cgroups under /berth-test-<random> in every hierarchy
 // of this hybrid host (controllers on v1, core on the unified cgroup2 mount), runs busybox and

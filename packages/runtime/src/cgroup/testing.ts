@@ -2,10 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect } from 'vitest';
-import { type CgroupLayout, detectHostCgroupLayout } from './detect.ts';
-import { createCgroupManager } from './index.ts';
-import type { CgroupManager } from './manager.ts';
+import type { CgroupLayout } from './detect.ts';
 
 // Helpers for the root tests: a unique "/berth-test-<random>" parent in every hierarchy, child
 // processes that put themselves into the cgroup before they exec (as the C helper does), and
@@ -17,16 +14,19 @@ export function testParent(): string {
   return `/berth-test-${randomBytes(4).toString('hex')}`;
 }
 
-/** Mount points of every hierarchy in `layout`. */
+/** Mount points of every hierarchy in `layout`, named ones included. */
 export function mountsOf(layout: CgroupLayout): string[] {
   const all = new Set(Object.values(layout.v1));
   if (layout.v2) all.add(layout.v2.mountPoint);
+  // Berth never uses named hierarchies, but a peer (crun) run by the benchmark does.
+  for (const m of Object.values(layout.v1Named ?? {})) all.add(m);
   return [...all];
 }
 
 /** Kill what is left in `parent` (only our test's processes can be there) and remove it, deepest first. */
 export function removeTestTree(layout: CgroupLayout, parent: string): string[] {
-  if (!parent.startsWith('/berth-test-')) throw new Error(`refusing to remove ${parent}: not a test cgroup`);
+  if (!/^\/berth-(test|bench)-/.test(parent))
+    throw new Error(`refusing to remove ${parent}: not a test or bench cgroup`);
   const failed: string[] = [];
   const walk = (dir: string) => {
     if (!existsSync(dir)) return;
@@ -94,32 +94,4 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
   if (child.exitCode !== null || child.signalCode !== null)
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}
-
-/**
- * The shared fixture of the root tests: a fresh manager at `<parent>/c1` under a unique test
- * parent before each test; afterwards its children killed, the cgroup destroyed and the whole
- * test tree removed from every hierarchy of the host, even when the test failed.
- */
-export function useTestCgroup(layout: CgroupLayout): {
-  readonly cg: CgroupManager;
-  readonly parent: string;
-  readonly children: ChildProcess[];
-} {
-  const state = { cg: undefined as unknown as CgroupManager, parent: '', children: [] as ChildProcess[] };
-  const hostLayout = detectHostCgroupLayout();
-  beforeEach(async () => {
-    state.parent = testParent();
-    state.cg = createCgroupManager({ path: `${state.parent}/c1`, layout });
-    await state.cg.create();
-  });
-  afterEach(async () => {
-    for (const c of state.children.splice(0)) c.kill('SIGKILL');
-    try {
-      await state.cg.destroy();
-    } finally {
-      expect(removeTestTree(hostLayout, state.parent)).toEqual([]);
-    }
-  });
-  return state;
 }

@@ -97,8 +97,8 @@ export const v1Blkio: Controller = {
         d[op === 'Read' ? read : write] = Number(v);
       }
     };
-    fold(ctx.fs.read(join(ctx.dir, 'blkio.throttle.io_service_bytes_recursive')), 'rbytes', 'wbytes');
-    fold(ctx.fs.read(join(ctx.dir, 'blkio.throttle.io_serviced_recursive')), 'rios', 'wios');
+    fold(ctx.fs.read(`${ctx.dir}/blkio.throttle.io_service_bytes_recursive`), 'rbytes', 'wbytes');
+    fold(ctx.fs.read(`${ctx.dir}/blkio.throttle.io_serviced_recursive`), 'rios', 'wios');
     s.io = { devices: [...devices.values()] };
   },
 };

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { type Controller, type ControllerContext, present, type Step } from '../controller.ts';
+import { type Controller, type ControllerContext, present, type Step, setKnown } from '../controller.ts';
 import { checkInt } from '../convert.ts';
 import { invalid } from '../errors.ts';
 import type { Stats } from '../manager.ts';
-import { parseFlatKeyed, parseSingle } from '../parse.ts';
+import { flatKeyedValue, parseSingle } from '../parse.ts';
 
 // v1 cpu controller (CFS bandwidth: Documentation/scheduler/sched-bwc.rst; shares; RT groups).
 
@@ -95,14 +95,11 @@ export const v1Cpu: Controller = {
     return steps;
   },
   stats(ctx, s: Stats) {
-    const st = parseFlatKeyed(ctx.fs.read(join(ctx.dir, 'cpu.stat')));
+    const st = ctx.fs.read(`${ctx.dir}/cpu.stat`);
     s.cpu ??= {};
-    const cpu = s.cpu;
-    const periods = st.get('nr_periods');
-    const throttled = st.get('nr_throttled');
-    const time = st.get('throttled_time');
-    if (periods !== undefined) cpu.nrPeriods = periods;
-    if (throttled !== undefined) cpu.nrThrottled = throttled;
-    if (time !== undefined) cpu.throttledUsec = Math.floor(time / 1000);
+    setKnown(s.cpu, 'nrPeriods', flatKeyedValue(st, 'nr_periods'));
+    setKnown(s.cpu, 'nrThrottled', flatKeyedValue(st, 'nr_throttled'));
+    const ns = flatKeyedValue(st, 'throttled_time');
+    if (ns !== undefined) s.cpu.throttledUsec = Math.floor(ns / 1000);
   },
 };

@@ -1,20 +1,37 @@
-import { join } from 'node:path';
 import type { Controller } from '../controller.ts';
 import type { Stats } from '../manager.ts';
 import { parseSingle } from '../parse.ts';
 
-// v1 cpuacct: accounting only. usage_user + usage_sys (ns) are exact; cpuacct.stat is in ticks.
+// v1 cpuacct: accounting only. cpuacct.usage is the exact total (ns); cpuacct.usage_all has
+// user and system per CPU (ns); cpuacct.stat would only give ticks.
 export const v1Cpuacct: Controller = {
   name: 'cpuacct',
   claims: () => [],
   plan: () => [],
   stats(ctx, s: Stats) {
-    const user = parseSingle(ctx.fs.read(join(ctx.dir, 'cpuacct.usage_user')));
-    const sys = parseSingle(ctx.fs.read(join(ctx.dir, 'cpuacct.usage_sys')));
+    const total = parseSingle(ctx.fs.read(`${ctx.dir}/cpuacct.usage`));
+    const all = ctx.fs.read(`${ctx.dir}/cpuacct.usage_all`);
     s.cpu ??= {};
-    const cpu = s.cpu;
-    if (user !== undefined) cpu.userUsec = Math.floor(user / 1000);
-    if (sys !== undefined) cpu.systemUsec = Math.floor(sys / 1000);
-    if (user !== undefined && sys !== undefined) cpu.usageUsec = Math.floor((user + sys) / 1000);
+    if (total !== undefined) s.cpu.usageUsec = Math.floor(total / 1000);
+    // "cpu user system" then one line per CPU.
+    let user = 0;
+    let system = 0;
+    let lines = 0;
+    for (let at = all.indexOf('\n') + 1; at > 0 && at < all.length; ) {
+      let end = all.indexOf('\n', at);
+      if (end < 0) end = all.length;
+      const a = all.indexOf(' ', at);
+      const b = all.indexOf(' ', a + 1);
+      if (a > 0 && b > a && b < end) {
+        user += Number(all.slice(a + 1, b));
+        system += Number(all.slice(b + 1, end));
+        lines++;
+      }
+      at = end + 1;
+    }
+    if (lines > 0 && !Number.isNaN(user + system)) {
+      s.cpu.userUsec = Math.floor(user / 1000);
+      s.cpu.systemUsec = Math.floor(system / 1000);
+    }
   },
 };

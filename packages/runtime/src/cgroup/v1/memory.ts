@@ -1,9 +1,16 @@
 import { join } from 'node:path';
-import { type Controller, type ControllerContext, present, type Step } from '../controller.ts';
+import {
+  type Controller,
+  type ControllerContext,
+  present,
+  readCached,
+  type Step,
+  setKnown,
+} from '../controller.ts';
 import { checkInt, checkLimit } from '../convert.ts';
 import { invalid, unsupported } from '../errors.ts';
 import type { Stats } from '../manager.ts';
-import { parseFlatKeyed, parseSingle } from '../parse.ts';
+import { flatKeyedValue, parseSingle } from '../parse.ts';
 import type { LinuxResources } from '../resources.ts';
 
 // v1 memory controller (Documentation/admin-guide/cgroup-v1/memory.rst). OCI's units are v1's.
@@ -127,22 +134,16 @@ export const v1Memory: Controller = {
     return steps;
   },
   stats(ctx, s: Stats) {
-    const read = (f: string) => ctx.fs.read(join(ctx.dir, f));
-    const stat = parseFlatKeyed(read('memory.stat'));
-    const oom = parseFlatKeyed(read('memory.oom_control'));
+    const d = ctx.dir;
     const mem: NonNullable<Stats['memory']> = {};
-    const usage = parseSingle(read('memory.usage_in_bytes'));
-    const peak = parseSingle(read('memory.max_usage_in_bytes'));
-    const limit = limitOrUndefined(parseSingle(read('memory.limit_in_bytes')));
-    if (usage !== undefined) mem.usage = usage;
-    if (peak !== undefined) mem.peak = peak;
-    if (limit !== undefined) mem.limit = limit;
-    const anon = stat.get('total_rss');
-    const fileBytes = stat.get('total_cache');
-    if (anon !== undefined) mem.anon = anon;
-    if (fileBytes !== undefined) mem.file = fileBytes;
-    const kills = oom.get('oom_kill');
-    if (kills !== undefined) mem.oomKill = kills;
+    setKnown(mem, 'usage', parseSingle(ctx.fs.read(`${d}/memory.usage_in_bytes`)));
+    setKnown(mem, 'peak', parseSingle(ctx.fs.read(`${d}/memory.max_usage_in_bytes`)));
+    setKnown(mem, 'limit', limitOrUndefined(parseSingle(readCached(ctx, `${d}/memory.limit_in_bytes`))));
+    // Hierarchical totals: a container may have made sub-cgroups of its own.
+    const stat = ctx.fs.read(`${d}/memory.stat`);
+    setKnown(mem, 'anon', flatKeyedValue(stat, 'total_rss'));
+    setKnown(mem, 'file', flatKeyedValue(stat, 'total_cache'));
+    setKnown(mem, 'oomKill', flatKeyedValue(ctx.fs.read(`${d}/memory.oom_control`), 'oom_kill'));
     s.memory = mem;
   },
 };
@@ -153,5 +154,5 @@ function fmt(n: number): string {
 
 /** The v1 OOM-kill counter (memory.oom_control "oom_kill"), for event polling. */
 export function v1OomKillCount(ctx: ControllerContext): number | undefined {
-  return parseFlatKeyed(ctx.fs.read(join(ctx.dir, 'memory.oom_control'))).get('oom_kill');
+  return flatKeyedValue(ctx.fs.read(`${ctx.dir}/memory.oom_control`), 'oom_kill');
 }

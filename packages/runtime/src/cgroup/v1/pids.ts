@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type Controller, present } from '../controller.ts';
+import { type Controller, present, readCached, setKnown } from '../controller.ts';
 import { checkInt } from '../convert.ts';
 import type { Stats } from '../manager.ts';
 import { parseSingle } from '../parse.ts';
@@ -20,11 +20,9 @@ export const pidsController: Controller = {
       ? [{ field: 'pids.limit', path: join(ctx.dir, 'pids.max'), value: pidsMaxValue(r.pids.limit) }]
       : [],
   stats(ctx, s: Stats) {
-    const current = parseSingle(ctx.fs.read(join(ctx.dir, 'pids.current')));
-    const limit = parseSingle(ctx.fs.read(join(ctx.dir, 'pids.max')));
     const pids: NonNullable<Stats['pids']> = {};
-    if (current !== undefined) pids.current = current;
-    if (limit !== undefined) pids.limit = limit;
+    setKnown(pids, 'current', parseSingle(ctx.fs.read(`${ctx.dir}/pids.current`)));
+    setKnown(pids, 'limit', parseSingle(readCached(ctx, `${ctx.dir}/pids.max`)));
     s.pids = pids;
   },
 };

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type CgroupLayout, detectHostCgroupLayout } from '../detect.ts';
-import { alive, exited, spawnInCgroup, useTestCgroup, waitUntil } from '../testing.ts';
+import { useTestCgroup } from '../test-fixture.ts';
+import { alive, exited, spawnInCgroup, waitUntil } from '../testing.ts';
 
 // Needs root: the pure-v1 driver on this host's real v1 hierarchies, with the cgroup2 mount
 // left out of the layout, so freeze uses the v1 freezer and kill-all is freeze → SIGKILL → thaw.

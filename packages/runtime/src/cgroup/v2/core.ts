@@ -56,7 +56,7 @@ export function v2Core(fs: CgroupFs, dir: string): CgroupCore {
       for (const r of ['cpu', 'memory', 'io'] as const) {
         let text: string;
         try {
-          text = fs.read(join(dir, `${r}.pressure`));
+          text = fs.read(`${dir}/${r}.pressure`);
         } catch {
           continue; // PSI off (psi=0) or not built: absent, not zero.
         }

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { type Controller, present, type Step } from '../controller.ts';
+import { type Controller, present, type Step, setKnown } from '../controller.ts';
 import { checkInt, sharesToWeight } from '../convert.ts';
 import { invalid } from '../errors.ts';
 import type { Stats } from '../manager.ts';
-import { parseFlatKeyed } from '../parse.ts';
+import { flatKeyedValue } from '../parse.ts';
 import { checkBandwidth } from '../v1/cpu.ts';
 
 // v2 cpu (cgroup-v2.rst "CPU"): cpu.weight from OCI shares, cpu.max "$QUOTA $PERIOD",
@@ -58,21 +58,14 @@ export const v2Cpu: Controller = {
     return steps;
   },
   stats(ctx, s: Stats) {
-    const st = parseFlatKeyed(ctx.fs.read(join(ctx.dir, 'cpu.stat')));
+    const st = ctx.fs.read(`${ctx.dir}/cpu.stat`);
     s.cpu ??= {};
-    const cpu = s.cpu;
-    const map = [
-      ['usage_usec', 'usageUsec'],
-      ['user_usec', 'userUsec'],
-      ['system_usec', 'systemUsec'],
-      ['nr_periods', 'nrPeriods'],
-      ['nr_throttled', 'nrThrottled'],
-      ['throttled_usec', 'throttledUsec'],
-    ] as const;
-    for (const [k, f] of map) {
-      const v = st.get(k);
-      if (v !== undefined) cpu[f] = v;
-    }
+    setKnown(s.cpu, 'usageUsec', flatKeyedValue(st, 'usage_usec'));
+    setKnown(s.cpu, 'userUsec', flatKeyedValue(st, 'user_usec'));
+    setKnown(s.cpu, 'systemUsec', flatKeyedValue(st, 'system_usec'));
+    setKnown(s.cpu, 'nrPeriods', flatKeyedValue(st, 'nr_periods'));
+    setKnown(s.cpu, 'nrThrottled', flatKeyedValue(st, 'nr_throttled'));
+    setKnown(s.cpu, 'throttledUsec', flatKeyedValue(st, 'throttled_usec'));
   },
 };
 

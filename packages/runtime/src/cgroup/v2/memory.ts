@@ -1,9 +1,16 @@
 import { join } from 'node:path';
-import { type Controller, type ControllerContext, present, type Step } from '../controller.ts';
+import {
+  type Controller,
+  type ControllerContext,
+  present,
+  readCached,
+  type Step,
+  setKnown,
+} from '../controller.ts';
 import { checkLimit } from '../convert.ts';
 import { invalid, unsupported } from '../errors.ts';
 import type { Stats } from '../manager.ts';
-import { parseFlatKeyed, parseSingle } from '../parse.ts';
+import { flatKeyedValue, parseSingle } from '../parse.ts';
 
 // v2 memory (cgroup-v2.rst "Memory"). OCI swap is memory+swap (v1 memsw); v2's memory.swap.max
 // is swap alone, so swap.max = swap - limit.
@@ -68,33 +75,26 @@ export const v2Memory: Controller = {
     return steps;
   },
   stats(ctx, s: Stats) {
-    const read = (f: string) => ctx.fs.read(join(ctx.dir, f));
+    const d = ctx.dir;
     const mem: NonNullable<Stats['memory']> = {};
-    const usage = parseSingle(read('memory.current'));
-    if (usage !== undefined) mem.usage = usage;
+    setKnown(mem, 'usage', parseSingle(ctx.fs.read(`${d}/memory.current`)));
     try {
-      const peak = parseSingle(read('memory.peak')); // Linux 5.19+
-      if (peak !== undefined) mem.peak = peak;
+      setKnown(mem, 'peak', parseSingle(ctx.fs.read(`${d}/memory.peak`))); // Linux 5.19+
     } catch {
       // older kernel: peak unknown
     }
-    const limit = parseSingle(read('memory.max'));
-    if (limit !== undefined) mem.limit = limit;
-    const stat = parseFlatKeyed(read('memory.stat'));
-    const anon = stat.get('anon');
-    const fileBytes = stat.get('file');
-    if (anon !== undefined) mem.anon = anon;
-    if (fileBytes !== undefined) mem.file = fileBytes;
-    const events = parseFlatKeyed(read('memory.events'));
-    const oom = events.get('oom');
-    const kills = events.get('oom_kill');
-    if (oom !== undefined) mem.oom = oom;
-    if (kills !== undefined) mem.oomKill = kills;
+    setKnown(mem, 'limit', parseSingle(readCached(ctx, `${d}/memory.max`)));
+    const stat = ctx.fs.read(`${d}/memory.stat`);
+    setKnown(mem, 'anon', flatKeyedValue(stat, 'anon'));
+    setKnown(mem, 'file', flatKeyedValue(stat, 'file'));
+    const events = ctx.fs.read(`${d}/memory.events`);
+    setKnown(mem, 'oom', flatKeyedValue(events, 'oom'));
+    setKnown(mem, 'oomKill', flatKeyedValue(events, 'oom_kill'));
     s.memory = mem;
   },
 };
 
 /** memory.events "oom_kill" (hierarchical), for the OOM event watch. */
 export function v2OomKillCount(ctx: ControllerContext): number | undefined {
-  return parseFlatKeyed(ctx.fs.read(join(ctx.dir, 'memory.events'))).get('oom_kill');
+  return flatKeyedValue(ctx.fs.read(`${ctx.dir}/memory.events`), 'oom_kill');
 }

@@ -242,6 +242,19 @@ describe('v2 driver on a cgroup2-like tree', () => {
     });
   });
 
+  it('samples only the sections asked for', async () => {
+    expect(Object.keys(await cg.stats({ only: ['memory', 'pids'] })).sort()).toEqual(['memory', 'pids']);
+    expect(Object.keys(await cg.stats({ only: ['pressure'] }))).toEqual(['pressure']);
+    expect(Object.keys(await cg.stats()).sort()).toEqual(['cpu', 'io', 'memory', 'pids', 'pressure']);
+  });
+
+  it('re-reads a limit for stats after update() changed it', async () => {
+    await cg.apply({ memory: { limit: 64 << 20 } });
+    expect((await cg.stats({ only: ['memory'] })).memory!.limit).toBe(64 << 20);
+    await cg.update({ memory: { limit: 32 << 20 } });
+    expect((await cg.stats({ only: ['memory'] })).memory!.limit).toBe(32 << 20);
+  });
+
   it('reports OOM kills from memory.events through inotify', async () => {
     const events: OomEvent[] = [];
     const stop = cg.onOom((e) => events.push(e));

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BPF_CGROUP_DEVICE, hostBpf } from '../../sys/bpf.ts';
 import { type CgroupLayout, detectHostCgroupLayout } from '../detect.ts';
-import { alive, BUSYBOX, exited, spawnInCgroup, useTestCgroup, waitUntil } from '../testing.ts';
+import { useTestCgroup } from '../test-fixture.ts';
+import { alive, BUSYBOX, exited, spawnInCgroup, waitUntil } from '../testing.ts';
 
 // Needs root: the v2 driver against the real cgroup2 mount of this host
 // (/sys/fs/cgroup/unified), which has no controllers here, so this is the v2 core: create,
