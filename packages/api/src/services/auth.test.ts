@@ -90,6 +90,8 @@ describe('AuthService', () => {
     expect(viewer?.user.username).toBe('ada');
     now = new Date('2030-01-01T01:00:00Z');
     expect(await auth.viewer(token)).toBeNull();
+    await auth.login({ username: 'ada', password: 'correct horse', ip }); // removes expired ones
+    expect(await db.sessions.findActive(hashSessionToken(token), new Date(0))).toBeNull();
 
     now = new Date('2030-01-01T00:00:00Z');
     const second = await auth.login({ username: 'ada', password: 'correct horse', ip });

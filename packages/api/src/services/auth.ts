@@ -62,6 +62,7 @@ export class AuthService {
       throw new PanelError('UNAUTHENTICATED', 'wrong user name or password');
     }
     await this.throttle.succeeded(ip, username);
+    await this.db.sessions.deleteExpired(this.now()); // sign-ins are rare: a cheap moment to tidy
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(this.now().getTime() + this.ttlMs);
     await this.db.sessions.create({ tokenHash: hashSessionToken(token), userId: user.id, expiresAt });
