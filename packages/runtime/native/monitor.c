@@ -412,23 +412,24 @@ int exec_run(struct plan *p, int report_fd) {
   int pidfd = (int)syscall(SYS_pidfd_open, target, 0);
   if (pidfd < 0) die("pidfd_open %d", target);
   join_cgroups(p, getpid());
-  int slave = -1;
-  s.master = pty_from_plan(p, &slave);
-  if (s.master >= 0) {
-    const char *attach = plan_str(p, P_ATTACH_SOCKET), *console = plan_str(p, P_CONSOLE_SOCKET);
-    if (attach) {
-      s.lfd = listen_at(-1, attach);
-      if (s.lfd < 0) die("listen on %s", attach);
-      s.start_on_attach = 1;
-    } else if (console) {
-      if (send_console(console, s.master) < 0) die("send console to %s", console);
-      close(s.master);
-      s.master = -1;
-    }
-    if (s.master >= 0) fcntl(s.master, F_SETFL, O_NONBLOCK);
+  int slave = -1, terminal = plan_has(p, P_TERMINAL);
+  const char *attach = plan_str(p, P_ATTACH_SOCKET), *console = plan_str(p, P_CONSOLE_SOCKET);
+  if (terminal && attach) { /* bound on the host's filesystem, before we enter the container's */
+    s.lfd = listen_at(-1, attach);
+    if (s.lfd < 0) die("listen on %s", attach);
+    s.start_on_attach = 1;
   }
   int sigfd = make_sigfd();
+  int host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC); /* to remove the socket later */
   if (setns(pidfd, (int)plan_u64(p, P_NS_FLAGS, 0)) < 0) die("join the namespaces of %d", target);
+  /* The pty comes from the container's own devpts, so the process sees its /dev/pts/N. */
+  s.master = pty_from_plan(p, &slave);
+  if (s.master >= 0 && !attach && console) {
+    if (send_console(console, s.master) < 0) die("send console to %s", console);
+    close(s.master);
+    s.master = -1;
+  }
+  if (s.master >= 0) fcntl(s.master, F_SETFL, O_NONBLOCK);
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
   s.child = fork();
@@ -454,6 +455,6 @@ int exec_run(struct plan *p, int report_fd) {
   if (!s.start_on_attach) s.started = 1;
   report("ok %d", s.child);
   int st = serve(&s, sigfd);
-  if (s.lfd >= 0) unlink(plan_str(p, P_ATTACH_SOCKET));
+  if (s.lfd >= 0) unlinkat(host_root, attach + strspn(attach, "/"), 0);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

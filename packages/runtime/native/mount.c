@@ -241,10 +241,15 @@ void setup_rootfs(const struct plan *p, int console_slave) {
   for (pos = 0; plan_next(p, P_DEVICE, &pos, &r);) make_device(&r);
   for (pos = 0; plan_next(p, P_SYMLINK, &pos, &r);) make_symlink(&r);
   if (console_slave >= 0) {
+    /* Bind by path: the slave's fd belongs to a mount of the namespace we were cloned from,
+     * which mount(2) refuses as a bind source; our copy of /dev/pts has the same node. */
     int fd = resolve("/dev/console", 'f');
-    char dst[64], src[64];
+    char dst[64], link[64], src[256];
     FDPATH(dst, fd);
-    FDPATH(src, console_slave);
+    FDPATH(link, console_slave);
+    ssize_t n = readlink(link, src, sizeof src - 1);
+    if (n <= 0) die("console name");
+    src[n] = 0;
     if (fd < 0 || mount(src, dst, NULL, MS_BIND, NULL) < 0) die("bind /dev/console");
     close(fd);
   }

@@ -8,7 +8,13 @@ import type { LinuxResources } from '../cgroup/resources.ts';
 import { type OciConfig, type ProcessSpec, parseConfig, processSchema, SpecError } from '../spec/config.ts';
 import { encodePlan } from '../spec/encode.ts';
 import { CLONE } from '../spec/linux.ts';
-import { compilePlan, compileProcess, type Plan, type SeccompCompiler } from '../spec/plan.ts';
+import {
+  compilePlan,
+  compileProcess,
+  containerResources,
+  type Plan,
+  type SeccompCompiler,
+} from '../spec/plan.ts';
 import { signalProcess } from '../sys/index.ts';
 import { RuntimeError } from './errors.ts';
 import { helperError, runHelper } from './helper.ts';
@@ -201,7 +207,7 @@ export class Runtime {
       if (cgroup) {
         await cgroup.create();
         cgroupCreated = true;
-        await cgroup.apply(config.linux?.resources ?? {});
+        await cgroup.apply(containerResources(config));
       }
       Object.assign(plan, {
         stateDir: dir.path,

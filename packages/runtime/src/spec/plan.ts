@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { CgroupMode } from '../cgroup/manager.ts';
+import type { LinuxDeviceCgroup, LinuxResources } from '../cgroup/resources.ts';
 import { compileSeccomp, hostSeccompArch, parseLinuxSeccomp, seccompFilterFlags } from '../seccomp/index.ts';
 import { type Device, type Hook, type OciConfig, type ProcessSpec, SpecError } from './config.ts';
 import { CAPABILITIES, CLONE, MS, RLIMITS } from './linux.ts';
@@ -383,4 +384,36 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
     sysctl,
     startHooks: config.hooks?.startContainer ?? [],
   };
+}
+
+/**
+ * The container's cgroup limits with the device rules every container needs appended after
+ * the config's own (as runc does): the default devices, the console and ptys, and the
+ * config's linux.devices. A config that denies all devices still gets a working /dev/null.
+ */
+export function containerResources(config: OciConfig): LinuxResources {
+  const resources = config.linux?.resources ?? {};
+  const rule = (major: number, minor?: number): LinuxDeviceCgroup => ({
+    allow: true,
+    type: 'c',
+    major,
+    ...(minor === undefined ? {} : { minor }),
+    access: 'rwm',
+  });
+  const allow: LinuxDeviceCgroup[] = [
+    ...DEFAULT_DEVICES.map((d) => rule(d.major!, d.minor)),
+    rule(5, 1), // /dev/console
+    rule(5, 2), // /dev/ptmx
+    rule(136), // /dev/pts/*
+    ...(config.linux?.devices ?? [])
+      .filter((d) => d.type !== 'p')
+      .map((d) => ({
+        allow: true,
+        type: d.type === 'b' ? ('b' as const) : ('c' as const),
+        major: d.major,
+        minor: d.minor,
+        access: 'rwm',
+      })),
+  ];
+  return { ...resources, devices: [...(resources.devices ?? []), ...allow] };
 }
