@@ -13,19 +13,24 @@ export type NetnsRef = { pid: number } | { path: string };
 
 export const netnsPath = (ns: NetnsRef): string => ('pid' in ns ? `/proc/${ns.pid}/ns/net` : ns.path);
 
-/** Runs `ip -batch -` in the host's namespace, or in `netns` through nsenter. */
+/** `ip ARGS` in a namespace: a named one (/run/netns/NAME) with `ip -n`, any other through
+ * nsenter (one exec more). */
+function ipIn(netns: string | undefined, args: string[]): [string, string[]] {
+  if (!netns) return ['ip', args];
+  const named = /^\/run\/netns\/([^/]+)$/.exec(netns);
+  if (named) return ['ip', ['-n', named[1]!, ...args]];
+  return ['nsenter', [`--net=${netns}`, '--', 'ip', ...args]];
+}
+
+/** Runs `ip -batch -` in the host's namespace, or in `netns`. */
 export async function ipBatch(lines: string[], netns?: string): Promise<void> {
   if (lines.length === 0) return;
   const input = `${lines.join('\n')}\n`;
-  if (netns)
-    await run('nsenter', [`--net=${netns}`, '--', 'ip', '-batch', '-'], { input, what: `ip (in ${netns})` });
-  else await run('ip', ['-batch', '-'], { input, what: 'ip' });
+  await run(...ipIn(netns, ['-batch', '-']), { input, what: netns ? `ip (in ${netns})` : 'ip' });
 }
 
 export async function ipJson<T>(args: string[], netns?: string): Promise<T> {
-  const r = netns
-    ? await run('nsenter', [`--net=${netns}`, '--', 'ip', '-json', ...args], { what: `ip ${args.join(' ')}` })
-    : await run('ip', ['-json', ...args], { what: `ip ${args.join(' ')}` });
+  const r = await run(...ipIn(netns, ['-json', ...args]), { what: `ip ${args.join(' ')}` });
   const text = r.stdout.trim();
   return (text ? JSON.parse(text) : []) as T;
 }
@@ -57,6 +62,12 @@ export async function linkInfo(name: string, netns?: string): Promise<IpLink | u
     if (e instanceof NetError && /does not exist|Cannot find device/.test(e.message)) return undefined;
     throw e;
   }
+}
+
+/** Names of the veth links in the host's namespace. */
+export async function vethNames(): Promise<string[]> {
+  const links = await ipJson<IpLink[]>(['-details', 'link', 'show', 'type', 'veth']);
+  return links.map((l) => l.ifname);
 }
 
 /** MTU of the host's uplink: the device of the IPv4 default route (1500 without one). */
@@ -113,10 +124,6 @@ export async function ensureBridge(b: BridgeSpec): Promise<void> {
   await writeFile(`/proc/sys/net/ipv4/conf/${b.bridge}/route_localnet`, '1');
 }
 
-export async function deleteLink(name: string): Promise<void> {
-  if (await linkExists(name)) await ipBatch([`link del ${name}`]);
-}
-
 export interface VethSpec {
   hostIf: string;
   bridge: string;
@@ -132,33 +139,50 @@ export interface VethSpec {
   isolated: boolean;
 }
 
-/** Host side: the veth pair with its container end created straight inside the container's
- * namespace as eth0, the host end on the bridge. */
-export function hostSideLines(v: VethSpec): string[] {
+/** Run inside the container's namespace: the veth pair is created from there with eth0 in
+ * place and its peer sent straight to the host's namespace (`hostNetns`), then eth0 gets its
+ * addresses and the default route. One process for everything inside. */
+export function containerSideLines(v: VethSpec, hostNetns: string): string[] {
   const lines = [
-    `link add ${v.hostIf} mtu ${v.mtu} type veth peer name eth0 mtu ${v.mtu} address ${v.mac} netns ${v.netns}`,
-    `link set ${v.hostIf} master ${v.bridge}`,
+    `link add eth0 mtu ${v.mtu} address ${v.mac} type veth peer name ${v.hostIf} mtu ${v.mtu} netns ${hostNetns}`,
+    'link set lo up',
+    `addr add ${v.ip}/${v.prefixLength} dev eth0`,
   ];
-  if (v.isolated) lines.push(`link set ${v.hostIf} type bridge_slave isolated on`);
-  lines.push(`link set ${v.hostIf} up`);
-  return lines;
-}
-
-/** Container side, run inside its namespace. */
-export function containerSideLines(v: VethSpec): string[] {
-  const lines = ['link set lo up', `addr add ${v.ip}/${v.prefixLength} dev eth0`];
   if (v.ip6) lines.push(`addr add ${v.ip6}/${v.prefixLength6} dev eth0 nodad`);
   lines.push('link set eth0 up', `route add default via ${v.gateway} dev eth0`);
   if (v.ip6 && v.gateway6) lines.push(`route add default via ${v.gateway6} dev eth0`);
   return lines;
 }
 
-export async function attachVeth(v: VethSpec): Promise<void> {
-  await ipBatch(hostSideLines(v));
+/** Then on the host: the host end onto the bridge, and up (the container end has no carrier
+ * until then, so nothing flows before this). */
+export function hostSideLines(v: VethSpec): string[] {
+  const lines = [`link set ${v.hostIf} master ${v.bridge}`];
+  if (v.isolated) lines.push(`link set ${v.hostIf} type bridge_slave isolated on`);
+  lines.push(`link set ${v.hostIf} up`);
+  return lines;
+}
+
+/** Where host-side `ip` commands go: a persistent session, or one process per call. */
+export type HostIp = (lines: string[]) => Promise<void>;
+
+/** Creates and configures the pair from inside the container's namespace (the host end is
+ * left down and off the bridge). */
+export async function createVeth(v: VethSpec): Promise<void> {
+  await ipBatch(containerSideLines(v, `/proc/${process.pid}/ns/net`), v.netns);
+}
+
+/** Puts the host end on the bridge and up: from here the address is in use. */
+export async function plugHostEnd(v: VethSpec, hostIp: HostIp = (l) => ipBatch(l)): Promise<void> {
+  await hostIp(hostSideLines(v));
+}
+
+/** Deletes a link if it exists (a veth's peer goes with it). */
+export async function removeLink(name: string, hostIp: HostIp = (l) => ipBatch(l)): Promise<void> {
   try {
-    await ipBatch(containerSideLines(v), v.netns);
+    await hostIp([`link del ${name}`]);
   } catch (e) {
-    await deleteLink(v.hostIf).catch(() => {});
+    if (e instanceof NetError && /Cannot find device|does not exist/.test(e.message)) return;
     throw e;
   }
 }

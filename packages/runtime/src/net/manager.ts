@@ -17,21 +17,31 @@ import {
 import { NetError } from './errors.ts';
 import { allocate } from './ipam.ts';
 import {
-  attachVeth,
   containerCounters,
-  deleteLink,
+  createVeth,
   ensureBridge,
   hostPrefixes,
   type LinkCounters,
   type NetnsRef,
   netnsPath,
+  plugHostEnd,
+  removeLink,
   uplinkMtu,
+  type VethSpec,
+  vethNames,
 } from './links.ts';
-import { applyRuleset, deleteTables, renderRuleset } from './nft.ts';
+import {
+  applyRuleset,
+  deleteTables,
+  type FirewallOptions,
+  renderEndpointChange,
+  renderRuleset,
+} from './nft.ts';
 import { checkHostPortFree, checkNotPublished } from './ports.ts';
+import { IP_TOOL, NFT_TOOL, ToolSession } from './session.ts';
 import { type AttachSpec, attachSpec, type NetworkSpec, networkSpec, parse } from './spec.ts';
 import type { EndpointRecord, NetState, NetStateStore, NetworkRecord } from './state.ts';
-import { IPV4_FORWARD, IPV6_FORWARD, readSysctl, writeSysctl } from './sysctl.ts';
+import { syncForwarding } from './sysctl.ts';
 import { applyRateLimit } from './tc.ts';
 
 export interface DnsOptions {
@@ -53,6 +63,13 @@ export interface NetworkManagerOptions {
   /** Prefix of host-side veth names (2-4 characters, default "vb"); the firewall treats every
    * interface with it as Berth's. */
   hostIfPrefix?: string;
+  /** How routing is switched on while networks exist: "global" sets net.ipv4.ip_forward (and
+   * IPv6 forwarding for IPv6 networks), saving and restoring the host's value; "bridges" only
+   * sets forwarding on Berth's own bridges (enough between networks, for published ports and
+   * hairpin, not for egress to the outside; used by tests that share a host). */
+  forwarding?: 'global' | 'bridges';
+  /** Where sysctls are read and written (default /proc/sys; tests point it at a directory). */
+  sysctlRoot?: string;
   /** Check published host ports by binding them for a moment (default true). */
   checkHostPorts?: boolean;
 }
@@ -81,6 +98,12 @@ export class NetworkManager {
   private chain: Promise<unknown> = Promise.resolve();
   private state!: NetState;
   private readonly responders = new Map<string, DnsResponder>();
+  // Persistent ip and nft processes for per-container work (see session.ts).
+  private readonly ipSession = new ToolSession(IP_TOOL);
+  private readonly nftSession = new ToolSession(NFT_TOOL);
+  private readonly hostIp = (lines: string[]): Promise<void> => this.ipSession.exec(lines);
+  private readonly nftElements = (text: string): Promise<void> =>
+    this.nftSession.exec(text.trim().split('\n'));
   private hostResolverCache?: ResolverConfig;
   readonly table: string;
   readonly hostIfPrefix: string;
@@ -124,6 +147,11 @@ export class NetworkManager {
 
   private async restore(): Promise<void> {
     for (const n of Object.values(this.state.networks)) await ensureBridge(n);
+    // Host ends with Berth's prefix but no lease: left by a crash in the middle of attach.
+    const known = new Set(Object.values(this.state.endpoints).map((e) => e.hostIf));
+    for (const name of await vethNames()) {
+      if (name.startsWith(this.hostIfPrefix) && !known.has(name)) await removeLink(name);
+    }
     await this.syncHost();
   }
 
@@ -134,13 +162,17 @@ export class NetworkManager {
     await this.syncResponders();
   }
 
+  private fwOpts(): FirewallOptions {
+    return { table: this.table, hostIfPrefix: this.hostIfPrefix };
+  }
+
   private applyFirewall(): Promise<void> {
-    return applyRuleset(renderRuleset(this.state, { table: this.table, hostIfPrefix: this.hostIfPrefix }));
+    return applyRuleset(renderRuleset(this.state, this.fwOpts()));
   }
 
   /** Renders the firewall as it would be applied now (for inspection and tests). */
   renderFirewall(): string {
-    return renderRuleset(this.state, { table: this.table, hostIfPrefix: this.hostIfPrefix });
+    return renderRuleset(this.state, this.fwOpts());
   }
 
   /** Rebuilds Berth's firewall tables from the state in one transaction (idempotent). */
@@ -149,30 +181,16 @@ export class NetworkManager {
   }
 
   private async syncSysctls(): Promise<void> {
-    const nets = Object.values(this.state.networks);
-    const want: Record<string, boolean> = {
-      [IPV4_FORWARD]: nets.length > 0,
-      [IPV6_FORWARD]: nets.some((n) => n.subnet6),
-    };
-    const saved = { ...(this.state.savedSysctls ?? {}) };
-    let changed = false;
-    for (const [key, on] of Object.entries(want)) {
-      if (on) {
-        const cur = await readSysctl(key);
-        if (!(key in saved)) {
-          saved[key] = cur;
-          changed = true;
-          // Persist the host's own value before changing it.
-          await this.commit({ ...this.state, savedSysctls: saved });
-        }
-        if (cur !== '1') await writeSysctl(key, '1');
-      } else if (key in saved) {
-        await writeSysctl(key, saved[key]!);
-        delete saved[key];
-        changed = true;
-      }
-    }
-    if (changed) await this.commit({ ...this.state, savedSysctls: saved });
+    const saved = await syncForwarding({
+      networks: Object.values(this.state.networks),
+      saved: this.state.savedSysctls ?? {},
+      mode: this.opts.forwarding ?? 'global',
+      root: this.opts.sysctlRoot ?? '/proc/sys',
+      // The host's own value is durable before it is changed.
+      persist: (savedSysctls) => this.commit({ ...this.state, savedSysctls }),
+    });
+    if (JSON.stringify(saved) !== JSON.stringify(this.state.savedSysctls ?? {}))
+      await this.commit({ ...this.state, savedSysctls: saved });
   }
 
   private dnsEnabled(): boolean {
@@ -348,7 +366,7 @@ export class NetworkManager {
     delete state.networks[net.name];
     await this.commit(state);
     await this.syncHost();
-    await deleteLink(net.bridge);
+    await removeLink(net.bridge, this.hostIp);
   }
 
   // ---- containers ----
@@ -395,28 +413,34 @@ export class NetworkManager {
       };
       state.endpoints[ep.containerId] = ep;
       state.networks[net.name] = { ...net, ipamCursor: cursor.toString() };
-      await this.commit(state); // the lease is durable before the address is used
       const prefixLength = parsePrefix(net.subnet).length;
+      const veth: VethSpec = {
+        hostIf: ep.hostIf,
+        bridge: net.bridge,
+        netns: netnsPath(spec.netns as NetnsRef),
+        mtu: net.mtu,
+        mac: ep.mac,
+        ip: ep.ip,
+        prefixLength,
+        gateway: net.gateway,
+        ...(ep.ip6 && net.subnet6
+          ? { ip6: ep.ip6, prefixLength6: parsePrefix(net.subnet6).length, gateway6: net.gateway6 }
+          : {}),
+        isolated: net.isolated,
+      };
       try {
-        // The firewall and the links go in parallel: until the table names the new port, the
-        // bridge drops whatever it sends (unknown ports forward nothing), so no gap opens.
+        // Three things at once, none of which lets a packet through yet: the lease is written
+        // (durably), the firewall learns the port (until then the bridge drops what the port
+        // sends), and the pair is made inside the container with its host end down. Only once
+        // the lease is durable does the host end go up: a crash before that leaves a down
+        // link with Berth's prefix and no lease, which restore() removes, never an address in
+        // use that IPAM could hand out again.
         await Promise.all([
-          this.applyFirewall(),
-          attachVeth({
-            hostIf: ep.hostIf,
-            bridge: net.bridge,
-            netns: netnsPath(spec.netns as NetnsRef),
-            mtu: net.mtu,
-            mac: ep.mac,
-            ip: ep.ip,
-            prefixLength,
-            gateway: net.gateway,
-            ...(ep.ip6 && net.subnet6
-              ? { ip6: ep.ip6, prefixLength6: parsePrefix(net.subnet6).length, gateway6: net.gateway6 }
-              : {}),
-            isolated: net.isolated,
-          }),
+          this.commit(state),
+          this.nftElements(renderEndpointChange(ep, 'add', this.fwOpts())),
+          createVeth(veth),
         ]);
+        await plugHostEnd(veth, this.hostIp);
         if (ep.rateLimit) await applyRateLimit(ep.hostIf, ep.rateLimit);
       } catch (e) {
         await this.removeEndpoint(ep).catch(() => {});
@@ -472,7 +496,11 @@ export class NetworkManager {
     const state = this.clone();
     delete state.endpoints[ep.containerId];
     await this.commit(state);
-    await Promise.all([deleteLink(ep.hostIf), this.applyFirewall()]);
+    await Promise.all([
+      removeLink(ep.hostIf, this.hostIp),
+      // Elements missing (e.g. the table was rebuilt by hand): rebuild from the state instead.
+      this.nftElements(renderEndpointChange(ep, 'delete', this.fwOpts())).catch(() => this.applyFirewall()),
+    ]);
   }
 
   /** Drops the leases of containers that no longer exist (after an agent crash). */
@@ -496,6 +524,8 @@ export class NetworkManager {
     await this.serial(async () => {
       for (const r of this.responders.values()) await r.stop();
       this.responders.clear();
+      this.ipSession.close();
+      this.nftSession.close();
     });
   }
 
@@ -507,6 +537,8 @@ export class NetworkManager {
       await deleteTables(this.table);
       for (const r of this.responders.values()) await r.stop();
       this.responders.clear();
+      this.ipSession.close();
+      this.nftSession.close();
     });
   }
 }

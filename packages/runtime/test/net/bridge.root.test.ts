@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readSysctl } from '../../src/net/sysctl.ts';
-import { bridgeName, Harness, httpGet, inNs, linkNames, nftTable, ping, testSubnet } from './harness.ts';
+import { Harness, httpGet, inNs, linkNames, nftTable, ping, testSubnet } from './harness.ts';
 
 describe('bridge networks (root)', () => {
   let h: Harness;
@@ -17,9 +17,11 @@ describe('bridge networks (root)', () => {
   it('connects two containers on one network, by address and by name, and tears down to nothing', async () => {
     const forwardBefore = await readSysctl('net/ipv4/ip_forward');
     const m = await h.manager();
-    const net = await m.createNetwork({ name: `t-${h.id}`, bridge: bridgeName(), subnet: testSubnet() });
+    const net = await m.createNetwork({ name: `t-${h.id}`, bridge: h.bridge(), subnet: testSubnet() });
     expect((await linkNames()).includes(net.bridge)).toBe(true);
-    expect(await readSysctl('net/ipv4/ip_forward')).toBe('1');
+    // Routing on for the bridge only (the harness's manager uses forwarding: 'bridges').
+    expect(await readSysctl(`net/ipv4/conf/${net.bridge}/forwarding`)).toBe('1');
+    expect(await readSysctl('net/ipv4/ip_forward')).toBe(forwardBefore);
 
     const a = await h.netns();
     const b = await h.netns();
@@ -84,12 +86,12 @@ describe('bridge networks (root)', () => {
 
   it('keeps networks apart, and an isolated network lets containers reach only the gateway', async () => {
     const m = await h.manager();
-    const n1 = await m.createNetwork({ name: `one-${h.id}`, bridge: bridgeName(), subnet: testSubnet() });
+    const n1 = await m.createNetwork({ name: `one-${h.id}`, bridge: h.bridge(), subnet: testSubnet() });
     let n2Subnet = testSubnet();
     while (n2Subnet === n1.subnet) n2Subnet = testSubnet();
     const n2 = await m.createNetwork({
       name: `two-${h.id}`,
-      bridge: bridgeName(),
+      bridge: h.bridge(),
       subnet: n2Subnet,
       isolated: true,
     });
@@ -139,7 +141,7 @@ describe('bridge networks (root)', () => {
     const before = await nftTable('inet', other);
 
     const m = await h.manager();
-    const net = await m.createNetwork({ name: `r-${h.id}`, bridge: bridgeName(), subnet: testSubnet() });
+    const net = await m.createNetwork({ name: `r-${h.id}`, bridge: h.bridge(), subnet: testSubnet() });
     const a = await h.netns();
     await m.attach({
       containerId: `a-${h.id}`,

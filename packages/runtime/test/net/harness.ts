@@ -7,7 +7,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/net/exec.ts';
-import { FileNetStateStore, NetworkManager, type NetworkManagerOptions } from '../../src/net/index.ts';
+import {
+  deleteTables,
+  FileNetStateStore,
+  NetworkManager,
+  type NetworkManagerOptions,
+} from '../../src/net/index.ts';
 
 export const rand = (n = 3): string => randomBytes(n).toString('hex');
 
@@ -20,12 +25,23 @@ export class Harness {
   readonly id = rand();
   readonly table = `berth_test_${this.id}`;
   private readonly cleanups: Array<() => Promise<unknown>> = [];
+  /** Run after all the others: forced removal of what the code under test should have removed. */
+  private readonly lastly: Array<() => Promise<unknown>> = [];
   dir = '';
   managers: NetworkManager[] = [];
 
   async setup(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'berth-test-net-'));
     this.defer(() => rm(this.dir, { recursive: true, force: true }));
+    // Whatever the manager's own teardown managed, Berth's tables of this test go.
+    this.lastly.push(() => deleteTables(this.table));
+  }
+
+  /** A unique, short bridge name; the bridge is removed at teardown whatever happens. */
+  bridge(): string {
+    const name = `bt${rand(4)}`;
+    this.lastly.push(() => run('ip', ['link', 'del', name], { allowFail: true }));
+    return name;
   }
 
   defer(fn: () => Promise<unknown>): void {
@@ -35,6 +51,7 @@ export class Harness {
   /** Runs cleanups in reverse order; every one runs even if some fail. */
   async teardown(): Promise<void> {
     const errors: unknown[] = [];
+    this.cleanups.unshift(...this.lastly.splice(0));
     while (this.cleanups.length) {
       try {
         await this.cleanups.pop()!();
@@ -54,15 +71,18 @@ export class Harness {
       store: new FileNetStateStore(this.storePath()),
       table: this.table,
       hostIfPrefix: `t${this.id.slice(0, 3)}`,
+      // Not the global ip_forward: other tests on this host may be using it.
+      forwarding: 'bridges',
       dns: { upstreams: [] },
       ...extra,
     });
     this.managers.push(m);
-    // Registered once per manager; destroy() is idempotent enough on an emptied state.
     this.defer(async () => {
-      await m.destroy().catch(async () => {
+      try {
+        await m.destroy();
+      } finally {
         await m.close();
-      });
+      }
     });
     return m;
   }
@@ -141,8 +161,6 @@ export async function httpGet(
 export function testSubnet(): string {
   return `10.${64 + Math.floor(Math.random() * 60)}.${Math.floor(Math.random() * 256)}.0/24`;
 }
-
-export const bridgeName = (): string => `bt${rand(4)}`;
 
 export async function linkNames(): Promise<string[]> {
   const r = await run('ip', ['-json', 'link', 'show']);

@@ -1,0 +1,194 @@
+// `pnpm bench net` (root): what Berth's networking costs.
+//  1. The time network setup adds to a container start: NetworkManager.attach() on a fresh
+//     namespace (and detach), median of N, with its parts (host ip batch, namespace ip batch,
+//     nft transaction) timed alone.
+//  2. Container↔container TCP throughput and round-trip latency over the bridge, against the
+//     same client/server over host loopback (the physical limit here), run side by side.
+// Traffic goes only to loopback and to namespaces this script creates; it removes everything
+// it created, also on failure.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../packages/runtime/src/net/exec.ts';
+import { FileNetStateStore, ipBatch, NetworkManager } from '../packages/runtime/src/net/index.ts';
+
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+// pnpm bench net [--n 30] [--mib 256]
+const N = arg('n', 30);
+const id = randomBytes(3).toString('hex');
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)]!;
+const ms = (x: number): string => `${x.toFixed(2)} ms`;
+
+const cleanups: Array<() => Promise<unknown>> = [];
+const children: ChildProcess[] = [];
+
+async function netns(): Promise<string> {
+  const name = `berth-test-b${randomBytes(4).toString('hex')}`;
+  await run('ip', ['netns', 'add', name]);
+  cleanups.push(() => run('ip', ['netns', 'del', name], { allowFail: true }));
+  return name;
+}
+
+async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t = performance.now();
+  const r = await fn();
+  return [performance.now() - t, r];
+}
+
+// A Node TCP peer run inside a namespace (or the host): "sink" counts bytes, "echo" echoes;
+// the client measures a bulk transfer and then 1-byte round trips.
+const PEER = `
+const net = require('node:net');
+const [mode, host, port, arg] = process.argv.slice(1);
+if (mode === 'server') {
+  // Per connection: an 8-byte length, that many bulk bytes swallowed, then an echo.
+  net.createServer((s) => {
+    s.setNoDelay(true);
+    let need = -1;
+    let head = Buffer.alloc(0);
+    s.on('data', (d) => {
+      if (need < 0) { head = Buffer.concat([head, d]); if (head.length < 8) return; need = Number(head.readBigUInt64BE(0)); d = head.subarray(8); }
+      if (need > 0) { const take = Math.min(need, d.length); need -= take; d = d.subarray(take); }
+      if (need === 0 && d.length) s.write(d);
+    });
+    s.on('error', () => {});
+  }).listen(+port, host, () => console.log('ready'));
+} else {
+  const bytes = +arg * 1024 * 1024;
+  const s = net.connect(+port, host, async () => {
+    s.setNoDelay(true);
+    const head = Buffer.alloc(8);
+    head.writeBigUInt64BE(BigInt(bytes));
+    s.write(head);
+    const chunk = Buffer.alloc(256 * 1024);
+    const t0 = process.hrtime.bigint();
+    let sent = 0;
+    while (sent < bytes) { sent += chunk.length; if (!s.write(chunk)) await new Promise((r) => s.once('drain', r)); }
+    // The first echo proves the server has swallowed every bulk byte.
+    await new Promise((r) => { s.once('data', r); s.write('x'); });
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rtts = [];
+    for (let i = 0; i < 2000; i++) {
+      const t = process.hrtime.bigint();
+      await new Promise((r) => { s.once('data', r); s.write('x'); });
+      rtts.push(Number(process.hrtime.bigint() - t) / 1e3);
+    }
+    rtts.sort((a, b) => a - b);
+    console.log(JSON.stringify({ mbps: (bytes * 8) / secs / 1e6, rttUs: rtts[rtts.length >> 1] }));
+    s.destroy();
+  });
+}`;
+
+async function peerServer(ns: string | undefined, host: string, port: number): Promise<void> {
+  const argv = ['node', '-e', PEER, 'server', host, String(port)];
+  const child = ns ? spawn('ip', ['netns', 'exec', ns, ...argv]) : spawn(argv[0]!, argv.slice(1));
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (c) => reject(new Error(`peer server exited ${c}`)));
+  });
+}
+
+async function peerClient(ns: string | undefined, host: string, port: number, mib: number) {
+  const argv = ['node', '-e', PEER, 'client', host, String(port), String(mib)];
+  const r = ns ? await run('ip', ['netns', 'exec', ns, ...argv]) : await run(argv[0]!, argv.slice(1));
+  return JSON.parse(r.stdout) as { mbps: number; rttUs: number };
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-test-bench-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const m = await NetworkManager.open({
+    store: new FileNetStateStore(join(dir, 'state.json')),
+    table: `berth_test_b${id}`,
+    hostIfPrefix: `b${id.slice(0, 3)}`,
+    dns: { upstreams: [] },
+    forwarding: 'bridges',
+  });
+  cleanups.push(() => m.destroy());
+  const net = await m.createNetwork({ name: `bench-${id}`, bridge: `bb${id}`, subnet: '10.126.0.0/24' });
+  console.log(`network ${net.name}: bridge ${net.bridge}, ${net.subnet}, mtu ${net.mtu}`);
+
+  // 1. setup cost per container
+  const attach: number[] = [];
+  const detach: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const ns = await netns();
+    const [ta] = await time(() =>
+      m.attach({
+        containerId: `c${i}-${id}`,
+        network: net.name,
+        netns: { path: `/run/netns/${ns}` },
+        hostname: `c${i}`,
+      }),
+    );
+    const [td] = await time(() => m.detach(`c${i}-${id}`));
+    attach.push(ta);
+    detach.push(td);
+  }
+  const parts = { hostIp: [] as number[], nsIp: [] as number[], nft: [] as number[] };
+  const ns0 = await netns();
+  for (let i = 0; i < N; i++) {
+    parts.hostIp.push((await time(() => ipBatch(['link show lo'])))[0]);
+    parts.nsIp.push((await time(() => ipBatch(['link show lo'], `/run/netns/${ns0}`)))[0]);
+    parts.nft.push((await time(() => m.rebuildFirewall()))[0]);
+  }
+  console.log(`\nnetwork setup per container (N=${N}; target < 15 ms median)`);
+  console.log(`  attach  median ${ms(median(attach))}  p90 ${ms(pct(attach, 0.9))}`);
+  console.log(`  detach  median ${ms(median(detach))}  p90 ${ms(pct(detach, 0.9))}`);
+  console.log(
+    `  parts: ip -batch (host) ${ms(median(parts.hostIp))}, nsenter ip -batch ${ms(median(parts.nsIp))}, nft -f (whole table) ${ms(median(parts.nft))}`,
+  );
+
+  // 2. data path
+  const [a, b] = [await netns(), await netns()];
+  await m.attach({
+    containerId: `a-${id}`,
+    network: net.name,
+    netns: { path: `/run/netns/${a}` },
+    hostname: 'a',
+  });
+  const eb = await m.attach({
+    containerId: `b-${id}`,
+    network: net.name,
+    netns: { path: `/run/netns/${b}` },
+    hostname: 'b',
+  });
+  const MIB = arg('mib', 256);
+  await peerServer(b, eb.ip, 5201);
+  await peerServer(undefined, '127.0.0.1', 45201);
+  const bridge: Array<{ mbps: number; rttUs: number }> = [];
+  const loop: Array<{ mbps: number; rttUs: number }> = [];
+  for (let i = 0; i < 3; i++) {
+    loop.push(await peerClient(undefined, '127.0.0.1', 45201, MIB));
+    bridge.push(await peerClient(a, eb.ip, 5201, MIB));
+  }
+  const mb = median(bridge.map((x) => x.mbps));
+  const ml = median(loop.map((x) => x.mbps));
+  const rb = median(bridge.map((x) => x.rttUs));
+  const rl = median(loop.map((x) => x.rttUs));
+  console.log(
+    `\nTCP container↔container over the bridge vs host loopback (Node peers, ${MIB} MiB, 2000 RTTs, 3 runs interleaved)`,
+  );
+  console.log(
+    `  throughput  bridge ${mb.toFixed(0)} Mbit/s   loopback ${ml.toFixed(0)} Mbit/s   ratio ${(mb / ml).toFixed(2)}`,
+  );
+  console.log(
+    `  RTT median  bridge ${rb.toFixed(1)} µs   loopback ${rl.toFixed(1)} µs   ratio ${(rb / rl).toFixed(2)}`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGKILL');
+  while (cleanups.length) await cleanups.pop()!().catch((e) => console.error('cleanup:', e));
+  await writeFile('/dev/null', '');
+}
