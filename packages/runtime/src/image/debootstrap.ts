@@ -120,7 +120,7 @@ export async function buildDebianImage(
     writeFileSync(join(target, 'etc/hostname'), 'debian\n');
     if (existsSync(join(target, 'etc/machine-id'))) truncateSync(join(target, 'etc/machine-id'));
     emit?.({ type: 'status', phase: 'pack', message: 'packing the layer' });
-    const layer = await packLayer(store, target, opts);
+    const layer = await packTreeLayer(store, target, opts);
     emit?.({ type: 'status', phase: 'commit', message: 'recording the image' });
     store.layers.adopt(layer.diffId, target, {
       size: layer.contentBytes,
@@ -216,8 +216,8 @@ async function runDebootstrap(
   if (code !== 0) throw new ImageError('build_failed', `debootstrap exited with ${code}:${tail}`);
 }
 
-/** Packs the tree as a tar, hashing it (diff-id) and storing it gzip-compressed (blob). */
-async function packLayer(store: ImageStore, dir: string, opts: OperationOptions) {
+/** Packs a tree as a layer tar, hashing it (diff-id) and storing it gzip-compressed (blob). */
+export async function packTreeLayer(store: ImageStore, dir: string, opts: OperationOptions) {
   const pack = tar.pack();
   const hash = createHash('sha256');
   let tarSize = 0;

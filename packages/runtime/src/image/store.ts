@@ -5,7 +5,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import type { Readable, Writable } from 'node:stream';
+import { exportImage, exportImageToDir, type ImportOptions, importArchive } from './archive.ts';
 import { BlobStore } from './blobs.ts';
+import { ensureBuiltinImage } from './builtin.ts';
+import { buildDebianImage, type DebianBuildOptions } from './debootstrap.ts';
 import { type Digest, isDigest, sha256 } from './digest.ts';
 import { ImageError } from './errors.ts';
 import { LayerStore } from './layers.ts';
@@ -338,6 +342,32 @@ export class ImageStore {
     });
   }
 
+  // ---- archives and builds (see archive.ts, builtin.ts, debootstrap.ts) -----------------
+
+  /** Imports an OCI layout (directory, or tar as a path or stream) or a docker save archive. */
+  import(source: string | Readable, op: ImportOptions = {}): Promise<ImageRecord[]> {
+    return importArchive(this, source, op);
+  }
+
+  /** Writes an image as an OCI layout tar (with Docker's manifest.json) to `out`. */
+  export(image: string, out: Writable): Promise<void> {
+    return exportImage(this, image, out);
+  }
+
+  exportToDir(image: string, dir: string): Promise<void> {
+    return exportImageToDir(this, image, dir);
+  }
+
+  /** The built-in minimal image (busybox), made offline. */
+  ensureBuiltin(op: OperationOptions = {}): Promise<ImageRecord> {
+    return ensureBuiltinImage(this, op);
+  }
+
+  /** A Debian image built with debootstrap (cached by its options). */
+  buildDebian(op: DebianBuildOptions = {}): Promise<ImageRecord> {
+    return buildDebianImage(this, op);
+  }
+
   // ---- removal and garbage collection --------------------------------------------------
 
   /**
@@ -416,6 +446,11 @@ export class ImageStore {
 
   removeRootfs(id: string): Promise<void> {
     return this.roots.remove(id);
+  }
+
+  /** Mounts an existing container root again, e.g. after the host rebooted. */
+  mountRootfs(id: string): Promise<void> {
+    return this.roots.mount(id);
   }
 }
 

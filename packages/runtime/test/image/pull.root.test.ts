@@ -194,6 +194,26 @@ describe('pull from a registry', () => {
     expect(ranged.every((l) => l.status === 206)).toBe(true);
   });
 
+  it('garbage collection during a pull leaves the pull alone', async () => {
+    const g = await gateway({ throttleBytesPerSec: 1_500_000 });
+    const store = newStore('gc-during-pull', [g.host]);
+    let collected: Promise<unknown> | undefined;
+    const rec = await store.pull(`${g.host}/berth/app:1`, {
+      onProgress: (e) => {
+        if (!collected && e.type === 'layer' && e.phase === 'download' && e.done > 500_000)
+          collected = store.gc({ dangling: true });
+      },
+    });
+    expect(collected).toBeDefined();
+    await collected;
+    expect(readFileSync(join(store.layers.path(rec.layers[1]!.diffId), 'srv/big.bin')).equals(big)).toBe(true);
+    await store.gc({ dangling: true });
+    for (const l of rec.layers) {
+      expect(store.layers.has(l.diffId)).toBe(true);
+      expect(store.blobs.has(l.digest)).toBe(true);
+    }
+  });
+
   it('names what is wrong for a missing tag', async () => {
     const store = newStore('missing', [plain.host]);
     const err = await store.pull(`${plain.host}/berth/base:nope`).catch((e) => e);
