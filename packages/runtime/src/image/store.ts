@@ -4,8 +4,8 @@
 // that into an async iterable for tRPC subscriptions) and stop on an AbortSignal.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import type { Readable, Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { exportImage, exportImageToDir, type ImportOptions, importArchive } from './archive.ts';
 import { BlobStore } from './blobs.ts';
 import { ensureBuiltinImage } from './builtin.ts';

@@ -33,6 +33,10 @@ function layerFile(store: ImageStore, diffId: string, path: string): string {
   return readFileSync(join(store.layers.path(diffId as `sha256:${string}`), path), 'utf8');
 }
 
+function expectBig(store: ImageStore, rec: { layers: Array<{ diffId: `sha256:${string}` }> }) {
+  expect(readFileSync(join(store.layers.path(rec.layers[1]!.diffId), 'srv/big.bin')).equals(big)).toBe(true);
+}
+
 async function gateway(opts: Parameters<typeof startGateway>[1]) {
   const g = await startGateway(plain.host, opts);
   gateways.push(g);
@@ -206,7 +210,7 @@ describe('pull from a registry', () => {
     });
     expect(collected).toBeDefined();
     await collected;
-    expect(readFileSync(join(store.layers.path(rec.layers[1]!.diffId), 'srv/big.bin')).equals(big)).toBe(true);
+    expectBig(store, rec);
     await store.gc({ dangling: true });
     for (const l of rec.layers) {
       expect(store.layers.has(l.diffId)).toBe(true);
