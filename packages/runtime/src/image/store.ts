@@ -337,7 +337,8 @@ export class ImageStore {
         }),
       );
       await this.blobs.putBuffer(fetched.bytes, manifestDigest);
-      const references = ref.tag ? [formatReference({ ...ref, digest: undefined })] : [];
+      // A pull by digest is remembered as repo@digest, so pruning dangling images keeps it.
+      const references = [formatReference(ref.tag ? { ...ref, digest: undefined } : ref)];
       return this.commit({ manifestDigest, references, source: 'registry' }, op);
     });
   }

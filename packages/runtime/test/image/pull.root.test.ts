@@ -218,6 +218,19 @@ describe('pull from a registry', () => {
     }
   });
 
+  it('pulls by digest and keeps that image through pruning', async () => {
+    const store = newStore('by-digest', [plain.host]);
+    const tagged = await newStore('by-digest-probe', [plain.host]).pull(`${plain.host}/berth/base:1`);
+    const ref = `${plain.host}/berth/base@${tagged.digest}`;
+    const rec = await store.pull(ref);
+    expect(rec.digest).toBe(tagged.digest);
+    expect(rec.references).toEqual([ref]);
+    await store.gc({ dangling: true });
+    expect((await store.inspect(ref)).digest).toBe(tagged.digest);
+    const wrong = await store.pull(`${plain.host}/berth/base@sha256:${'0'.repeat(64)}`).catch((e) => e);
+    expect(isImageError(wrong, 'not_found'), String(wrong)).toBe(true);
+  });
+
   it('names what is wrong for a missing tag', async () => {
     const store = newStore('missing', [plain.host]);
     const err = await store.pull(`${plain.host}/berth/base:nope`).catch((e) => e);
