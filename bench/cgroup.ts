@@ -5,7 +5,7 @@
 //     (readFileSync per file) as the naive peer. Medians over rounds.
 //  2. Setup: Berth's create + apply(limits) + destroy of a container cgroup (wall time), beside
 //     crun 1.8 starting /bin/true with cgroups disabled, with a cgroup and no limits, and with
-//     the same limits (hyperfine, medians). crun refuses this hybrid host as is, so it runs in a
+//     the same limits (interleaved runs, medians). crun refuses this hybrid host as is, so it runs in a
 //     private mount namespace with a tmpfs over the unified mount (see ENVIRONMENT.md).
 // Everything is created under /berth-bench-<random> and removed at the end.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -177,17 +177,37 @@ async function setup() {
     const none = bundle('nocgroup', undefined);
     const plain = bundle('plain', undefined);
     const limited = bundle('limits', RESOURCES);
-    const json = join(dir, 'hyperfine.json');
-    const cmds = [
-      `crun --cgroup-manager=disabled run --bundle ${none} bench-none`,
-      `crun run --bundle ${plain} bench-plain`,
-      `crun run --bundle ${limited} bench-limits`,
+    // Interleaved (none, plain, limits, none, ...) so the load of this shared VM falls on all
+    // three alike; timed by a small node loop inside the private mount namespace.
+    const variants = [
+      ['--cgroup-manager=disabled', 'run', '--bundle', none, 'bench-none'],
+      ['run', '--bundle', plain, 'bench-plain'],
+      ['run', '--bundle', limited, 'bench-limits'],
     ];
-    const inner = `mount -t tmpfs tmpfs ${layout.v2!.mountPoint} && hyperfine -N --style none --warmup 3 --runs ${SETUP_RUNS} --export-json ${json} ${cmds.map((c) => `'${c}'`).join(' ')}`;
-    const r = spawnSync('unshare', ['-m', 'sh', '-c', inner], { stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.status !== 0) throw new Error(`crun under hyperfine failed (${r.status})`);
-    const res = JSON.parse(readFileSync(json, 'utf8')).results as Array<{ median: number }>;
-    const [tNone, tPlain, tLimits] = res.map((x) => x.median * 1000) as [number, number, number];
+    const loop = `
+      const { spawnSync, execFileSync } = require('node:child_process');
+      execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', ${JSON.stringify(layout.v2!.mountPoint)}]);
+      const variants = ${JSON.stringify(variants)};
+      const times = variants.map(() => []);
+      for (let i = 0; i < ${SETUP_RUNS + 3}; i++) {
+        variants.forEach((args, v) => {
+          const t = process.hrtime.bigint();
+          const r = spawnSync('crun', args, { stdio: 'ignore' });
+          if (r.status !== 0) throw new Error('crun ' + args.join(' ') + ' exited ' + r.status);
+          if (i >= 3) times[v].push(Number(process.hrtime.bigint() - t) / 1e6);
+        });
+      }
+      process.stdout.write(JSON.stringify(times));`;
+    const r = spawnSync('unshare', ['-m', process.execPath, '-e', loop], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    if (r.status !== 0) throw new Error(`crun loop failed (${r.status})`);
+    const [tNone, tPlain, tLimits] = (JSON.parse(r.stdout) as number[][]).map(median) as [
+      number,
+      number,
+      number,
+    ];
     console.log(`crun run /bin/true, cgroups disabled:      ${tNone.toFixed(2)} ms`);
     console.log(`crun run /bin/true, cgroup, no limits:     ${tPlain.toFixed(2)} ms`);
     console.log(`crun run /bin/true, cgroup + same limits:  ${tLimits.toFixed(2)} ms`);

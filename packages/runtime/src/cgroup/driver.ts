@@ -56,8 +56,15 @@ export interface OomSource {
   controller: BoundController;
   /** Current OOM-kill count. */
   count(ctx: ControllerContext): number | undefined;
-  /** 'watch' → inotify on this file; 'poll' → read every pollMs. */
-  trigger: { kind: 'watch'; file: string } | { kind: 'poll'; ms: number };
+  /**
+   * 'watch' → inotify on this file (v2 memory.events); 'eventfd' → the v1 notification API on
+   * this file (memory.oom_control), falling back to polling every `fallbackMs` where it cannot
+   * be registered; 'poll' → read every `ms`.
+   */
+  trigger:
+    | { kind: 'watch'; file: string }
+    | { kind: 'eventfd'; file: string; fallbackMs: number }
+    | { kind: 'poll'; ms: number };
 }
 
 export interface DriverOptions {
@@ -75,6 +82,12 @@ export interface DriverOptions {
   timeouts?: { freezeMs?: number; killMs?: number; removeMs?: number };
   /** Why a field no controller takes is refused, e.g. "memory.kernel" → "not on cgroup v2". */
   unsupportedReason?: (field: string) => string;
+  /** The v1 cgroup.event_control mechanism (sys/eventfd.ts), for OOM notification. */
+  cgroupEvents?: (
+    targetFile: string,
+    register: (line: string) => void,
+    onEvent: () => void,
+  ) => { close(): void };
 }
 
 export class FsCgroupManager implements CgroupManager {
@@ -425,12 +438,44 @@ export class FsCgroupManager implements CgroupManager {
     };
     check();
     let stopTrigger: () => void;
-    if (src.trigger.kind === 'watch') {
-      stopTrigger = this.fs.watch(join(ctx.dir, src.trigger.file), check);
-    } else {
-      const timer = setInterval(check, src.trigger.ms);
+    const poll = (ms: number) => {
+      const timer = setInterval(check, ms);
       timer.unref();
-      stopTrigger = () => clearInterval(timer);
+      return () => clearInterval(timer);
+    };
+    const t = src.trigger;
+    if (t.kind === 'watch') {
+      stopTrigger = this.fs.watch(join(ctx.dir, t.file), check);
+    } else if (t.kind === 'eventfd' && this.o.cgroupEvents) {
+      // The notification comes when the cgroup runs out of memory, just before the kill is
+      // counted: look again shortly after.
+      const timers = new Set<NodeJS.Timeout>();
+      const onEvent = () => {
+        check();
+        for (const ms of [20, 100, 500]) {
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            check();
+          }, ms);
+          timer.unref();
+          timers.add(timer);
+        }
+      };
+      try {
+        const w = this.o.cgroupEvents(
+          join(ctx.dir, t.file),
+          (line) => this.fs.write(join(ctx.dir, 'cgroup.event_control'), line),
+          onEvent,
+        );
+        stopTrigger = () => {
+          w.close();
+          for (const timer of timers) clearTimeout(timer);
+        };
+      } catch {
+        stopTrigger = poll(t.fallbackMs);
+      }
+    } else {
+      stopTrigger = poll(t.kind === 'poll' ? t.ms : t.fallbackMs);
     }
     const stop = () => {
       stopTrigger();

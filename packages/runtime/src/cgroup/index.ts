@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type Bpf, hostBpf } from '../sys/bpf.ts';
+import { watchCgroupEvent } from '../sys/eventfd.ts';
 import type { Controller, HostFacts } from './controller.ts';
 import { type CgroupLayout, detectHostCgroupLayout } from './detect.ts';
 import { type BoundController, FsCgroupManager, type Hierarchy, type OomSource } from './driver.ts';
@@ -42,6 +43,8 @@ export interface CreateCgroupManagerOptions {
   timeouts?: { freezeMs?: number; killMs?: number; removeMs?: number };
   /** bpf(2) for the v2 device program; the real syscall (via koffi) when absent. */
   bpf?: Bpf;
+  /** The v1 event notification (eventfd) for OOM; the real one when absent. */
+  cgroupEvents?: typeof watchCgroupEvent;
 }
 
 const V1_CONTROLLERS: Record<string, Controller> = {
@@ -101,8 +104,10 @@ export function createCgroupManager(opts: CreateCgroupManagerOptions): CgroupMan
     if (!c) continue;
     const bound = { controller: c, hierarchy: h };
     controllers.push(bound);
-    if (name === 'memory')
-      oom = { controller: bound, count: v1OomKillCount, trigger: { kind: 'poll', ms: 100 } };
+    if (name === 'memory') {
+      const trigger = { kind: 'eventfd', file: 'memory.oom_control', fallbackMs: 100 } as const;
+      oom = { controller: bound, count: v1OomKillCount, trigger };
+    }
   }
 
   // The v2 hierarchy (v2 and hybrid).
@@ -164,6 +169,7 @@ export function createCgroupManager(opts: CreateCgroupManagerOptions): CgroupMan
     ...(oom ? { oom } : {}),
     ...(opts.timeouts ? { timeouts: opts.timeouts } : {}),
     unsupportedReason: (field) => unsupportedReason(field, layout, v2 !== undefined),
+    cgroupEvents: opts.cgroupEvents ?? watchCgroupEvent,
   });
 }
 

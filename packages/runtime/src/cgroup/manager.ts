@@ -107,7 +107,8 @@ export interface CgroupManager {
   freezeState(): Promise<FreezeState>;
   /**
    * Call `listener` on every OOM kill in the cgroup until the returned function is called.
-   * v2: inotify on memory.events; v1: memory.oom_control polled every 100 ms.
+   * v2: inotify on memory.events; v1: an eventfd on memory.oom_control via cgroup.event_control
+   * (polled every 100 ms where that cannot be registered).
    */
   onOom(listener: (event: OomEvent) => void): () => void;
 }
