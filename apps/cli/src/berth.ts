@@ -1,5 +1,7 @@
 import { AgentUnreachableError } from '@berth/agent/client';
+import { TRPCClientError } from '@trpc/client';
 import { CommanderError } from 'commander';
+import { UsageError } from './client.ts';
 import { buildProgram, EXIT } from './program.ts';
 
 // `berth`: thin commands over berthd's typed client. Errors end as one plain sentence on
@@ -19,5 +21,24 @@ buildProgram()
       return;
     }
     process.stderr.write(`berth: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = EXIT.failure;
+    process.exitCode = exitCodeOf(err);
   });
+
+/** The exit status for an error: the agent's Berth code decides (see EXIT). */
+function exitCodeOf(err: unknown): number {
+  if (err instanceof UsageError) return EXIT.usage;
+  if (!(err instanceof TRPCClientError)) return EXIT.failure;
+  const code = (err.data as { berthCode?: string } | undefined)?.berthCode;
+  switch (code) {
+    case 'INVALID_INPUT':
+      return EXIT.usage;
+    case 'NOT_FOUND':
+      return EXIT.notFound;
+    case 'CONFLICT':
+      return EXIT.conflict;
+    case 'FORBIDDEN':
+      return EXIT.forbidden;
+    default:
+      return EXIT.failure;
+  }
+}

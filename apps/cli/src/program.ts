@@ -1,8 +1,10 @@
 import { DEFAULT_AGENT_SOCKET } from '@berth/agent/client';
 import { Command, Option } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
+import { containerCommands } from './commands/containers.ts';
 import { imageCommand } from './commands/image.ts';
 import { infoCommand } from './commands/info.ts';
+import { eventsCommand, groupCommand, volumeCommand } from './commands/resources.ts';
 
 export const EXIT = {
   ok: 0,
@@ -12,6 +14,12 @@ export const EXIT = {
   usage: 2,
   /** berthd is not reachable on its socket. */
   unreachable: 3,
+  /** No such container, group, volume or snapshot. */
+  notFound: 4,
+  /** Refused in the current state (e.g. deleting a running container), or it exists already. */
+  conflict: 5,
+  /** The agent's policy does not allow it (privileged, bind mount outside the allowlist, limits above the maximum). */
+  forbidden: 6,
 } as const;
 
 export interface GlobalOptions {
@@ -35,9 +43,20 @@ Exit status:
   ${EXIT.ok}  success
   ${EXIT.failure}  the agent answered with an error, or the command failed
   ${EXIT.usage}  bad usage (unknown command or option, invalid value)
-  ${EXIT.unreachable}  the agent is unreachable ("agent unreachable at <socket>" on stderr)`,
+  ${EXIT.unreachable}  the agent is unreachable ("agent unreachable at <socket>" on stderr)
+  ${EXIT.notFound}  no such container, group, volume or snapshot
+  ${EXIT.conflict}  not possible in the current state, or the name is taken
+  ${EXIT.forbidden}  the agent's policy does not allow it
+  berth exec exits with the command's own status.`,
     );
-  for (const command of [infoCommand(), imageCommand()]) {
+  for (const command of [
+    infoCommand(),
+    imageCommand(),
+    ...containerCommands(),
+    volumeCommand(),
+    groupCommand(),
+    eventsCommand(),
+  ]) {
     // Subcommands made apart from the program inherit its exit override and error help.
     inherit(command, program);
     program.addCommand(command);

@@ -54,14 +54,15 @@ function readDb(file: string) {
   }
 }
 
-it('makes the socket root:<group> 0660, the state dir 0700 and its database 0600, migrated', async () => {
+it('makes the socket root:<group> 0660, the state dir 0711 and its database 0600, migrated', async () => {
   const berthd = await start();
   const { socketPath, stateDir } = args();
   const sock = statSync(socketPath);
   expect(sock.isSocket()).toBe(true);
   expect(sock.mode & 0o777).toBe(0o660);
   expect([sock.uid, sock.gid]).toEqual([0, Number(SOCKET_GID)]);
-  expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+  // 0711: traversable, never listable, so a container's user-namespaced root can reach its root fs.
+  expect(statSync(stateDir).mode & 0o777).toBe(0o711);
   expect(statSync(join(stateDir, 'agent.db')).mode & 0o777).toBe(0o600);
   expect(berthd.stderr()).toContain(`listening on ${socketPath} (group ${SOCKET_GID})`);
 

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { DEFAULT_CONFIG_FILE } from './config.ts';
 import { AGENT_DEFAULTS, startAgent } from './server.ts';
 import { AGENT_VERSION } from './version.ts';
 
@@ -33,12 +34,32 @@ const program = new Command('berthd')
         ...v.split(',').filter(Boolean),
       ]),
   )
+  .addOption(
+    new Option(
+      '--config <file>',
+      'agent config (JSON policy: bind-mount allowlist, privileged, maximum limits)',
+    )
+      .env('BERTHD_CONFIG')
+      .default(DEFAULT_CONFIG_FILE),
+  )
+  .addOption(
+    new Option('--runtime-root <dir>', "the container runtime's state (monitors, console logs)").env(
+      'BERTHD_RUNTIME_ROOT',
+    ),
+  )
   .addHelpText(
     'after',
     '\nExit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when berthd cannot start or fails.',
   )
   .action(
-    async (opts: { socket: string; stateDir: string; socketGroup: string; insecureRegistry?: string[] }) => {
+    async (opts: {
+      socket: string;
+      stateDir: string;
+      socketGroup: string;
+      insecureRegistry?: string[];
+      config: string;
+      runtimeRoot?: string;
+    }) => {
       // Everything berthd creates is root-only unless it says otherwise (the socket: 0660).
       process.umask(0o077);
       const agent = await startAgent({
@@ -46,6 +67,8 @@ const program = new Command('berthd')
         stateDir: opts.stateDir,
         socketGroup: opts.socketGroup,
         insecureRegistries: opts.insecureRegistry ?? [],
+        configFile: opts.config,
+        ...(opts.runtimeRoot ? { runtimeRoot: opts.runtimeRoot } : {}),
       });
       const stop = (signal: string) => {
         console.error(`berthd: ${signal}, stopping`);

@@ -5,6 +5,10 @@ import type {
   ImagePruneResult,
   ImageRemoveResult,
 } from '@berth/contracts';
+import type { ContainerService } from './containers/service.ts';
+import type { EventLog } from './events/log.ts';
+import type { GroupService } from './groups/service.ts';
+import type { VolumeService } from './volumes/service.ts';
 
 // What procedures may use, injected by the server (and by tests). Types only: the client's
 // AgentRouter type reaches this file, so it must not pull in the database or the runtime.
@@ -30,4 +34,9 @@ export interface ImagesApi {
 export interface AgentContext {
   host: HostService;
   images: ImagesApi;
+  /** Present in berthd; tests of the host API alone may leave them out. */
+  containers?: ContainerService;
+  groups?: GroupService;
+  volumes?: VolumeService;
+  events?: EventLog;
 }

@@ -10,3 +10,16 @@ export const serviceProcedure = procedure.use(async ({ next }) => {
   }
   return result;
 });
+
+/**
+ * A subscription's stream with its AgentErrors turned into tRPC errors: errors thrown while
+ * a generator runs never pass through middleware, and a client takes an unmapped one for an
+ * internal error (and retries it).
+ */
+export async function* mapErrors<T>(gen: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* gen;
+  } catch (e) {
+    throw toTRPCError(e);
+  }
+}

@@ -1,11 +1,19 @@
+import { containerRouter } from './containers/router.ts';
+import { eventRouter } from './events/router.ts';
+import { groupRouter } from './groups/router.ts';
 import { hostRouter } from './host/router.ts';
 import { imageRouter } from './images/router.ts';
 import { router } from './trpc.ts';
+import { volumeRouter } from './volumes/router.ts';
 
 /** berthd's API. One sub-router per resource; procedures stay thin and call services. */
 export const agentRouter = router({
   host: hostRouter,
   image: imageRouter,
+  container: containerRouter,
+  group: groupRouter,
+  volume: volumeRouter,
+  event: eventRouter,
 });
 
 export type AgentRouter = typeof agentRouter;

@@ -4,14 +4,25 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs'
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import type { AgentPolicy } from '@berth/contracts';
+import { defaultSeccompProfile } from '@berth/runtime/seccomp';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { loadPolicy } from './config.ts';
+import { autostart, recover } from './containers/recovery.ts';
+import { ContainerService } from './containers/service.ts';
 import type { AgentContext } from './context.ts';
 import { type AgentDb, openAgentDb } from './db/index.ts';
+import { EventLog } from './events/log.ts';
+import { GroupService } from './groups/service.ts';
 import { hostService } from './host/facts.ts';
 import { handleImageArchives } from './images/http.ts';
 import { imagesService } from './images/service.ts';
 import { agentRouter } from './router.ts';
+import { type ImageAdapter, storeImages } from './runtime/images.ts';
+import { loadRealRuntime } from './runtime/real.ts';
+import type { ContainerRuntime } from './runtime/types.ts';
 import { AGENT_VERSION } from './version.ts';
+import { VolumeService } from './volumes/service.ts';
 
 export interface AgentConfig {
   /** The Unix socket berthd serves its API on. */
@@ -22,7 +33,14 @@ export interface AgentConfig {
   socketGroup: string;
   /** Registries (host[:port]) pulled from over plain HTTP instead of HTTPS. */
   insecureRegistries?: string[];
-  /** Overrides for tests. */
+  /** The agent's config file (policy); absent: the defaults. */
+  configFile?: string;
+  /** The runtime's state root (monitors, console logs); default <stateDir>/runtime. */
+  runtimeRoot?: string;
+  /** Overrides for tests: policy, and a fake runtime/image store injected explicitly. */
+  policy?: AgentPolicy;
+  runtime?: ContainerRuntime;
+  images?: ImageAdapter;
   migrationsDir?: string;
   procRoot?: string;
 }
@@ -50,7 +68,9 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   await refuseLiveSocket(config.socketPath);
 
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
-  chmodSync(config.stateDir, 0o700);
+  // 0711: others may not list it, only pass through to container roots by their names (the
+  // runtime binds a root from inside the container's user namespace; see runtime/images.ts).
+  chmodSync(config.stateDir, 0o711);
   const dbFile = join(config.stateDir, 'agent.db');
   const db = await openAgentDb(dbFile, config.migrationsDir);
   chmodSync(dbFile, 0o600);
@@ -75,10 +95,40 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   // The built-in image makes a first container possible offline; without busybox-static
   // berthd still serves everything else.
   await images.ensureBuiltin().catch((err: Error) => console.error(`berthd: built-in image: ${err.message}`));
+
+  const policy = config.policy ?? loadPolicy(config.configFile);
+  const events = new EventLog(db, policy.eventHistory);
+  const runtime =
+    config.runtime ??
+    (await loadRealRuntime({ root: config.runtimeRoot ?? join(config.stateDir, 'runtime') }));
+  const groups = new GroupService({ db, events, runtime, policy });
+  let seccompProfile: unknown;
+  const containers = new ContainerService({
+    db,
+    events,
+    runtime,
+    images: config.images ?? storeImages(images.store),
+    policy,
+    stateDir: config.stateDir,
+    seccomp: config.runtime ? undefined : () => (seccompProfile ??= defaultSeccompProfile()),
+    groupPath: (name) => groups.path(name),
+  });
+  const volumes = new VolumeService({ db, events, dirOf: (name) => containers.volumeDir(name) });
+  const unavailable = runtime.unavailableReason();
+  if (unavailable) console.error(`berthd: containers cannot run: ${unavailable}`);
+  const recovered = await recover(containers);
+  if (recovered.adopted.length > 0) console.error(`berthd: adopted ${recovered.adopted.join(', ')}`);
+  const autostartAbort = new AbortController();
+
   const context: AgentContext = {
     host: hostService({ startedAt, procRoot: config.procRoot }),
     images,
+    containers,
+    groups,
+    volumes,
+    events,
   };
+
   const handler = createHTTPHandler({
     router: agentRouter,
     basePath: '/trpc/',
@@ -102,6 +152,9 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   // connect before the group and mode below are set.
   chownSync(config.socketPath, process.getuid?.() ?? 0, gid);
   chmodSync(config.socketPath, 0o660);
+  const autostarting = autostart(containers, autostartAbort.signal).catch((e: Error) =>
+    console.error(`berthd: autostart: ${e.message}`),
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -109,11 +162,16 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     db,
     close() {
       closing ??= (async () => {
+        // Containers keep running: their monitors outlive berthd, which adopts them at start.
+        autostartAbort.abort();
+        containers.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           // Subscriptions hold their connections open; end them so close() returns.
           server.closeAllConnections();
         });
+        await autostarting;
+        await Promise.all(containers.mutex.busy().map((id) => containers.mutex.run(id, async () => {})));
         await db.agentEvent.create({
           data: { kind: 'agent.stopped', data: JSON.stringify({ pid: process.pid }) },
         });

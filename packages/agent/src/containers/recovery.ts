@@ -1,0 +1,89 @@
+import type { ContainerService } from './service.ts';
+
+// At start: finish or roll back what a crashed berthd left in the journal, re-adopt the
+// containers whose monitors kept them running, record the exits that happened meanwhile
+// (and apply restart policies), then autostart in order, with the configured delays.
+
+export async function recover(svc: ContainerService): Promise<{ adopted: string[]; exited: string[] }> {
+  const { db, events, runtime } = svc.d;
+  for (const intent of await db.intent.findMany({ orderBy: { id: 'asc' } })) {
+    const row = await db.container.findUnique({ where: { id: intent.containerId } });
+    if (intent.op === 'create') {
+      await svc.rollbackCreate(intent.containerId);
+      await events.append('recovery.rolled-back', {
+        subject: row?.name ?? intent.containerId,
+        data: { op: 'create', id: intent.containerId },
+      });
+    } else if (intent.op === 'delete') {
+      await svc.finishDelete(intent.containerId);
+      await events.append('recovery.finished', {
+        subject: row?.name ?? intent.containerId,
+        data: { op: 'delete', id: intent.containerId },
+      });
+      if (row) await events.append('container.deleted', { subject: row.name, data: { id: row.id } });
+    }
+    await db.intent.delete({ where: { id: intent.id } });
+  }
+
+  const adopted: string[] = [];
+  const exited: string[] = [];
+  if (runtime.unavailableReason()) return { adopted, exited };
+  for (const row of await db.container.findMany({ orderBy: { createdAt: 'asc' } })) {
+    const rs = runtime.state(row.id);
+    if (row.state === 'creating') {
+      await svc.rollbackCreate(row.id);
+      continue;
+    }
+    if (row.state === 'deleting') {
+      await svc.finishDelete(row.id);
+      continue;
+    }
+    if (rs && (rs.status === 'running' || rs.status === 'paused')) {
+      const state = row.state === 'stopping' ? 'running' : rs.status;
+      await db.container.update({ where: { id: row.id }, data: { state } });
+      svc.watch(row.id);
+      adopted.push(row.name);
+      await events.append('container.adopted', {
+        subject: row.name,
+        data: { id: row.id, pid: rs.pid ?? null },
+      });
+      continue;
+    }
+    if (row.state === 'running' || row.state === 'paused' || row.state === 'stopping') {
+      const exit = rs ? await runtime.wait(row.id).catch(() => undefined) : undefined;
+      const updated = await db.container.update({
+        where: { id: row.id },
+        data: { state: 'stopped', exitCode: exit?.code ?? null, finishedAt: new Date() },
+      });
+      exited.push(row.name);
+      await events.append('container.exited', {
+        subject: row.name,
+        data: { id: row.id, exitCode: exit?.code ?? null, signal: exit?.signal ?? 0, whileAgentDown: true },
+      });
+      svc.applyRestartPolicy(updated);
+    }
+  }
+  return { adopted, exited };
+}
+
+/** Starts the autostart containers that are not running, lowest order first, with their delays. */
+export async function autostart(svc: ContainerService, signal?: AbortSignal): Promise<string[]> {
+  const started: string[] = [];
+  if (svc.d.runtime.unavailableReason()) return started;
+  const rows = await svc.d.db.container.findMany({
+    where: { autostart: true, state: { in: ['created', 'stopped'] }, stoppedByUser: false },
+    orderBy: [{ autostartOrder: 'asc' }, { createdAt: 'asc' }],
+  });
+  for (const row of rows) {
+    if (signal?.aborted) break;
+    try {
+      await svc.start(row.name, 'agent:autostart');
+      started.push(row.name);
+    } catch (e) {
+      console.error(`berthd: autostart of ${row.name} failed: ${(e as Error).message}`);
+    }
+    const delay = (JSON.parse(row.config) as { autostartDelayMs?: number }).autostartDelayMs ?? 0;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  }
+  return started;
+}

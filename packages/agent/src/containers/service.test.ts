@@ -1,0 +1,237 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentPolicy } from '@berth/contracts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeImages, FakeRuntime } from '../../test/fakes.ts';
+import { type AgentDb, openAgentDb } from '../db/index.ts';
+import { EventLog } from '../events/log.ts';
+import { recover } from './recovery.ts';
+import { ContainerService, closest } from './service.ts';
+
+// The container service's logic against a real (temporary) agent DB, with the fake runtime
+// injected explicitly. What the kernel does is tested by the root tests through the CLI.
+
+let dir: string;
+let db: AgentDb;
+let rt: FakeRuntime;
+let svc: ContainerService;
+let events: EventLog;
+
+function service(policy: Partial<AgentPolicy> = {}): ContainerService {
+  return new ContainerService({
+    db,
+    events,
+    runtime: rt,
+    images: new FakeImages(join(dir, 'roots')),
+    policy: AgentPolicy.parse(policy),
+    stateDir: join(dir, 'state'),
+    groupPath: async (g) => (g ? `/berth-test/g.${g}` : '/berth-test'),
+  });
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-test-svc-'));
+  db = await openAgentDb(join(dir, 'agent.db'));
+  events = new EventLog(db, 1000);
+  rt = new FakeRuntime();
+  svc = service();
+});
+afterEach(async () => {
+  svc.close();
+  await db.$disconnect();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const kinds = async () =>
+  (await events.list({ after: 0 })).map((e) => `${e.kind} ${e.subject} ${e.actor ?? ''}`.trim());
+
+describe('lifecycle', () => {
+  it('creates, starts, stops and deletes, each step in the event log with its actor', async () => {
+    const c = await svc.create({ name: 'lab', image: 'busybox', command: ['sleep', '100'] }, 'alice');
+    expect(c.state).toBe('created');
+    expect(c.config.command).toEqual(['sleep', '100']);
+    expect((await svc.start('lab', 'alice')).state).toBe('running');
+    const stopped = await svc.stop('lab', 'bob');
+    expect(stopped.state).toBe('stopped');
+    expect(stopped.exitCode).toBe(143);
+    await svc.delete('lab', 'bob');
+    expect(await svc.list()).toEqual([]);
+    expect(await kinds()).toEqual([
+      'container.created lab alice',
+      'container.started lab alice',
+      'container.stopped lab bob',
+      'container.deleted lab bob',
+    ]);
+    expect(existsSync(join(dir, 'roots', c.id))).toBe(false);
+  });
+
+  it('refuses verbs in the wrong state, saying why, and changes nothing', async () => {
+    await svc.create({ name: 'lab', image: 'busybox' }, 'a');
+    await svc.start('lab', 'a');
+    await expect(svc.delete('lab', 'a')).rejects.toThrow(
+      'cannot delete container "lab": it is running (delete needs created or stopped); stop it first, or delete with force',
+    );
+    await expect(svc.unfreeze('lab', 'a')).rejects.toThrow(/it is running \(unfreeze needs paused\)/);
+    expect((await svc.inspect('lab')).state).toBe('running');
+    await svc.delete('lab', 'a', true);
+    expect(await svc.list()).toEqual([]);
+  });
+
+  it('suggests a close name when there is no such container', async () => {
+    await svc.create({ name: 'lab1', image: 'busybox' }, 'a');
+    await expect(svc.start('lab', 'a')).rejects.toThrow('no container named lab; did you mean lab1?');
+    expect(closest('zzz', ['lab1'])).toBeUndefined();
+  });
+
+  it('refuses a taken name', async () => {
+    await svc.create({ name: 'lab', image: 'busybox' }, 'a');
+    await expect(svc.create({ name: 'lab', image: 'busybox' }, 'a')).rejects.toThrow(
+      'a container named lab already exists',
+    );
+    await svc.create({ name: 'other', image: 'busybox' }, 'a');
+    await expect(svc.rename('other', 'lab', 'a')).rejects.toThrow('a container named lab already exists');
+  });
+
+  it('rolls back a create the runtime refused: no record, root or directory left', async () => {
+    rt.failCreate = new Error('boom');
+    await expect(svc.create({ name: 'lab', image: 'busybox' }, 'a')).rejects.toThrow('boom');
+    expect(await db.container.count()).toBe(0);
+    expect(await db.intent.count()).toBe(0);
+  });
+
+  it('serialises operations on one container, in order', async () => {
+    await svc.create({ name: 'lab', image: 'busybox' }, 'a');
+    const order: string[] = [];
+    await Promise.all([
+      svc.start('lab', 'a').then(() => order.push('start')),
+      svc.freeze('lab', 'a').then(() => order.push('freeze')),
+      svc.unfreeze('lab', 'a').then(() => order.push('unfreeze')),
+      svc.stop('lab', 'a').then(() => order.push('stop')),
+    ]);
+    expect(order).toEqual(['start', 'freeze', 'unfreeze', 'stop']);
+  });
+});
+
+describe('policy', () => {
+  it('refuses privileged containers, host network and limits above the maximum unless allowed', async () => {
+    const strict = service({ maxLimits: { memoryBytes: 2 ** 30 } });
+    await expect(strict.create({ name: 'p', image: 'busybox', privileged: true }, 'a')).rejects.toThrow(
+      /privileged containers are not allowed/,
+    );
+    await expect(strict.create({ name: 'h', image: 'busybox', network: 'host' }, 'a')).rejects.toThrow(
+      /host's network is not allowed/,
+    );
+    await expect(
+      strict.create({ name: 'm', image: 'busybox', limits: { memoryBytes: 2 ** 31 } }, 'a'),
+    ).rejects.toThrow("limits.memoryBytes 2147483648 is above this agent's maximum of 1073741824");
+    expect(await db.container.count()).toBe(0);
+    const lax = service({ allowPrivileged: true });
+    expect((await lax.create({ name: 'p', image: 'busybox', privileged: true }, 'a')).config.privileged).toBe(
+      true,
+    );
+  });
+
+  it('bind-mounts only inside the allowlist, resolving symlinks first', async () => {
+    const allowed = join(dir, 'shared');
+    mkdirSync(join(allowed, 'sub'), { recursive: true });
+    const p = service({ bindMountAllowlist: [allowed] });
+    const mount = (source: string) => ({
+      name: 'b',
+      image: 'busybox',
+      volumes: [{ type: 'bind' as const, source, target: '/data' }],
+    });
+    await expect(p.create(mount('/etc'), 'a')).rejects.toThrow(
+      /bind-mount \/etc: it is outside the agent's allowlist/,
+    );
+    await expect(p.create(mount(join(allowed, 'nope')), 'a')).rejects.toThrow(/does not exist on the host/);
+    const c = await p.create(mount(join(allowed, 'sub')), 'a');
+    const spec = JSON.parse((await db.container.findUniqueOrThrow({ where: { id: c.id } })).spec);
+    expect(spec.mounts).toContainEqual(
+      expect.objectContaining({ destination: '/data', source: join(allowed, 'sub'), type: 'bind' }),
+    );
+  });
+});
+
+describe('limits', () => {
+  it('updates a running container live and keeps the merged limits', async () => {
+    await svc.create({ name: 'lab', image: 'busybox', limits: { pids: 100 } }, 'a');
+    const c = await svc.start('lab', 'a');
+    const after = await svc.updateLimits('lab', { memoryBytes: 64 << 20, cpus: 1.5 }, 'a');
+    expect(after.config.limits).toEqual({ pids: 100, memoryBytes: 64 << 20, cpus: 1.5 });
+    expect(rt.containers.get(c.id)?.resources).toEqual({
+      memory: { limit: 64 << 20 },
+      cpu: { quota: 150_000, period: 100_000 },
+    });
+  });
+});
+
+describe('restart policies and recovery', () => {
+  it('on-failure:2 restarts a failing container twice, then leaves it stopped', async () => {
+    const c = await svc.create({ name: 'flaky', image: 'busybox', restart: 'on-failure:2' }, 'a');
+    await svc.start('flaky', 'a');
+    for (let i = 0; i < 3; i++) {
+      await until(async () => rt.state(c.id)?.status === 'running');
+      rt.exit(c.id, 1);
+      await until(
+        async () => (await svc.inspect('flaky')).state === 'stopped' || rt.state(c.id)?.status === 'running',
+      );
+      await until(
+        async () => rt.calls.filter((x) => x === `start ${c.id}`).length >= Math.min(i + 2, 3) || i === 2,
+      );
+    }
+    await until(async () => (await svc.inspect('flaky')).state === 'stopped');
+    await new Promise((r) => setTimeout(r, 600));
+    const info = await svc.inspect('flaky');
+    expect(info.state).toBe('stopped');
+    expect(info.restartCount).toBe(2);
+    expect(info.exitCode).toBe(1);
+  });
+
+  it('does not restart a container that was stopped on purpose', async () => {
+    await svc.create({ name: 'web', image: 'busybox', restart: 'always' }, 'a');
+    await svc.start('web', 'a');
+    await svc.stop('web', 'a');
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await svc.inspect('web')).state).toBe('stopped');
+  });
+
+  it('re-adopts running containers, records exits that happened meanwhile, rolls back an interrupted create', async () => {
+    const a = await svc.create({ name: 'alive', image: 'busybox' }, 'a');
+    const b = await svc.create({ name: 'gone', image: 'busybox' }, 'a');
+    await svc.start('alive', 'a');
+    await svc.start('gone', 'a');
+    svc.close();
+    // "berthd is down": one container exits; a create was interrupted after its record.
+    rt.exit(b.id, 3);
+    await db.intent.create({ data: { op: 'create', containerId: 'halfmade0000' } });
+    await db.container.create({
+      data: {
+        id: 'halfmade0000',
+        name: 'half',
+        image: 'busybox',
+        imageDigest: 'x',
+        config: '{}',
+        state: 'creating',
+      },
+    });
+    svc = service();
+    const r = await recover(svc);
+    expect(r).toEqual({ adopted: ['alive'], exited: ['gone'] });
+    expect((await svc.inspect('gone')).exitCode).toBe(3);
+    expect((await svc.inspect('alive')).state).toBe('running');
+    expect(await db.container.findUnique({ where: { id: 'halfmade0000' } })).toBeNull();
+    expect(await db.intent.count()).toBe(0);
+    // The adopted one is watched again: its exit is recorded.
+    rt.exit(a.id, 0);
+    await until(async () => (await svc.inspect('alive')).state === 'stopped');
+  });
+});
+
+async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,820 @@
+import { randomBytes } from 'node:crypto';
+import {
+  chownSync,
+  cpSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import {
+  type AgentPolicy,
+  ContainerConfig,
+  type ContainerConfigInput,
+  type ContainerInfo,
+  type ContainerState,
+  type Limits,
+  parseRestartPolicy,
+} from '@berth/contracts';
+import type { AgentDb } from '../db/index.ts';
+import { AgentError, conflict, forbidden, invalid, notFound } from '../errors.ts';
+import type { EventLog } from '../events/log.ts';
+import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/images.ts';
+import type { ContainerRuntime, RuntimeExit } from '../runtime/types.ts';
+import { resolveInRoot } from './files.ts';
+import { KeyedMutex } from './serial.ts';
+import { buildSpec, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
+import { refusal, type Verb } from './state-machine.ts';
+
+// The container service: every verb on a container, serialised per container (KeyedMutex),
+// journalled where a crash could leave half a container (Intent rows), and told to the event
+// log with the actor who asked. Talks to the runtime and the image store only through their
+// adapters (../runtime/).
+
+export interface ContainerServiceDeps {
+  db: AgentDb;
+  events: EventLog;
+  runtime: ContainerRuntime;
+  images: ImageAdapter;
+  policy: AgentPolicy;
+  stateDir: string;
+  /** Berth's default seccomp profile (omitted in unit tests of policy). */
+  seccomp?: () => unknown;
+  /** Resolves a group name to its cgroup path, or throws NOT_FOUND. */
+  groupPath: (name: string | undefined) => Promise<string>;
+}
+
+export type ContainerRow = NonNullable<Awaited<ReturnType<AgentDb['container']['findUnique']>>>;
+
+export class ContainerService {
+  readonly mutex = new KeyedMutex();
+  /** Containers whose exit is being waited for (one waiter each). */
+  private readonly watching = new Set<string>();
+  /** Pending restarts (back-off timers), by container id. */
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(readonly d: ContainerServiceDeps) {
+    mkdirSync(join(d.stateDir, 'containers'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(d.stateDir, 'volumes'), { recursive: true, mode: 0o700 });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+    this.restartTimers.clear();
+  }
+
+  // ---- lookups ------------------------------------------------------------------------
+
+  async get(name: string): Promise<ContainerRow> {
+    const row = await this.d.db.container.findUnique({ where: { name } });
+    if (row) return row;
+    const names = (await this.d.db.container.findMany({ select: { name: true } })).map((r) => r.name);
+    const near = closest(name, names);
+    throw new AgentError('NOT_FOUND', `no container named ${name}${near ? `; did you mean ${near}?` : ''}`);
+  }
+
+  async list(): Promise<ContainerInfo[]> {
+    const rows = await this.d.db.container.findMany({ orderBy: { name: 'asc' } });
+    return rows.map((r) => this.info(r));
+  }
+
+  async inspect(name: string): Promise<ContainerInfo> {
+    return this.info(await this.get(name));
+  }
+
+  info(r: ContainerRow): ContainerInfo {
+    const rs = r.state === 'running' || r.state === 'paused' ? this.d.runtime.state(r.id) : undefined;
+    return {
+      id: r.id,
+      name: r.name,
+      image: r.image,
+      imageDigest: r.imageDigest,
+      state: r.state as ContainerState,
+      ...(rs?.pid !== undefined ? { pid: rs.pid } : {}),
+      exitCode: r.exitCode,
+      restartCount: r.restartCount,
+      group: r.groupName,
+      config: JSON.parse(r.config) as ContainerConfig,
+      createdAt: r.createdAt.toISOString(),
+      startedAt: r.startedAt?.toISOString() ?? null,
+      finishedAt: r.finishedAt?.toISOString() ?? null,
+    };
+  }
+
+  /** Run `fn` on the container named `name` under its lock, after checking `verb` is allowed. */
+  async withContainer<T>(
+    name: string,
+    verb: Verb | undefined,
+    fn: (row: ContainerRow) => Promise<T>,
+  ): Promise<T> {
+    const first = await this.get(name);
+    return this.mutex.run(first.id, async () => {
+      const row = await this.d.db.container.findUnique({ where: { id: first.id } });
+      if (!row) throw notFound(`container ${name}`);
+      if (verb) {
+        const why = refusal(verb, row.name, row.state as ContainerState);
+        if (why) throw conflict(why);
+      }
+      return fn(row);
+    });
+  }
+
+  private needRuntime(): void {
+    const why = this.d.runtime.unavailableReason();
+    if (why) throw new AgentError('INTERNAL', `containers cannot run here: ${why}`);
+  }
+
+  // ---- policy -------------------------------------------------------------------------
+
+  /** Refuses what the agent's config does not allow; resolves the bind mounts. */
+  checkPolicy(config: ContainerConfig): Array<{ source: string; target: string; readOnly: boolean }> {
+    const p = this.d.policy;
+    if (config.privileged && !p.allowPrivileged)
+      throw forbidden('privileged containers are not allowed by this agent (allowPrivileged in its config)');
+    if (config.network === 'host' && !p.allowHostNetwork)
+      throw forbidden("the host's network is not allowed by this agent (allowHostNetwork in its config)");
+    if (config.network === 'bridge')
+      throw new AgentError(
+        'CONFLICT',
+        'network bridge: berthd does not attach containers to bridges yet; use none, host or container:<name>',
+      );
+    checkLimits(config.limits, p.maxLimits, 'limits');
+    const binds: Array<{ source: string; target: string; readOnly: boolean }> = [];
+    for (const [i, v] of config.volumes.entries()) {
+      if (v.type === 'volume') {
+        binds.push({ source: this.volumeDir(v.source), target: v.target, readOnly: v.readOnly });
+        continue;
+      }
+      let real: string;
+      try {
+        real = realpathSync(v.source);
+      } catch {
+        throw invalid(`volumes.${i}.source`, `${v.source} does not exist on the host`);
+      }
+      const allowed = p.bindMountAllowlist.some((dir) => {
+        let base: string;
+        try {
+          base = realpathSync(dir);
+        } catch {
+          return false;
+        }
+        return real === base || real.startsWith(`${base}/`);
+      });
+      if (!allowed)
+        throw forbidden(`bind-mount ${v.source}: it is outside the agent's allowlist (bindMountAllowlist)`);
+      binds.push({ source: real, target: v.target, readOnly: v.readOnly });
+    }
+    return binds;
+  }
+
+  volumeDir(name: string): string {
+    return join(this.d.stateDir, 'volumes', name, '_data');
+  }
+
+  // ---- create ---------------------------------------------------------------------------
+
+  async create(
+    input: ContainerConfigInput,
+    actor: string,
+    opts: { seedUpper?: string; event?: 'container.created' | 'container.cloned'; from?: string } = {},
+  ): Promise<ContainerInfo> {
+    const config = ContainerConfig.parse(input);
+    const binds = this.checkPolicy(config);
+    for (const v of config.volumes)
+      if (v.type === 'volume' && !(await this.d.db.volume.findUnique({ where: { name: v.source } })))
+        throw notFound(`volume ${v.source}`);
+    const cgroupParent = await this.d.groupPath(config.group);
+    let joinNetns: string | undefined;
+    if (config.network.startsWith('container:')) {
+      const other = await this.get(config.network.slice('container:'.length));
+      const pid = this.d.runtime.state(other.id)?.pid;
+      if (other.state !== 'running' || pid === undefined)
+        throw conflict(`network ${config.network}: that container is not running`);
+      joinNetns = `/proc/${pid}/ns/net`;
+    }
+    if (await this.d.db.container.findUnique({ where: { name: config.name } }))
+      throw conflict(`a container named ${config.name} already exists`);
+    this.needRuntime();
+    const image = await this.d.images.resolve(config.image, (img) => {
+      void this.d.events.append('image.pulled', {
+        actor,
+        subject: img.reference,
+        data: { digest: img.digest },
+      });
+    });
+
+    const id = randomBytes(6).toString('hex');
+    const idBase = config.privileged ? undefined : await this.allocateIdBase();
+    const intent = await this.d.db.intent.create({ data: { op: 'create', containerId: id } });
+    try {
+      await this.d.db.container.create({
+        data: {
+          id,
+          name: config.name,
+          image: config.image,
+          imageDigest: image.digest,
+          config: JSON.stringify(config),
+          state: 'creating',
+          groupName: config.group ?? null,
+          restartPolicy: config.restart,
+          autostart: config.autostart,
+          autostartOrder: config.autostartOrder,
+          labels: JSON.stringify(config.labels),
+          idBase: idBase ?? null,
+        },
+      });
+    } catch (e) {
+      await this.d.db.intent.delete({ where: { id: intent.id } });
+      if ((e as { code?: string }).code === 'P2002')
+        throw conflict(`a container named ${config.name} already exists`);
+      throw e;
+    }
+    return this.mutex.run(id, async () => {
+      try {
+        const root = await this.d.images.createRoot(id, image, idBase, ID_RANGE);
+        if (opts.seedUpper) this.seedUpper(id, root, opts.seedUpper);
+        for (const v of config.volumes)
+          if (v.type === 'volume') prepareVolumeDir(this.volumeDir(v.source), idBase);
+        const spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns);
+        mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
+        await this.d.runtime.create(id, this.dir(id), spec, this.logFile(id));
+        await this.d.db.container.update({
+          where: { id },
+          data: { state: 'created', spec: JSON.stringify(spec) },
+        });
+        await this.d.db.intent.delete({ where: { id: intent.id } });
+      } catch (e) {
+        await this.rollbackCreate(id).catch(() => {});
+        await this.d.db.intent.deleteMany({ where: { id: intent.id } });
+        throw e;
+      }
+      await this.d.events.append(opts.event ?? 'container.created', {
+        actor,
+        subject: config.name,
+        data: { id, image: config.image, digest: image.digest, ...(opts.from ? { from: opts.from } : {}) },
+      });
+      return this.info((await this.d.db.container.findUnique({ where: { id } }))!);
+    });
+  }
+
+  private spec(
+    id: string,
+    config: ContainerConfig,
+    image: ResolvedImage,
+    root: ContainerRoot,
+    idBase: number | undefined,
+    cgroupParent: string,
+    binds: Array<{ source: string; target: string; readOnly: boolean }>,
+    joinNetns?: string,
+  ): Record<string, unknown> {
+    const { uid, gid } = resolveUser(root.path, config.user ?? image.config.user);
+    return buildSpec(this.d.runtime, {
+      id,
+      config,
+      image: image.config,
+      rootfs: root.path,
+      cgroupsPath: `${cgroupParent}/${id}`,
+      ...(idBase !== undefined ? { idBase } : {}),
+      uid,
+      gid,
+      binds,
+      ...(joinNetns ? { joinNetns } : {}),
+      ...(this.d.seccomp ? { seccomp: this.d.seccomp() } : {}),
+    });
+  }
+
+  private async allocateIdBase(): Promise<number> {
+    const used = new Set(
+      (await this.d.db.container.findMany({ select: { idBase: true } }))
+        .map((r) => r.idBase)
+        .filter((b) => b !== null),
+    );
+    for (let i = 0; ; i++) {
+      const base = this.d.policy.idRangeBase + i * ID_RANGE;
+      if (!used.has(base)) return base;
+    }
+  }
+
+  private seedUpper(id: string, root: ContainerRoot, from: string): void {
+    this.d.images.unmount(id);
+    rmSync(root.upper, { recursive: true, force: true });
+    cpSync(from, root.upper, {
+      recursive: true,
+      preserveTimestamps: true,
+      verbatimSymlinks: true,
+      force: true,
+    });
+    copyOwnership(from, root.upper);
+  }
+
+  /** Undo a create: no runtime state, root, directory or record is left. */
+  async rollbackCreate(id: string): Promise<void> {
+    if (this.d.runtime.state(id)) await this.d.runtime.delete(id, true).catch(() => {});
+    await this.d.images.removeRoot(id);
+    rmSync(this.dir(id), { recursive: true, force: true });
+    await this.d.db.container.deleteMany({ where: { id } });
+  }
+
+  dir(id: string): string {
+    return join(this.d.stateDir, 'containers', id);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------
+
+  async start(name: string, actor: string): Promise<ContainerInfo> {
+    return this.withContainer(name, 'start', async (row) => {
+      await this.startLocked(row);
+      await this.d.events.append('container.started', { actor, subject: row.name, data: { id: row.id } });
+      return this.info((await this.d.db.container.findUnique({ where: { id: row.id } }))!);
+    });
+  }
+
+  /** Start under the container's lock: a stopped container gets a fresh runtime instance. */
+  private async startLocked(row: ContainerRow, restarting = false): Promise<void> {
+    this.needRuntime();
+    const rs = this.d.runtime.state(row.id);
+    if (!rs || rs.status === 'stopped') {
+      if (rs) await this.retireInstance(row.id);
+      await this.d.images.ensureMounted(row.id);
+      await this.d.runtime.create(
+        row.id,
+        this.dir(row.id),
+        JSON.parse(row.spec) as Record<string, unknown>,
+        this.logFile(row.id),
+      );
+    }
+    await this.d.runtime.start(row.id);
+    await this.d.db.container.update({
+      where: { id: row.id },
+      data: {
+        state: 'running',
+        startedAt: new Date(),
+        exitCode: null,
+        finishedAt: null,
+        stoppedByUser: false,
+        ...(restarting ? {} : { restartCount: 0 }),
+      },
+    });
+    this.watch(row.id);
+  }
+
+  /** Drop the runtime's stopped (or merely created) instance; the log file stays. */
+  private async retireInstance(id: string): Promise<void> {
+    await this.d.runtime.delete(id, true);
+  }
+
+  /**
+   * The container's output across its runs: init's stdout and stderr, appended.
+   * (The runtime's monitor keeps a bounded console log for containers with a terminal; its
+   * terminal cannot yet be bound into a container with its own mount namespace, so berthd
+   * gives init a file instead — see the report in the agent issue.)
+   */
+  logFile(id: string): string {
+    return join(this.dir(id), 'console.log');
+  }
+
+  async stop(name: string, actor: string, timeoutSec?: number): Promise<ContainerInfo> {
+    return this.withContainer(name, 'stop', async (row) => {
+      const exit = await this.stopLocked(row, timeoutSec);
+      await this.d.events.append('container.stopped', {
+        actor,
+        subject: row.name,
+        data: { id: row.id, exitCode: exit?.code ?? null, signal: exit?.signal ?? 0 },
+      });
+      return this.info((await this.d.db.container.findUnique({ where: { id: row.id } }))!);
+    });
+  }
+
+  /** The stop signal, then everything killed after the timeout; marks the stop as wanted. */
+  private async stopLocked(row: ContainerRow, timeoutSec?: number): Promise<RuntimeExit | undefined> {
+    const config = JSON.parse(row.config) as ContainerConfig;
+    this.cancelRestart(row.id);
+    await this.d.db.container.update({
+      where: { id: row.id },
+      data: { state: 'stopping', stoppedByUser: true },
+    });
+    let exit: RuntimeExit | undefined;
+    const rs = this.d.runtime.state(row.id);
+    if (rs && rs.status !== 'stopped') {
+      const exited = this.d.runtime.wait(row.id);
+      if (rs.status === 'paused') await this.d.runtime.resume(row.id);
+      const timeout = (timeoutSec ?? config.stopTimeoutSec ?? this.d.policy.stopTimeoutSec) * 1000;
+      if (rs.status === 'created') await this.d.runtime.kill(row.id, 'SIGKILL', true);
+      else {
+        const image = await this.d.images
+          .resolve(row.imageDigest)
+          .then((i) => i.config)
+          .catch(() => ({ env: [], entrypoint: null, cmd: null }));
+        await this.d.runtime.kill(row.id, stopSignalOf(config, image)).catch(() => {});
+      }
+      exit = await Promise.race([exited, sleep(timeout).then(() => undefined)]);
+      if (!exit) {
+        await this.d.runtime.kill(row.id, 'SIGKILL', true).catch(() => {});
+        exit = await exited;
+      }
+    }
+    await this.d.db.container.update({
+      where: { id: row.id },
+      data: { state: 'stopped', exitCode: exit?.code ?? null, finishedAt: new Date() },
+    });
+    return exit;
+  }
+
+  async restart(name: string, actor: string): Promise<ContainerInfo> {
+    return this.withContainer(name, 'restart', async (row) => {
+      if (row.state !== 'stopped') await this.stopLocked(row);
+      const fresh = (await this.d.db.container.findUnique({ where: { id: row.id } }))!;
+      await this.startLocked(fresh);
+      await this.d.events.append('container.restarted', { actor, subject: row.name, data: { id: row.id } });
+      return this.info((await this.d.db.container.findUnique({ where: { id: row.id } }))!);
+    });
+  }
+
+  async kill(name: string, signal: string | number, actor: string): Promise<void> {
+    await this.withContainer(name, 'kill', async (row) => {
+      await this.d.db.container.update({ where: { id: row.id }, data: { stoppedByUser: true } });
+      await this.d.runtime.kill(row.id, signal, true);
+      await this.d.events.append('container.killed', {
+        actor,
+        subject: row.name,
+        data: { id: row.id, signal },
+      });
+    });
+  }
+
+  async freeze(name: string, actor: string): Promise<ContainerInfo> {
+    return this.withContainer(name, 'freeze', async (row) => {
+      await this.d.runtime.pause(row.id);
+      const r = await this.d.db.container.update({ where: { id: row.id }, data: { state: 'paused' } });
+      await this.d.events.append('container.frozen', { actor, subject: row.name, data: { id: row.id } });
+      return this.info(r);
+    });
+  }
+
+  async unfreeze(name: string, actor: string): Promise<ContainerInfo> {
+    return this.withContainer(name, 'unfreeze', async (row) => {
+      await this.d.runtime.resume(row.id);
+      const r = await this.d.db.container.update({ where: { id: row.id }, data: { state: 'running' } });
+      await this.d.events.append('container.unfrozen', { actor, subject: row.name, data: { id: row.id } });
+      return this.info(r);
+    });
+  }
+
+  async delete(name: string, actor: string, force = false): Promise<void> {
+    await this.withContainer(name, force ? 'forceDelete' : 'delete', async (row) => {
+      this.cancelRestart(row.id);
+      const intent = await this.d.db.intent.create({ data: { op: 'delete', containerId: row.id } });
+      await this.d.db.container.update({
+        where: { id: row.id },
+        data: { state: 'deleting', stoppedByUser: true },
+      });
+      await this.finishDelete(row.id);
+      await this.d.db.intent.delete({ where: { id: intent.id } });
+      await this.d.events.append('container.deleted', { actor, subject: row.name, data: { id: row.id } });
+    });
+  }
+
+  /** Idempotent: what a crashed delete left is removed by running this again. */
+  async finishDelete(id: string): Promise<void> {
+    if (this.d.runtime.state(id)) await this.d.runtime.delete(id, true);
+    await this.d.images.removeRoot(id);
+    rmSync(this.dir(id), { recursive: true, force: true });
+    await this.d.db.snapshot.deleteMany({ where: { containerId: id } });
+    await this.d.db.container.deleteMany({ where: { id } });
+  }
+
+  async rename(name: string, newName: string, actor: string): Promise<ContainerInfo> {
+    return this.withContainer(name, 'rename', async (row) => {
+      if (await this.d.db.container.findUnique({ where: { name: newName } }))
+        throw conflict(`a container named ${newName} already exists`);
+      const config = { ...(JSON.parse(row.config) as ContainerConfig), name: newName };
+      const r = await this.d.db.container.update({
+        where: { id: row.id },
+        data: { name: newName, config: JSON.stringify(config) },
+      });
+      await this.d.events.append('container.renamed', {
+        actor,
+        subject: newName,
+        data: { id: row.id, from: name },
+      });
+      return this.info(r);
+    });
+  }
+
+  /** Changes limits; live when the container has a cgroup now. Absent fields are kept. */
+  async updateLimits(name: string, limits: Limits, actor: string): Promise<ContainerInfo> {
+    return this.withContainer(name, 'limits', async (row) => {
+      checkLimits(limits, this.d.policy.maxLimits, 'limits');
+      const config = JSON.parse(row.config) as ContainerConfig;
+      const merged = { ...config.limits, ...limits };
+      const rs = this.d.runtime.state(row.id);
+      if (rs && rs.status !== 'stopped') await this.d.runtime.update(row.id, limitsToResources(limits));
+      const spec = JSON.parse(row.spec) as { linux?: { resources?: Record<string, unknown> } };
+      if (spec.linux)
+        spec.linux.resources = { ...(spec.linux.resources ?? {}), ...limitsToResources(merged) };
+      const r = await this.d.db.container.update({
+        where: { id: row.id },
+        data: { config: JSON.stringify({ ...config, limits: merged }), spec: JSON.stringify(spec) },
+      });
+      await this.d.events.append('container.limits-updated', {
+        actor,
+        subject: row.name,
+        data: { id: row.id, limits: merged, live: Boolean(rs && rs.status !== 'stopped') },
+      });
+      return this.info(r);
+    });
+  }
+
+  // ---- exits and restart policies ----------------------------------------------------
+
+  /** Wait for the container's init to exit, then record it and apply the restart policy. */
+  watch(id: string): void {
+    if (this.watching.has(id) || this.closed) return;
+    this.watching.add(id);
+    this.d.runtime
+      .wait(id)
+      .catch(() => ({ code: -1, signal: 0 }))
+      .then(async (exit) => {
+        this.watching.delete(id);
+        if (this.closed) return;
+        await this.mutex.run(id, () => this.onExit(id, exit));
+      })
+      .catch((e: Error) => console.error(`berthd: after container ${id} exited: ${e.message}`));
+  }
+
+  private async onExit(id: string, exit: RuntimeExit): Promise<void> {
+    const row = await this.d.db.container.findUnique({ where: { id } });
+    if (!row || (row.state !== 'running' && row.state !== 'paused')) return; // stop/delete handled it
+    const rs = this.d.runtime.state(id);
+    if (rs && rs.status !== 'stopped') return; // a later instance is running
+    const oom = await this.d.runtime.oomKills(id).catch(() => 0);
+    await this.d.db.container.update({
+      where: { id },
+      data: { state: 'stopped', exitCode: exit.code, finishedAt: new Date() },
+    });
+    if (oom > 0 && exit.signal === 9)
+      await this.d.events.append('container.oom-killed', { subject: row.name, data: { id } });
+    await this.d.events.append('container.exited', {
+      subject: row.name,
+      data: { id, exitCode: exit.code, signal: exit.signal },
+    });
+    this.applyRestartPolicy({ ...row, exitCode: exit.code });
+  }
+
+  /** Schedules a restart when the policy wants one, with exponential back-off. */
+  applyRestartPolicy(row: ContainerRow): void {
+    if (row.stoppedByUser || this.closed) return;
+    const policy = parseRestartPolicy(row.restartPolicy);
+    const failed = row.exitCode !== 0;
+    const want =
+      policy.name === 'always' ||
+      policy.name === 'unless-stopped' ||
+      (policy.name === 'on-failure' &&
+        failed &&
+        (policy.maxRetries === undefined || row.restartCount < policy.maxRetries));
+    if (!want) return;
+    const delay = Math.min(30_000, 100 * 2 ** Math.min(row.restartCount, 10));
+    this.cancelRestart(row.id);
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(row.id);
+      void this.mutex
+        .run(row.id, async () => {
+          const fresh = await this.d.db.container.findUnique({ where: { id: row.id } });
+          if (fresh?.state !== 'stopped' || fresh.stoppedByUser) return;
+          await this.d.db.container.update({
+            where: { id: row.id },
+            data: { restartCount: { increment: 1 } },
+          });
+          await this.startLocked({ ...fresh, restartCount: fresh.restartCount + 1 }, true);
+          await this.d.events.append('container.restarted', {
+            subject: fresh.name,
+            data: { id: row.id, policy: row.restartPolicy, restartCount: fresh.restartCount + 1 },
+          });
+        })
+        .catch((e: Error) => console.error(`berthd: restarting ${row.name}: ${e.message}`));
+    }, delay);
+    this.restartTimers.set(row.id, timer);
+  }
+
+  private cancelRestart(id: string): void {
+    const t = this.restartTimers.get(id);
+    if (t) clearTimeout(t);
+    this.restartTimers.delete(id);
+  }
+
+  // ---- snapshots and clones ---------------------------------------------------------
+
+  private snapshotDir(id: string, snapId: string): string {
+    return join(this.dir(id), 'snapshots', snapId);
+  }
+
+  async snapshot(
+    name: string,
+    snapName: string,
+    actor: string,
+  ): Promise<{ name: string; createdAt: string }> {
+    return this.withContainer(name, 'snapshot', async (row) => {
+      if (
+        await this.d.db.snapshot.findUnique({
+          where: { containerId_name: { containerId: row.id, name: snapName } },
+        })
+      )
+        throw conflict(`container ${row.name} already has a snapshot named ${snapName}`);
+      const root = this.d.images.root(row.id);
+      if (!root) throw new AgentError('INTERNAL', `container ${row.name} has no root filesystem`);
+      const snapId = randomBytes(6).toString('hex');
+      const dest = this.snapshotDir(row.id, snapId);
+      mkdirSync(join(this.dir(row.id), 'snapshots'), { recursive: true, mode: 0o700 });
+      // Only the container's own changes (the overlay upper dir) are copied: the image's
+      // layers are shared and read-only, so a snapshot costs what the container wrote.
+      cpSync(root.upper, `${dest}.tmp`, {
+        recursive: true,
+        preserveTimestamps: true,
+        verbatimSymlinks: true,
+      });
+      copyOwnership(root.upper, `${dest}.tmp`);
+      renameSync(`${dest}.tmp`, dest);
+      const s = await this.d.db.snapshot.create({
+        data: { id: snapId, containerId: row.id, name: snapName },
+      });
+      await this.d.events.append('container.snapshot-created', {
+        actor,
+        subject: row.name,
+        data: { snapshot: snapName },
+      });
+      return { name: s.name, createdAt: s.createdAt.toISOString() };
+    });
+  }
+
+  async snapshots(name: string): Promise<Array<{ name: string; createdAt: string }>> {
+    const row = await this.get(name);
+    const list = await this.d.db.snapshot.findMany({
+      where: { containerId: row.id },
+      orderBy: { createdAt: 'asc' },
+    });
+    return list.map((s) => ({ name: s.name, createdAt: s.createdAt.toISOString() }));
+  }
+
+  private async findSnapshot(row: ContainerRow, snapName: string) {
+    const s = await this.d.db.snapshot.findUnique({
+      where: { containerId_name: { containerId: row.id, name: snapName } },
+    });
+    if (!s) throw notFound(`snapshot ${snapName} of container ${row.name}`);
+    return s;
+  }
+
+  async restore(name: string, snapName: string, actor: string): Promise<void> {
+    await this.withContainer(name, 'restore', async (row) => {
+      const s = await this.findSnapshot(row, snapName);
+      const root = this.d.images.root(row.id);
+      if (!root) throw new AgentError('INTERNAL', `container ${row.name} has no root filesystem`);
+      const rs = this.d.runtime.state(row.id);
+      if (rs) await this.retireInstance(row.id); // a created instance holds the old root open
+      this.seedUpper(row.id, root, this.snapshotDir(row.id, s.id));
+      await this.d.images.ensureMounted(row.id);
+      if (row.state === 'created')
+        await this.d.db.container.update({ where: { id: row.id }, data: { state: 'stopped' } });
+      await this.d.events.append('container.snapshot-restored', {
+        actor,
+        subject: row.name,
+        data: { snapshot: snapName },
+      });
+    });
+  }
+
+  async deleteSnapshot(name: string, snapName: string, actor: string): Promise<void> {
+    await this.withContainer(name, undefined, async (row) => {
+      const s = await this.findSnapshot(row, snapName);
+      rmSync(this.snapshotDir(row.id, s.id), { recursive: true, force: true });
+      await this.d.db.snapshot.delete({ where: { id: s.id } });
+      await this.d.events.append('container.snapshot-deleted', {
+        actor,
+        subject: row.name,
+        data: { snapshot: snapName },
+      });
+    });
+  }
+
+  /** A new container with the source's config and files (from its current state or a snapshot). */
+  async clone(name: string, newName: string, actor: string, snapName?: string): Promise<ContainerInfo> {
+    const src = await this.get(name);
+    const seed = await this.mutex.run(src.id, async () => {
+      const row = (await this.d.db.container.findUnique({ where: { id: src.id } }))!;
+      if (snapName) return this.snapshotDir(row.id, (await this.findSnapshot(row, snapName)).id);
+      const why = refusal('clone', row.name, row.state as ContainerState);
+      if (why) throw conflict(why);
+      const root = this.d.images.root(row.id);
+      if (!root) throw new AgentError('INTERNAL', `container ${row.name} has no root filesystem`);
+      // A copy taken under the source's lock, so the source may start while the clone is made.
+      const tmp = join(this.d.stateDir, 'containers', `.clone-${randomBytes(4).toString('hex')}`);
+      cpSync(root.upper, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      copyOwnership(root.upper, tmp);
+      return tmp;
+    });
+    const config = JSON.parse(src.config) as ContainerConfig;
+    try {
+      return await this.create({ ...config, name: newName, autostart: false }, actor, {
+        seedUpper: seed,
+        event: 'container.cloned',
+        from: src.name,
+      });
+    } finally {
+      if (!snapName) rmSync(seed, { recursive: true, force: true });
+    }
+  }
+
+  /** The container's root filesystem path, mounted (for file push/pull). */
+  async rootPath(row: ContainerRow): Promise<string> {
+    await this.d.images.ensureMounted(row.id);
+    const root = this.d.images.root(row.id);
+    if (!root) throw new AgentError('INTERNAL', `container ${row.name} has no root filesystem`);
+    return root.path;
+  }
+
+  /** Host uid/gid for a container uid/gid (shifted into its range unless privileged). */
+  hostIds(row: ContainerRow, uid: number, gid: number): { uid: number; gid: number } {
+    const base = row.idBase ?? 0;
+    return { uid: base + uid, gid: base + gid };
+  }
+}
+
+export function checkLimits(l: Limits, max: Limits, field: string): void {
+  for (const key of ['cpus', 'memoryBytes', 'pids'] as const) {
+    const v = l[key];
+    const m = max[key];
+    if (v !== undefined && m !== undefined && v > m)
+      throw forbidden(`${field}.${key} ${v} is above this agent's maximum of ${m}`);
+  }
+}
+
+/** `uid[:gid]` or a name from the root's /etc/passwd (read without leaving the root). */
+export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number } {
+  if (!user) return { uid: 0, gid: 0 };
+  const m = /^(\d+)(?::(\d+))?$/.exec(user);
+  if (m) return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+  let passwd = '';
+  try {
+    passwd = readFileSync(resolveInRoot(rootfs, '/etc/passwd', true), 'utf8');
+  } catch {
+    // no passwd file: the name cannot be known
+  }
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === user && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  throw invalid('user', `no user ${user} in the image's /etc/passwd`);
+}
+
+function prepareVolumeDir(dir: string, idBase: number | undefined): void {
+  if (existsSync(dir)) return;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // Container root owns a fresh volume, so it can write there.
+  if (idBase !== undefined) chownSync(dir, idBase, idBase);
+}
+
+/** cpSync keeps modes and times but not owners: walk and copy uid/gid (files of a userns container). */
+function copyOwnership(from: string, to: string): void {
+  const st = lstatSync(from);
+  lchownSync(to, st.uid, st.gid);
+  if (st.isDirectory()) for (const e of readdirSync(from)) copyOwnership(join(from, e), join(to, e));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The name in `names` closest to `name` (edit distance ≤ 2, or a prefix), for "did you mean". */
+export function closest(name: string, names: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const n of names) {
+    const d = n.startsWith(name) || name.startsWith(n) ? 1 : editDistance(name, n);
+    if (d < bestD) {
+      best = n;
+      bestD = d;
+    }
+  }
+  return bestD <= 2 ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}

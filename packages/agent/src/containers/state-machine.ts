@@ -1,0 +1,58 @@
+import type { ContainerState } from '@berth/contracts';
+
+// Which verb is allowed in which state, in one place; a refusal says why.
+
+export type Verb =
+  | 'start'
+  | 'stop'
+  | 'restart'
+  | 'kill'
+  | 'freeze'
+  | 'unfreeze'
+  | 'delete'
+  | 'forceDelete'
+  | 'rename'
+  | 'limits'
+  | 'exec'
+  | 'files'
+  | 'snapshot'
+  | 'restore'
+  | 'clone';
+
+const ALLOWED: Record<Verb, readonly ContainerState[]> = {
+  start: ['created', 'stopped'],
+  stop: ['running', 'paused', 'created'],
+  restart: ['running', 'paused', 'created', 'stopped'],
+  kill: ['running', 'paused'],
+  freeze: ['running'],
+  unfreeze: ['paused'],
+  delete: ['created', 'stopped'],
+  forceDelete: ['created', 'stopped', 'running', 'paused', 'stopping'],
+  rename: ['created', 'running', 'paused', 'stopped'],
+  limits: ['created', 'running', 'paused', 'stopped'],
+  exec: ['running'],
+  files: ['created', 'running', 'paused', 'stopped'],
+  snapshot: ['created', 'stopped'],
+  restore: ['created', 'stopped'],
+  clone: ['created', 'stopped'],
+};
+
+const HINT: Partial<Record<Verb, string>> = {
+  delete: 'stop it first, or delete with force',
+  snapshot: 'stop it first',
+  restore: 'stop it first',
+  clone: 'stop it first, or clone from a snapshot',
+  exec: 'start it first',
+};
+
+export function allowedStates(verb: Verb): readonly ContainerState[] {
+  return ALLOWED[verb];
+}
+
+/** Undefined when `verb` may run in `state`, else the sentence a person reads. */
+export function refusal(verb: Verb, name: string, state: ContainerState): string | undefined {
+  if (ALLOWED[verb].includes(state)) return undefined;
+  const shown = verb === 'forceDelete' ? 'delete' : verb;
+  const hint = HINT[verb] ? `; ${HINT[verb]}` : '';
+  return `cannot ${shown} container "${name}": it is ${state} (${shown} needs ${ALLOWED[verb].join(' or ')})${hint}`;
+}

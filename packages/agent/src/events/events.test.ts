@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentEventInfo } from '@berth/contracts';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { createAgentClient } from '../client/index.ts';
+import { type AgentDb, openAgentDb } from '../db/index.ts';
+import { agentRouter } from '../router.ts';
+import { EventLog } from './log.ts';
+
+// The event stream over a real socket: in order, resumable from a cursor without loss or
+// repeats (what tRPC's link does on reconnect: it sends the last tracked id).
+
+let dir: string;
+let db: AgentDb;
+let log: EventLog;
+let server: Server;
+let socketPath: string;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-test-events-'));
+  db = await openAgentDb(join(dir, 'agent.db'));
+  log = new EventLog(db, 100);
+  socketPath = join(dir, 'a.sock');
+  server = createServer(
+    createHTTPHandler({
+      router: agentRouter,
+      basePath: '/trpc/',
+      createContext: () => ({ host: { facts: async () => ({}) as never }, images: {} as never, events: log }),
+    }),
+  );
+  await new Promise<void>((r) => server.listen(socketPath, r));
+});
+afterEach(async () => {
+  await new Promise<void>((r) => {
+    server.close(() => r());
+    server.closeAllConnections();
+  });
+  await db.$disconnect();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function collect(input: { after?: number; lastEventId?: string }, n: number): Promise<AgentEventInfo[]> {
+  const got: AgentEventInfo[] = [];
+  return new Promise((resolve, reject) => {
+    const sub = createAgentClient({ socketPath }).event.watch.subscribe(input, {
+      onData(e) {
+        expect(e.id).toBe(String(e.data.id));
+        got.push(e.data);
+        if (got.length === n) {
+          sub.unsubscribe();
+          resolve(got);
+        }
+      },
+      onError: reject,
+    });
+  });
+}
+
+it('streams kept events after a cursor, then live ones, in order; resumes from the last id', async () => {
+  for (const s of ['a', 'b', 'c']) await log.append('container.created', { subject: s, actor: 't' });
+  const first = collect({ after: 0 }, 5);
+  await new Promise((r) => setTimeout(r, 200));
+  await log.append('container.started', { subject: 'a' });
+  await log.append('container.started', { subject: 'b' });
+  const seen = await first;
+  expect(seen.map((e) => `${e.kind} ${e.subject}`)).toEqual([
+    'container.created a',
+    'container.created b',
+    'container.created c',
+    'container.started a',
+    'container.started b',
+  ]);
+  // Events while nobody listens, then a reconnect with the last id seen.
+  await log.append('container.stopped', { subject: 'a', data: { exitCode: 0 } });
+  await log.append('container.deleted', { subject: 'a' });
+  const resumed = await collect({ lastEventId: String(seen.at(-1)!.id) }, 2);
+  expect(resumed.map((e) => e.kind)).toEqual(['container.stopped', 'container.deleted']);
+  expect(resumed[0]!.data).toEqual({ exitCode: 0 });
+});
+
+it('keeps a bounded history', async () => {
+  const small = new EventLog(db, 100);
+  for (let i = 0; i < 250; i++) await small.append('container.created', { subject: `c${i}` });
+  await small.prune();
+  const kept = await small.list({ after: 0, limit: 1000 });
+  expect(kept).toHaveLength(100);
+  expect(kept.at(-1)!.subject).toBe('c249');
+});

@@ -1,0 +1,136 @@
+import { EventEmitter } from 'node:events';
+import type { AgentEventInfo, EventKind } from '@berth/contracts';
+import type { AgentDb } from '../db/index.ts';
+
+// The agent's event log: every event is a row in AgentEvent (its id is the cursor) and is
+// then told to live watchers. History is bounded: beyond `history` rows the oldest go.
+
+export interface EventInput {
+  actor?: string;
+  subject?: string;
+  data?: Record<string, unknown>;
+}
+
+export class EventLog {
+  private readonly emitter = new EventEmitter();
+  private appended = 0;
+
+  constructor(
+    private readonly db: AgentDb,
+    private readonly history: number,
+  ) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  async append(kind: EventKind, e: EventInput = {}): Promise<AgentEventInfo> {
+    const row = await this.db.agentEvent.create({
+      data: {
+        kind,
+        data: JSON.stringify(e.data ?? {}),
+        actor: e.actor ?? null,
+        subject: e.subject ?? null,
+      },
+    });
+    const info = toInfo(row);
+    this.emitter.emit('event', info);
+    if (++this.appended % 500 === 0) await this.prune();
+    return info;
+  }
+
+  async prune(): Promise<void> {
+    const cutoff = await this.db.agentEvent.findFirst({
+      orderBy: { id: 'desc' },
+      skip: this.history,
+      select: { id: true },
+    });
+    if (cutoff) await this.db.agentEvent.deleteMany({ where: { id: { lte: cutoff.id } } });
+  }
+
+  async list(opts: { after?: number; subject?: string; limit?: number } = {}): Promise<AgentEventInfo[]> {
+    const rows = await this.db.agentEvent.findMany({
+      where: {
+        ...(opts.after !== undefined ? { id: { gt: opts.after } } : {}),
+        ...(opts.subject !== undefined ? { subject: opts.subject } : {}),
+      },
+      orderBy: { id: 'asc' },
+      take: opts.limit ?? 1000,
+    });
+    return rows.map(toInfo);
+  }
+
+  /**
+   * Events after `after` (from the DB), then live ones, in id order without gaps or repeats,
+   * until `signal` aborts. Live events that arrive while the backlog is read are buffered.
+   */
+  async *watch(opts: {
+    after?: number;
+    subject?: string;
+    signal?: AbortSignal;
+  }): AsyncGenerator<AgentEventInfo> {
+    const queue: AgentEventInfo[] = [];
+    let wake: (() => void) | undefined;
+    const onEvent = (e: AgentEventInfo) => {
+      if (opts.subject !== undefined && e.subject !== opts.subject) return;
+      queue.push(e);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    this.emitter.on('event', onEvent);
+    opts.signal?.addEventListener('abort', onAbort);
+    try {
+      let last = opts.after;
+      if (last === undefined) {
+        const newest = await this.db.agentEvent.findFirst({ orderBy: { id: 'desc' }, select: { id: true } });
+        last = newest?.id ?? 0;
+      }
+      for (;;) {
+        const backlog = await this.list({ after: last, subject: opts.subject, limit: 500 });
+        for (const e of backlog) {
+          last = e.id;
+          yield e;
+        }
+        if (backlog.length < 500) break;
+      }
+      while (!opts.signal?.aborted) {
+        const e = queue.shift();
+        if (!e) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+          continue;
+        }
+        if (e.id <= last) continue;
+        last = e.id;
+        yield e;
+      }
+    } finally {
+      this.emitter.off('event', onEvent);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function toInfo(row: {
+  id: number;
+  at: Date;
+  kind: string;
+  data: string;
+  actor: string | null;
+  subject: string | null;
+}): AgentEventInfo {
+  let data: Record<string, unknown> = {};
+  try {
+    data = JSON.parse(row.data) as Record<string, unknown>;
+  } catch {
+    // a row written by hand; keep the event, drop the details
+  }
+  return {
+    id: row.id,
+    at: row.at.toISOString(),
+    kind: row.kind,
+    actor: row.actor,
+    subject: row.subject,
+    data,
+  };
+}

@@ -1,0 +1,78 @@
+// The one seam between berthd and the container runtime (packages/runtime). Everything the
+// agent asks of the runtime goes through ContainerRuntime; the real implementation is
+// ./real.ts, and unit tests inject a fake explicitly (never switched on by itself).
+
+export type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+export interface RuntimeExit {
+  code: number;
+  signal: number;
+}
+
+export interface RuntimeState {
+  status: RuntimeStatus;
+  pid?: number;
+}
+
+export interface ExecStdio {
+  /** Open file descriptors for the process's stdin, stdout and stderr. */
+  fds: [number, number, number];
+}
+
+export interface ExecProcess {
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+}
+
+/** A cgroup the agent manages itself (a group's parent cgroup). */
+export interface GroupCgroup {
+  create(): Promise<void>;
+  apply(resources: Record<string, unknown>): Promise<void>;
+  stats(): Promise<{ memoryBytes?: number; cpuUsageNs?: number; pids?: number }>;
+  destroy(): Promise<void>;
+}
+
+export interface DefaultSpecOptions {
+  args: string[];
+  rootfs: string;
+  /** A user namespace mapping container ids 0..size-1 to hostId.. (unprivileged). */
+  userns?: { hostId: number; size: number };
+  seccomp?: unknown;
+}
+
+export interface ContainerRuntime {
+  /** The runtime's secure default OCI config (capabilities, masked paths, devices, pids limit). */
+  defaultSpec(o: DefaultSpecOptions): Record<string, unknown>;
+  /** Why containers cannot run on this build or host; undefined when they can. */
+  unavailableReason(): string | undefined;
+  /**
+   * Create the container (init waits for start) from an OCI config whose root is an absolute
+   * path. Without a terminal, init's stdout and stderr are appended to `logFile`.
+   */
+  create(
+    id: string,
+    bundle: string,
+    spec: Record<string, unknown>,
+    logFile: string,
+  ): Promise<{ pid: number }>;
+  start(id: string): Promise<void>;
+  /** The runtime's view; undefined when it has no such container. */
+  state(id: string): RuntimeState | undefined;
+  /** Ids the runtime knows (to find containers the agent's DB does not). */
+  list(): string[];
+  kill(id: string, signal: number | string, all?: boolean): Promise<void>;
+  /** Resolves when init exits (works for containers created by an earlier berthd too). */
+  wait(id: string): Promise<RuntimeExit>;
+  delete(id: string, force?: boolean): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  update(id: string, resources: Record<string, unknown>): Promise<void>;
+  exec(id: string, process: ExecProcess, stdio: ExecStdio): Promise<{ exit: Promise<number> }>;
+  /** The OOM kills counted in the container's cgroup so far. */
+  oomKills(id: string): Promise<number>;
+  group(path: string): GroupCgroup;
+  close(): void;
+}

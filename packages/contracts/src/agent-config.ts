@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { Limits } from './container.ts';
+
+// berthd's own config file (JSON): the policy that decides what callers may ask for at all.
+// Whoever calls the API — the CLI, a panel, a compromised panel — gets no more than this.
+
+const absoluteDir = z
+  .string()
+  .refine((s) => s.startsWith('/'), 'must be an absolute path')
+  .refine((s) => !s.split('/').includes('..'), 'must not contain ".."')
+  .refine((s) => s !== '/', 'must not be the whole file system');
+
+export const AgentPolicy = z
+  .object({
+    /** Host directories (and everything below them) that containers may bind-mount. */
+    bindMountAllowlist: z.array(absoluteDir).default([]),
+    /** Whether privileged containers (no user namespace, all capabilities) may be created. */
+    allowPrivileged: z.boolean().default(false),
+    /** Whether containers may share the host's network namespace. */
+    allowHostNetwork: z.boolean().default(false),
+    /** Ceilings on what one container or group may be given. */
+    maxLimits: Limits.default({}),
+    /** Seconds between the stop signal and killing everything, unless the container says. */
+    stopTimeoutSec: z.number().int().min(0).max(3600).default(10),
+    /** Events kept in the database (the oldest are dropped beyond this). */
+    eventHistory: z.number().int().min(100).max(10_000_000).default(100_000),
+    /** Parent cgroup of everything berthd creates. */
+    cgroupParent: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_.\-/]*$/, 'must be an absolute cgroup path')
+      .refine((s) => !s.split('/').includes('..'), 'must not contain ".."')
+      .default('/berth'),
+    /** First host id of the user-namespace ranges handed to containers (65536 ids each). */
+    idRangeBase: z
+      .number()
+      .int()
+      .min(65_536)
+      .max(2 ** 31)
+      .default(1_000_000_000),
+  })
+  .strict();
+export type AgentPolicy = z.infer<typeof AgentPolicy>;
