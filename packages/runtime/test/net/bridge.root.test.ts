@@ -1,20 +1,14 @@
 // Root: real bridges, veth pairs and nftables tables, with network namespaces as containers.
 import { readFile } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readSysctl } from '../../src/net/sysctl.ts';
-import { Harness, httpGet, inNs, linkNames, nftTable, ping, testSubnet } from './harness.ts';
+import { httpGet, inNs, linkNames, nftTable, ping, testSubnet, useHarness } from './harness.ts';
 
 describe('bridge networks (root)', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = new Harness();
-    await h.setup();
-  });
-  afterEach(async () => {
-    await h.teardown();
-  });
+  const harness = useHarness();
 
   it('connects two containers on one network, by address and by name, and tears down to nothing', async () => {
+    const h = harness();
     const forwardBefore = await readSysctl('net/ipv4/ip_forward');
     const m = await h.manager();
     const net = await m.createNetwork({ name: `t-${h.id}`, bridge: h.bridge(), subnet: testSubnet() });
@@ -85,6 +79,7 @@ describe('bridge networks (root)', () => {
   });
 
   it('keeps networks apart, and an isolated network lets containers reach only the gateway', async () => {
+    const h = harness();
     const m = await h.manager();
     const n1 = await m.createNetwork({ name: `one-${h.id}`, bridge: h.bridge(), subnet: testSubnet() });
     let n2Subnet = testSubnet();
@@ -132,6 +127,7 @@ describe('bridge networks (root)', () => {
   });
 
   it('rebuilds its nftables tables idempotently and touches no other table', async () => {
+    const h = harness();
     const other = `berth_test_other_${h.id}`;
     const { run } = await import('../../src/net/exec.ts');
     await run('nft', ['-f', '-'], {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import { run } from '../../src/net/exec.ts';
 import {
   deleteTables,
@@ -17,13 +18,15 @@ import {
 export const rand = (n = 3): string => randomBytes(n).toString('hex');
 
 export interface TestNs {
-  name: string;
+  /** Set for namespaces made with `ip netns add` (commands run through `ip netns exec`). */
+  name?: string;
   path: string;
 }
 
 export class Harness {
   readonly id = rand();
-  readonly table = `berth_test_${this.id}`;
+  // The pid in the names lets a later run sweep what a killed run left (see sweepStale).
+  readonly table = `berth_test_${process.pid}_${this.id}`;
   private readonly cleanups: Array<() => Promise<unknown>> = [];
   /** Run after all the others: forced removal of what the code under test should have removed. */
   private readonly lastly: Array<() => Promise<unknown>> = [];
@@ -31,6 +34,7 @@ export class Harness {
   managers: NetworkManager[] = [];
 
   async setup(): Promise<void> {
+    await sweepStale();
     this.dir = await mkdtemp(join(tmpdir(), 'berth-test-net-'));
     this.defer(() => rm(this.dir, { recursive: true, force: true }));
     // Whatever the manager's own teardown managed, Berth's tables of this test go.
@@ -88,7 +92,7 @@ export class Harness {
   }
 
   async netns(): Promise<TestNs> {
-    const name = `berth-test-${rand(4)}`;
+    const name = `berth-test-${process.pid}-${rand(3)}`;
     await run('ip', ['netns', 'add', name]);
     this.defer(async () => {
       await run('ip', ['netns', 'del', name], { allowFail: true });
@@ -97,8 +101,26 @@ export class Harness {
     return { name, path: `/run/netns/${name}` };
   }
 
+  /** A namespace held only by a process (like a real container's): referred to by pid. */
+  async processNs(): Promise<TestNs & { pid: number }> {
+    const child = spawn('unshare', ['--net', '--', 'sleep', '600'], { stdio: 'ignore' });
+    this.defer(() => kill(child));
+    const pid = child.pid!;
+    // unshare execs sleep in the same process once the namespace is made.
+    for (let i = 0; i < 100; i++) {
+      const r = await run('readlink', [`/proc/${pid}/ns/net`], { allowFail: true });
+      const self = await run('readlink', ['/proc/self/ns/net']);
+      const comm = await run('cat', [`/proc/${pid}/comm`], { allowFail: true });
+      if (r.code === 0 && r.stdout !== self.stdout && comm.stdout.trim() === 'sleep')
+        return { pid, path: `/proc/${pid}/ns/net` };
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    throw new Error('unshare did not make a namespace');
+  }
+
   /** Files `ip netns exec` binds over /etc inside the namespace (resolv.conf, hosts). */
   async etcFiles(ns: TestNs, files: Record<string, string>): Promise<void> {
+    if (!ns.name) throw new Error('etcFiles needs a named namespace');
     const dir = `/etc/netns/${ns.name}`;
     await mkdir(dir, { recursive: true });
     for (const [f, text] of Object.entries(files)) await writeFile(join(dir, f), text);
@@ -108,14 +130,7 @@ export class Harness {
   async httpd(ns: TestNs, port: number, body: string): Promise<void> {
     const www = await mkdtemp(join(this.dir, 'www-'));
     await writeFile(join(www, 'index.html'), body);
-    const child = spawn(
-      'ip',
-      ['netns', 'exec', ns.name, 'busybox', 'httpd', '-f', '-p', String(port), '-h', www],
-      {
-        stdio: 'ignore',
-      },
-    );
-    this.defer(() => kill(child));
+    spawnInNs(this, ns, ['busybox', 'httpd', '-f', '-p', String(port), '-h', www]);
     // Wait until it listens (a connect from inside the namespace succeeds).
     for (let i = 0; i < 100; i++) {
       if ((await httpGet(ns, '127.0.0.1', port)) !== undefined) return;
@@ -133,8 +148,20 @@ function kill(child: ChildProcess): Promise<void> {
   });
 }
 
-export function inNs(ns: TestNs, argv: string[]) {
-  return run('ip', ['netns', 'exec', ns.name, ...argv], { allowFail: true });
+const nsArgv = (ns: TestNs, argv: string[]): string[] =>
+  ns.name ? ['ip', 'netns', 'exec', ns.name, ...argv] : ['nsenter', `--net=${ns.path}`, '--', ...argv];
+
+export function inNs(ns: TestNs, argv: string[], input?: string) {
+  const [cmd, ...args] = nsArgv(ns, argv);
+  return run(cmd!, args, { allowFail: true, ...(input !== undefined ? { input } : {}) });
+}
+
+/** Starts a long-running process inside the namespace; killed at teardown. */
+export function spawnInNs(h: Harness, ns: TestNs, argv: string[]): ChildProcess {
+  const [cmd, ...args] = nsArgv(ns, argv);
+  const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  h.defer(() => kill(child));
+  return child;
 }
 
 export async function ping(ns: TestNs, address: string): Promise<boolean> {
@@ -150,9 +177,7 @@ export async function httpGet(
 ): Promise<string | undefined> {
   const argv = ['busybox', 'nc', '-w', '2', host, String(port)];
   const input = `GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`;
-  const r = ns
-    ? await run('ip', ['netns', 'exec', ns.name, ...argv], { allowFail: true, input })
-    : await run(argv[0]!, argv.slice(1), { allowFail: true, input });
+  const r = ns ? await inNs(ns, argv, input) : await run(argv[0]!, argv.slice(1), { allowFail: true, input });
   const at = r.stdout.indexOf('\r\n\r\n');
   return r.code === 0 && r.stdout.startsWith('HTTP/1.') && at >= 0 ? r.stdout.slice(at + 4) : undefined;
 }
@@ -170,4 +195,60 @@ export async function linkNames(): Promise<string[]> {
 export async function nftTable(family: 'inet' | 'bridge', table: string): Promise<string | undefined> {
   const r = await run('nft', ['list', 'table', family, table], { allowFail: true });
   return r.code === 0 ? r.stdout : undefined;
+}
+
+/** A TCP port free on the host right now (bind 0, close). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+};
+
+/** Removes what test runs that were killed (no cleanup ran) left: their namespaces, tables,
+ * and the bridges and veths those tables name. Only names made by this harness, and only when
+ * the process that made them is gone. */
+export async function sweepStale(): Promise<void> {
+  const ns = await run('ip', ['netns', 'list'], { allowFail: true });
+  for (const m of ns.stdout.matchAll(/^(berth-test-(\d+)-[0-9a-f]+)/gm)) {
+    if (!alive(Number(m[2]))) await run('ip', ['netns', 'del', m[1]!], { allowFail: true });
+  }
+  const tables = await run('nft', ['list', 'tables'], { allowFail: true });
+  const stale = new Set<string>();
+  for (const m of tables.stdout.matchAll(/^table (?:inet|bridge) (berth_test_(\d+)_[0-9a-f]+)$/gm)) {
+    if (!alive(Number(m[2]))) stale.add(m[1]!);
+  }
+  for (const t of stale) {
+    const text = `${await nftTable('inet', t)}\n${await nftTable('bridge', t)}`;
+    const prefixes = [...text.matchAll(/"(t[0-9a-f]{3})\*"/g)].map((m) => m[1]!);
+    const links = (await linkNames()).filter((l) =>
+      /^bt[0-9a-f]{8}$/.test(l) ? text.includes(`"${l}"`) : prefixes.some((p) => l.startsWith(p)),
+    );
+    for (const l of links) await run('ip', ['link', 'del', l], { allowFail: true });
+    await deleteTables(t).catch(() => {});
+  }
+}
+
+/** Registers a fresh Harness per test (set up before, torn down after, even on failure). */
+export function useHarness(): () => Harness {
+  let h: Harness | undefined;
+  beforeEach(async () => {
+    h = new Harness();
+    await h.setup();
+  });
+  afterEach(async () => {
+    await h?.teardown();
+  });
+  return () => h!;
 }
