@@ -88,7 +88,8 @@ export class LayerStore {
   private async unpack(diffId: Digest, open: () => Readable, opts: UnpackOptions): Promise<LayerMeta> {
     const hex = digestHex(diffId);
     const tmp = tempName(join(this.dir, hex));
-    mkdirSync(join(tmp, 'root'), { recursive: true, mode: 0o700 });
+    mkdirSync(tmp, { mode: 0o700 });
+    mkdirSync(join(tmp, 'root'), { mode: 0o755 });
     try {
       const r = await unpackLayer(open(), join(tmp, 'root'), { ...opts, expectedDiffId: diffId });
       const meta: LayerMeta = {

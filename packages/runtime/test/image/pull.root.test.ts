@@ -231,6 +231,24 @@ describe('pull from a registry', () => {
     expect(isImageError(wrong, 'not_found'), String(wrong)).toBe(true);
   });
 
+  it('stops a pull when its signal aborts, recording nothing, and a later pull completes', async () => {
+    const g = await gateway({ throttleBytesPerSec: 1_000_000 });
+    const store = newStore('abort', [g.host]);
+    const ac = new AbortController();
+    const err = await store
+      .pull(`${g.host}/berth/app:1`, {
+        signal: ac.signal,
+        onProgress: (e) => {
+          if (e.type === 'layer' && e.phase === 'download' && e.done > 300_000) ac.abort();
+        },
+      })
+      .catch((e) => e);
+    expect(isImageError(err, 'aborted'), String(err)).toBe(true);
+    expect(await store.list()).toEqual([]);
+    const rec = await store.pull(`${g.host}/berth/app:1`);
+    expectBig(store, rec);
+  });
+
   it('names what is wrong for a missing tag', async () => {
     const store = newStore('missing', [plain.host]);
     const err = await store.pull(`${plain.host}/berth/base:nope`).catch((e) => e);

@@ -47,6 +47,8 @@ describe('container roots', () => {
     const { rootfs } = await store.createRootfs('c1', 'berth.local/test/two:1');
     expect(rootfs.mode).toBe('overlay');
     expect(store.roots.isMounted('c1')).toBe(true);
+    expect(statSync(rootfs.path).mode & 0o7777).toBe(0o755);
+    expect(statSync(store.layers.path(img.layers[0]!.diffId)).mode & 0o7777).toBe(0o755);
     expectMergedView(rootfs.path);
     writeFileSync(join(rootfs.path, 'etc/keep'), 'changed\n');
     expect(readFileSync(join(rootfs.upper, 'etc/keep'), 'utf8')).toBe('changed\n');
