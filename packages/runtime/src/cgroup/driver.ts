@@ -125,13 +125,23 @@ export class FsCgroupManager implements CgroupManager {
       cache = new Map();
       this.caches.set(b, cache);
     }
+    const dir = this.dirOf(b.hierarchy);
+    const files = new Map<string, string>();
     return {
       fs,
-      dir: this.dirOf(b.hierarchy),
+      dir,
       live,
       cache,
       get host() {
         return host();
+      },
+      file(name) {
+        let path = files.get(name);
+        if (path === undefined) {
+          path = `${dir}/${name}`;
+          files.set(name, path);
+        }
+        return path;
       },
     };
   }

@@ -84,21 +84,32 @@ export const v1Blkio: Controller = {
   },
   stats(ctx, s: Stats) {
     const devices = new Map<string, NonNullable<Stats['io']>['devices'][number]>();
+    // Lines "maj:min Read|Write|Sync|Async|Discard|Total N", then "Total N"; scanned without split.
     const fold = (text: string, read: 'rbytes' | 'rios', write: 'wbytes' | 'wios') => {
-      for (const line of text.split('\n')) {
-        const [dev, op, v] = line.split(' ');
-        if (!dev || !op || v === undefined || (op !== 'Read' && op !== 'Write')) continue;
-        const [major, minor] = dev.split(':').map(Number);
-        let d = devices.get(dev);
-        if (!d) {
-          d = { major: major!, minor: minor! };
-          devices.set(dev, d);
+      let at = 0;
+      while (at < text.length) {
+        let end = text.indexOf('\n', at);
+        if (end < 0) end = text.length;
+        const sp1 = text.indexOf(' ', at);
+        const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1);
+        if (sp1 > at && sp2 > sp1 && sp2 < end) {
+          const op = text.slice(sp1 + 1, sp2);
+          if (op === 'Read' || op === 'Write') {
+            const dev = text.slice(at, sp1);
+            let d = devices.get(dev);
+            if (!d) {
+              const colon = dev.indexOf(':');
+              d = { major: Number(dev.slice(0, colon)), minor: Number(dev.slice(colon + 1)) };
+              devices.set(dev, d);
+            }
+            d[op === 'Read' ? read : write] = Number(text.slice(sp2 + 1, end));
+          }
         }
-        d[op === 'Read' ? read : write] = Number(v);
+        at = end + 1;
       }
     };
-    fold(ctx.fs.read(`${ctx.dir}/blkio.throttle.io_service_bytes_recursive`), 'rbytes', 'wbytes');
-    fold(ctx.fs.read(`${ctx.dir}/blkio.throttle.io_serviced_recursive`), 'rios', 'wios');
+    fold(ctx.fs.read(ctx.file('blkio.throttle.io_service_bytes_recursive')), 'rbytes', 'wbytes');
+    fold(ctx.fs.read(ctx.file('blkio.throttle.io_serviced_recursive')), 'rios', 'wios');
     s.io = { devices: [...devices.values()] };
   },
 };

@@ -95,7 +95,7 @@ export const v1Cpu: Controller = {
     return steps;
   },
   stats(ctx, s: Stats) {
-    const st = ctx.fs.read(`${ctx.dir}/cpu.stat`);
+    const st = ctx.fs.read(ctx.file('cpu.stat'));
     s.cpu ??= {};
     setKnown(s.cpu, 'nrPeriods', flatKeyedValue(st, 'nr_periods'));
     setKnown(s.cpu, 'nrThrottled', flatKeyedValue(st, 'nr_throttled'));

@@ -9,8 +9,8 @@ export const v1Cpuacct: Controller = {
   claims: () => [],
   plan: () => [],
   stats(ctx, s: Stats) {
-    const total = parseSingle(ctx.fs.read(`${ctx.dir}/cpuacct.usage`));
-    const all = ctx.fs.read(`${ctx.dir}/cpuacct.usage_all`);
+    const total = parseSingle(ctx.fs.read(ctx.file('cpuacct.usage')));
+    const all = ctx.fs.read(ctx.file('cpuacct.usage_all'));
     s.cpu ??= {};
     if (total !== undefined) s.cpu.usageUsec = Math.floor(total / 1000);
     // "cpu user system" then one line per CPU.

@@ -134,16 +134,15 @@ export const v1Memory: Controller = {
     return steps;
   },
   stats(ctx, s: Stats) {
-    const d = ctx.dir;
     const mem: NonNullable<Stats['memory']> = {};
-    setKnown(mem, 'usage', parseSingle(ctx.fs.read(`${d}/memory.usage_in_bytes`)));
-    setKnown(mem, 'peak', parseSingle(ctx.fs.read(`${d}/memory.max_usage_in_bytes`)));
-    setKnown(mem, 'limit', limitOrUndefined(parseSingle(readCached(ctx, `${d}/memory.limit_in_bytes`))));
+    setKnown(mem, 'usage', parseSingle(ctx.fs.read(ctx.file('memory.usage_in_bytes'))));
+    setKnown(mem, 'peak', parseSingle(ctx.fs.read(ctx.file('memory.max_usage_in_bytes'))));
+    setKnown(mem, 'limit', limitOrUndefined(parseSingle(readCached(ctx, ctx.file('memory.limit_in_bytes')))));
     // Hierarchical totals: a container may have made sub-cgroups of its own.
-    const stat = ctx.fs.read(`${d}/memory.stat`);
+    const stat = ctx.fs.read(ctx.file('memory.stat'));
     setKnown(mem, 'anon', flatKeyedValue(stat, 'total_rss'));
     setKnown(mem, 'file', flatKeyedValue(stat, 'total_cache'));
-    setKnown(mem, 'oomKill', flatKeyedValue(ctx.fs.read(`${d}/memory.oom_control`), 'oom_kill'));
+    setKnown(mem, 'oomKill', flatKeyedValue(ctx.fs.read(ctx.file('memory.oom_control')), 'oom_kill'));
     s.memory = mem;
   },
 };
@@ -154,5 +153,5 @@ function fmt(n: number): string {
 
 /** The v1 OOM-kill counter (memory.oom_control "oom_kill"), for event polling. */
 export function v1OomKillCount(ctx: ControllerContext): number | undefined {
-  return flatKeyedValue(ctx.fs.read(`${ctx.dir}/memory.oom_control`), 'oom_kill');
+  return flatKeyedValue(ctx.fs.read(ctx.file('memory.oom_control')), 'oom_kill');
 }

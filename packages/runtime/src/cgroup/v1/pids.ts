@@ -21,8 +21,8 @@ export const pidsController: Controller = {
       : [],
   stats(ctx, s: Stats) {
     const pids: NonNullable<Stats['pids']> = {};
-    setKnown(pids, 'current', parseSingle(ctx.fs.read(`${ctx.dir}/pids.current`)));
-    setKnown(pids, 'limit', parseSingle(readCached(ctx, `${ctx.dir}/pids.max`)));
+    setKnown(pids, 'current', parseSingle(ctx.fs.read(ctx.file('pids.current'))));
+    setKnown(pids, 'limit', parseSingle(readCached(ctx, ctx.file('pids.max'))));
     s.pids = pids;
   },
 };

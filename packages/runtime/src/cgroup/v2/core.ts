@@ -16,6 +16,7 @@ export function v2Core(fs: CgroupFs, dir: string): CgroupCore {
     const frozen = events().get('frozen') === 1;
     return frozen ? 'frozen' : wanted ? 'freezing' : 'thawed';
   };
+  const pressureFiles = (['cpu', 'memory', 'io'] as const).map((r) => [r, `${dir}/${r}.pressure`] as const);
   return {
     dir,
     kind: 'v2',
@@ -53,10 +54,10 @@ export function v2Core(fs: CgroupFs, dir: string): CgroupCore {
       await waitFor(() => events().get('populated') === 0, timeoutMs);
     },
     pressure(stats: Stats) {
-      for (const r of ['cpu', 'memory', 'io'] as const) {
+      for (const [r, path] of pressureFiles) {
         let text: string;
         try {
-          text = fs.read(`${dir}/${r}.pressure`);
+          text = fs.read(path);
         } catch {
           continue; // PSI off (psi=0) or not built: absent, not zero.
         }

@@ -58,7 +58,7 @@ export const v2Cpu: Controller = {
     return steps;
   },
   stats(ctx, s: Stats) {
-    const st = ctx.fs.read(`${ctx.dir}/cpu.stat`);
+    const st = ctx.fs.read(ctx.file('cpu.stat'));
     s.cpu ??= {};
     setKnown(s.cpu, 'usageUsec', flatKeyedValue(st, 'usage_usec'));
     setKnown(s.cpu, 'userUsec', flatKeyedValue(st, 'user_usec'));

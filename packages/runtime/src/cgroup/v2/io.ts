@@ -87,7 +87,7 @@ export const v2Io: Controller = {
   },
   stats(ctx, s: Stats) {
     const devices: NonNullable<Stats['io']>['devices'] = [];
-    for (const [dev, kv] of parseNestedKeyed(ctx.fs.read(join(ctx.dir, 'io.stat')))) {
+    for (const [dev, kv] of parseNestedKeyed(ctx.fs.read(ctx.file('io.stat')))) {
       const [major, minor] = dev.split(':').map(Number);
       if (major === undefined || minor === undefined || Number.isNaN(major) || Number.isNaN(minor)) continue;
       const d: (typeof devices)[number] = { major, minor };

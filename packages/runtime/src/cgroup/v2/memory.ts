@@ -75,19 +75,18 @@ export const v2Memory: Controller = {
     return steps;
   },
   stats(ctx, s: Stats) {
-    const d = ctx.dir;
     const mem: NonNullable<Stats['memory']> = {};
-    setKnown(mem, 'usage', parseSingle(ctx.fs.read(`${d}/memory.current`)));
+    setKnown(mem, 'usage', parseSingle(ctx.fs.read(ctx.file('memory.current'))));
     try {
-      setKnown(mem, 'peak', parseSingle(ctx.fs.read(`${d}/memory.peak`))); // Linux 5.19+
+      setKnown(mem, 'peak', parseSingle(ctx.fs.read(ctx.file('memory.peak')))); // Linux 5.19+
     } catch {
       // older kernel: peak unknown
     }
-    setKnown(mem, 'limit', parseSingle(readCached(ctx, `${d}/memory.max`)));
-    const stat = ctx.fs.read(`${d}/memory.stat`);
+    setKnown(mem, 'limit', parseSingle(readCached(ctx, ctx.file('memory.max'))));
+    const stat = ctx.fs.read(ctx.file('memory.stat'));
     setKnown(mem, 'anon', flatKeyedValue(stat, 'anon'));
     setKnown(mem, 'file', flatKeyedValue(stat, 'file'));
-    const events = ctx.fs.read(`${d}/memory.events`);
+    const events = ctx.fs.read(ctx.file('memory.events'));
     setKnown(mem, 'oom', flatKeyedValue(events, 'oom'));
     setKnown(mem, 'oomKill', flatKeyedValue(events, 'oom_kill'));
     s.memory = mem;
@@ -96,5 +95,5 @@ export const v2Memory: Controller = {
 
 /** memory.events "oom_kill" (hierarchical), for the OOM event watch. */
 export function v2OomKillCount(ctx: ControllerContext): number | undefined {
-  return flatKeyedValue(ctx.fs.read(`${ctx.dir}/memory.events`), 'oom_kill');
+  return flatKeyedValue(ctx.fs.read(ctx.file('memory.events')), 'oom_kill');
 }
