@@ -65,6 +65,7 @@ enum plan_type {
 struct plan {
   unsigned char *buf;
   size_t len;
+  size_t mapped; /* bytes mmap'd for buf */
 };
 
 struct rec {

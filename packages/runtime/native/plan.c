@@ -38,6 +38,7 @@ int plan_read(int fd, struct plan *p) {
   p->len = 0;
   p->buf = mmap(NULL, PLAN_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p->buf == MAP_FAILED) return -1;
+  p->mapped = PLAN_MAX;
   for (;;) {
     if (p->len == PLAN_MAX) return errno = E2BIG, -1;
     if (cap > PLAN_MAX - p->len) cap = PLAN_MAX - p->len;
@@ -56,14 +57,15 @@ int plan_read_framed(int fd, struct plan *p) {
   if (r <= 0) return r;
   if (len > PLAN_MAX) return errno = E2BIG, -1;
   p->len = len;
-  p->buf = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  p->mapped = len ? len : 1;
+  p->buf = mmap(NULL, p->mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p->buf == MAP_FAILED) return -1;
   if (read_exact(fd, p->buf, len) != 1) return errno = EPROTO, -1;
   return plan_check(p) == 0 ? 1 : (errno = EINVAL, -1);
 }
 
 void plan_free(struct plan *p) {
-  if (p->buf && p->buf != MAP_FAILED) munmap(p->buf, p->len > PLAN_MAX ? p->len : PLAN_MAX);
+  if (p->buf && p->buf != MAP_FAILED) munmap(p->buf, p->mapped);
   p->buf = NULL;
 }
 

@@ -54,7 +54,8 @@ export function defaultConfig(opts: DefaultConfigOptions = {}): OciConfig {
   ];
   if (opts.userns) namespaces.push({ type: 'user' });
   const config: OciConfig = {
-    ociVersion: '1.2.0',
+    // 1.0.2: what runc 1.1 and crun 1.8 (Debian 12) accept, so bundles made by `spec` run anywhere.
+    ociVersion: '1.0.2',
     process: {
       terminal: opts.terminal ?? false,
       user: { uid: 0, gid: 0 },

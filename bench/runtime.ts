@@ -1,0 +1,179 @@
+// `pnpm bench runtime [rounds]` (root): start-to-exit of /bin/true in a container, side by
+// side in one interleaved run on the same busybox bundle:
+//   floor      a minimal C program (bench/runtime-floor.c): clone with five namespaces,
+//              pivot_root, mount /proc, exec: the physical limit on this machine
+//   (a) lib    Berth's runtime library from a warm Node process, through the native spawner
+//              (berth-helper zygote), as berthd calls it; without and with cgroup limits
+//   (b) cli    `berth-runtime run` (a fresh Node process each time); `node -e 0` beside it
+//              shows how much of that is Node's own start-up
+//   (c) crun   `crun run` (in a private mount namespace with a tmpfs over the unified mount:
+//              crun 1.8 refuses this hybrid host otherwise, see ENVIRONMENT.md)
+//   (d) runc   `runc run`
+// Every command except (a) is fork+exec'd by a small C driver (bench/runtime-timer.c), so
+// none pays Node's spawn cost; (a) is timed inside Node around Runtime.run(). Medians.
+// Then the private memory (USS) of one idle container's monitor.
+// Everything lives under /run/berth-bench-* and /berth-bench-* cgroups, removed at the end.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Runtime } from '../packages/runtime/src/container/runtime.ts';
+import { Spawner } from '../packages/runtime/src/container/spawner.ts';
+import { parseConfig } from '../packages/runtime/src/spec/config.ts';
+import { defaultConfig } from '../packages/runtime/src/spec/defaults.ts';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const pkg = join(here, '../packages/runtime');
+const rounds = Number(process.argv[2] ?? 30);
+const tag = randomBytes(4).toString('hex');
+const base = mkdtempSync('/run/berth-bench-');
+const cgroupParent = `/berth-bench-${tag}`;
+
+function sh(cmd: string, args: string[]) {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+// Build what we measure.
+if (!existsSync(join(pkg, 'dist/berth-helper')) || !existsSync(join(pkg, 'dist/berth-runtime.js')))
+  sh('pnpm', ['--filter', '@berth/runtime', 'build']);
+const floorBin = join(base, 'floor');
+const timerBin = join(base, 'timer');
+sh('cc', ['-O2', '-Wall', '-Werror', '-o', floorBin, join(here, 'runtime-floor.c')]);
+sh('cc', ['-O2', '-Wall', '-Werror', '-o', timerBin, join(here, 'runtime-timer.c')]);
+
+// One bundle for everyone: a busybox rootfs and Berth's default config (seccomp, masks,
+// devices, read-only root), five namespaces like the floor, /bin/true.
+const bundle = join(base, 'bundle');
+const rootfs = join(bundle, 'rootfs');
+for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
+copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
+chmodSync(join(rootfs, 'bin/busybox'), 0o755);
+for (const a of ['true', 'sh', 'sleep']) symlinkSync('busybox', join(rootfs, 'bin', a));
+const config = defaultConfig({ args: ['/bin/true'], rootfs: 'rootfs' });
+config.linux!.namespaces = config.linux!.namespaces!.filter((n) => n.type !== 'cgroup');
+config.linux!.cgroupsPath = `${cgroupParent}/c`;
+const limited = structuredClone(config);
+limited.linux!.resources = { ...limited.linux!.resources, memory: { limit: 256 << 20 }, pids: { limit: 512 } };
+writeFileSync(join(bundle, 'config.json'), JSON.stringify(limited));
+
+class Timer {
+  private child;
+  private lines;
+  constructor(private crunHost: boolean) {
+    this.child = spawn(timerBin, crunHost ? ['--crun-host'] : [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
+  }
+  async time(argv: string[]): Promise<number> {
+    this.child.stdin!.write(`${argv.join('\t')}\n`);
+    const { value } = await this.lines.next();
+    const [ns, status] = String(value).split(' ');
+    if (status !== '0') {
+      // Run it again where we can see why.
+      const [cmd, args] = this.crunHost
+        ? ['unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs /sys/fs/cgroup/unified && exec "$@"', 'sh', ...argv]]
+        : [argv[0]!, argv.slice(1)];
+      const again = spawnSync(cmd, args as string[], { encoding: 'utf8' });
+      throw new Error(`${argv.join(' ')}: wait status ${status}\n${again.stderr}`);
+    }
+    return Number(ns) / 1e6;
+  }
+  close() {
+    this.child.stdin!.end();
+  }
+}
+
+const host = new Timer(false);
+const crunHost = new Timer(true);
+const spawner = new Spawner();
+const stateRoot = join(base, 'state');
+const lib = new Runtime({ root: stateRoot, cgroups: false, spawner });
+const libCg = new Runtime({ root: stateRoot, spawner });
+const plainConfig = parseConfig(JSON.parse(JSON.stringify(config)));
+const limitedConfig = parseConfig(JSON.parse(JSON.stringify(limited)));
+const cli = join(pkg, 'dist/berth-runtime.js');
+let seq = 0;
+const id = () => `bench-${tag}-${++seq}`;
+
+const variants: Array<[string, () => Promise<number>]> = [
+  ['floor (C: clone+pivot_root+/proc+exec)', () => host.time([floorBin, rootfs, '/bin/true'])],
+  [
+    '(a) library, warm Node + spawner',
+    async () => {
+      const t = process.hrtime.bigint();
+      const r = await lib.run(id(), { bundle, config: plainConfig });
+      if (r.code !== 0) throw new Error(`lib run: exit ${r.code}`);
+      return Number(process.hrtime.bigint() - t) / 1e6;
+    },
+  ],
+  [
+    '(a) library + cgroup limits',
+    async () => {
+      const t = process.hrtime.bigint();
+      const r = await libCg.run(id(), { bundle, config: limitedConfig });
+      if (r.code !== 0) throw new Error(`lib+cg run: exit ${r.code}`);
+      return Number(process.hrtime.bigint() - t) / 1e6;
+    },
+  ],
+  ['(b) berth-runtime run', () => host.time(['node', cli, '--root', stateRoot, 'run', '--bundle', bundle, id()])],
+  ['    of which node start-up (node -e 0)', () => host.time(['node', '-e', '0'])],
+  ['(c) crun run', () => crunHost.time(['crun', '--root', join(base, 'crun'), 'run', '--bundle', bundle, id()])],
+  ['(d) runc run', () => host.time(['runc', '--root', join(base, 'runc'), 'run', '--bundle', bundle, id()])],
+];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function uss(pid: number): number {
+  const r = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(r)?.[1] ?? 0);
+  return kb('Private_Clean') + kb('Private_Dirty');
+}
+
+function cleanupCgroups() {
+  for (const h of ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'unified', 'systemd']) {
+    for (const d of [`/sys/fs/cgroup/${h}${cgroupParent}/c`, `/sys/fs/cgroup/${h}${cgroupParent}`])
+      if (existsSync(d)) spawnSync('rmdir', [d]);
+  }
+}
+
+try {
+  const times = new Map<string, number[]>(variants.map(([n]) => [n, []]));
+  for (let i = 0; i < 3; i++) for (const [, f] of variants) await f(); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? [...variants].reverse() : variants;
+    for (const [name, f] of order) times.get(name)!.push(await f());
+  }
+  const floor = median(times.get(variants[0]![0])!);
+  const crun = median(times.get('(c) crun run')!);
+  console.log(`\nstart-to-exit of /bin/true, ${rounds} interleaved rounds, medians (ms)\n`);
+  console.log(`${'variant'.padEnd(42)}${'median'.padStart(9)}${'×floor'.padStart(9)}${'×crun'.padStart(9)}`);
+  for (const [name] of variants) {
+    const m = median(times.get(name)!);
+    console.log(`${name.padEnd(42)}${m.toFixed(2).padStart(9)}${(m / floor).toFixed(2).padStart(9)}${(m / crun).toFixed(2).padStart(9)}`);
+  }
+
+  // The monitor's private memory with one idle container.
+  const idle = id();
+  const idleConfig = parseConfig({ ...JSON.parse(JSON.stringify(config)), process: { ...config.process, args: ['sleep', '60'] } });
+  const rt = new Runtime({ root: stateRoot, cgroups: false });
+  await rt.create(idle, { bundle, config: idleConfig, stdio: 'ignore' });
+  await rt.start(idle);
+  await new Promise((r) => setTimeout(r, 300));
+  const rec = JSON.parse(readFileSync(join(stateRoot, idle, 'state.json'), 'utf8'));
+  const monitorUss = uss(rec.monitorPid);
+  await rt.delete(idle, true);
+  console.log(`\nidle container monitor, private memory (USS): ${monitorUss} kB  (target ≤ 300 kB;`);
+  console.log('  peers measured on this host in ENVIRONMENT.md: conmon ≈ 330 kB, LXC monitor ≈ 354 kB)');
+} finally {
+  spawner.close();
+  host.close();
+  crunHost.close();
+  for (const s of lib.list()) await lib.delete(s.id, true).catch(() => {});
+  cleanupCgroups();
+  rmSync(base, { recursive: true, force: true });
+}

@@ -1,0 +1,45 @@
+// Needs root: the warm path (a long-lived berth-helper zygote) runs real containers.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { Runtime } from '../src/container/runtime.ts';
+import { Spawner } from '../src/container/spawner.ts';
+import { busyboxRootfs, deleteAll, makeBundle, removeScratch, scratch } from './fixtures.ts';
+
+let base: string;
+let spawner: Spawner;
+let rt: Runtime;
+beforeAll(() => {
+  base = scratch();
+  spawner = new Spawner();
+  rt = new Runtime({ root: join(base, 'state'), cgroups: false, spawner });
+});
+afterAll(async () => {
+  await deleteAll(rt);
+  spawner.close();
+  removeScratch(base);
+});
+
+test('containers started through the spawner run to their exit code, one after another and at once', async () => {
+  const rootfs = busyboxRootfs(base);
+  const bundle = makeBundle(base, 'warm', rootfs, (c) => {
+    c.process!.args = ['sh', '-c', 'exit $(hostname | wc -c)'];
+  });
+  for (let i = 0; i < 3; i++) expect(await rt.run(`berth-test-warm-${i}`, { bundle })).toEqual({ code: 6, signal: 0 });
+  const many = await Promise.all([3, 4, 5, 6].map((i) => rt.run(`berth-test-warm-${i}`, { bundle })));
+  expect(many.every((r) => r.code === 6)).toBe(true);
+  expect(rt.list()).toEqual([]);
+});
+
+test('a failure inside the helper comes back as an error and leaves nothing', async () => {
+  const bundle = makeBundle(base, 'warm-bad', busyboxRootfs(base), (c) => {
+    c.mounts!.push({ destination: '/mnt', type: 'no-such-fs', source: 'none' });
+  });
+  await expect(rt.run('berth-test-warm-bad', { bundle })).rejects.toThrow(/no-such-fs/);
+  expect(existsSync(join(base, 'state', 'berth-test-warm-bad'))).toBe(false);
+  const missing = makeBundle(base, 'warm-missing', busyboxRootfs(base), (c) => {
+    c.process!.args = ['/nope'];
+  });
+  await expect(rt.run('berth-test-warm-missing', { bundle: missing })).rejects.toThrow(/exec \/nope/);
+  expect(existsSync(join(base, 'state', 'berth-test-warm-missing'))).toBe(false);
+});
