@@ -12,10 +12,22 @@
 // Every command except (a) is fork+exec'd by a small C driver (bench/runtime-timer.c), so
 // none pays Node's spawn cost; (a) is timed inside Node around Runtime.run(). Medians.
 // Then the private memory (USS) of one idle container's monitor.
+// Berth's default bundle carries its security defaults (seccomp, masked and read-only paths,
+// devices, read-only root); the minimal one does only the floor's work, for both Berth and crun.
 // Everything lives under /run/berth-bench-* and /berth-bench-* cgroups, removed at the end.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -54,8 +66,24 @@ for (const a of ['true', 'sh', 'sleep']) symlinkSync('busybox', join(rootfs, 'bi
 const config = defaultConfig({ args: ['/bin/true'], rootfs: 'rootfs' });
 config.linux!.namespaces = config.linux!.namespaces!.filter((n) => n.type !== 'cgroup');
 config.linux!.cgroupsPath = `${cgroupParent}/c`;
+// The same work as the floor and nothing more (five namespaces, /proc): what the runtime's
+// own machinery costs, apart from Berth's security defaults.
+const minimal = structuredClone(config);
+minimal.mounts = [{ destination: '/proc', type: 'proc', source: 'proc' }];
+minimal.linux = { namespaces: config.linux!.namespaces };
+minimal.process!.capabilities = undefined;
+minimal.process!.noNewPrivileges = false;
+minimal.root.readonly = false;
+const minimalBundle = join(base, 'minimal');
+mkdirSync(minimalBundle);
+symlinkSync(rootfs, join(minimalBundle, 'rootfs'));
+writeFileSync(join(minimalBundle, 'config.json'), JSON.stringify(minimal));
 const limited = structuredClone(config);
-limited.linux!.resources = { ...limited.linux!.resources, memory: { limit: 256 << 20 }, pids: { limit: 512 } };
+limited.linux!.resources = {
+  ...limited.linux!.resources,
+  memory: { limit: 256 << 20 },
+  pids: { limit: 512 },
+};
 writeFileSync(join(bundle, 'config.json'), JSON.stringify(limited));
 
 class Timer {
@@ -72,7 +100,10 @@ class Timer {
     if (status !== '0') {
       // Run it again where we can see why.
       const [cmd, args] = this.crunHost
-        ? ['unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs /sys/fs/cgroup/unified && exec "$@"', 'sh', ...argv]]
+        ? [
+            'unshare',
+            ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs /sys/fs/cgroup/unified && exec "$@"', 'sh', ...argv],
+          ]
         : [argv[0]!, argv.slice(1)];
       const again = spawnSync(cmd, args as string[], { encoding: 'utf8' });
       throw new Error(`${argv.join(' ')}: wait status ${status}\n${again.stderr}`);
@@ -92,33 +123,35 @@ const lib = new Runtime({ root: stateRoot, cgroups: false, spawner });
 const libCg = new Runtime({ root: stateRoot, spawner });
 const plainConfig = parseConfig(JSON.parse(JSON.stringify(config)));
 const limitedConfig = parseConfig(JSON.parse(JSON.stringify(limited)));
+const minimalConfig = parseConfig(JSON.parse(JSON.stringify(minimal)));
+const libRun = (rt: Runtime, b: string, c: typeof plainConfig) => async () => {
+  const t = process.hrtime.bigint();
+  const r = await rt.run(id(), { bundle: b, config: c });
+  if (r.code !== 0) throw new Error(`library run: exit ${r.code}`);
+  return Number(process.hrtime.bigint() - t) / 1e6;
+};
 const cli = join(pkg, 'dist/berth-runtime.js');
 let seq = 0;
 const id = () => `bench-${tag}-${++seq}`;
 
 const variants: Array<[string, () => Promise<number>]> = [
   ['floor (C: clone+pivot_root+/proc+exec)', () => host.time([floorBin, rootfs, '/bin/true'])],
+  ['(a) library, minimal bundle (= floor work)', libRun(lib, minimalBundle, minimalConfig)],
+  ['(a) library, Berth defaults', libRun(lib, bundle, plainConfig)],
+  ['(a) library, Berth defaults + cgroup limits', libRun(libCg, bundle, limitedConfig)],
   [
-    '(a) library, warm Node + spawner',
-    async () => {
-      const t = process.hrtime.bigint();
-      const r = await lib.run(id(), { bundle, config: plainConfig });
-      if (r.code !== 0) throw new Error(`lib run: exit ${r.code}`);
-      return Number(process.hrtime.bigint() - t) / 1e6;
-    },
+    '(c) crun run, minimal bundle',
+    () => crunHost.time(['crun', '--root', join(base, 'crun'), 'run', '--bundle', minimalBundle, id()]),
   ],
   [
-    '(a) library + cgroup limits',
-    async () => {
-      const t = process.hrtime.bigint();
-      const r = await libCg.run(id(), { bundle, config: limitedConfig });
-      if (r.code !== 0) throw new Error(`lib+cg run: exit ${r.code}`);
-      return Number(process.hrtime.bigint() - t) / 1e6;
-    },
+    '(b) berth-runtime run',
+    () => host.time(['node', cli, '--root', stateRoot, 'run', '--bundle', bundle, id()]),
   ],
-  ['(b) berth-runtime run', () => host.time(['node', cli, '--root', stateRoot, 'run', '--bundle', bundle, id()])],
   ['    of which node start-up (node -e 0)', () => host.time(['node', '-e', '0'])],
-  ['(c) crun run', () => crunHost.time(['crun', '--root', join(base, 'crun'), 'run', '--bundle', bundle, id()])],
+  [
+    '(c) crun run, Berth defaults',
+    () => crunHost.time(['crun', '--root', join(base, 'crun'), 'run', '--bundle', bundle, id()]),
+  ],
   ['(d) runc run', () => host.time(['runc', '--root', join(base, 'runc'), 'run', '--bundle', bundle, id()])],
 ];
 
@@ -135,7 +168,18 @@ function uss(pid: number): number {
 }
 
 function cleanupCgroups() {
-  for (const h of ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'unified', 'systemd']) {
+  for (const h of [
+    'cpu',
+    'cpuacct',
+    'cpuset',
+    'memory',
+    'devices',
+    'freezer',
+    'blkio',
+    'pids',
+    'unified',
+    'systemd',
+  ]) {
     for (const d of [`/sys/fs/cgroup/${h}${cgroupParent}/c`, `/sys/fs/cgroup/${h}${cgroupParent}`])
       if (existsSync(d)) spawnSync('rmdir', [d]);
   }
@@ -149,17 +193,24 @@ try {
     for (const [name, f] of order) times.get(name)!.push(await f());
   }
   const floor = median(times.get(variants[0]![0])!);
-  const crun = median(times.get('(c) crun run')!);
+  const crun = median(times.get('(c) crun run, Berth defaults')!);
   console.log(`\nstart-to-exit of /bin/true, ${rounds} interleaved rounds, medians (ms)\n`);
-  console.log(`${'variant'.padEnd(42)}${'median'.padStart(9)}${'×floor'.padStart(9)}${'×crun'.padStart(9)}`);
+  console.log(
+    `${'variant (×crun: against crun on Berth defaults)'.padEnd(48)}${'median'.padStart(9)}${'×floor'.padStart(9)}${'×crun'.padStart(9)}`,
+  );
   for (const [name] of variants) {
     const m = median(times.get(name)!);
-    console.log(`${name.padEnd(42)}${m.toFixed(2).padStart(9)}${(m / floor).toFixed(2).padStart(9)}${(m / crun).toFixed(2).padStart(9)}`);
+    console.log(
+      `${name.padEnd(48)}${m.toFixed(2).padStart(9)}${(m / floor).toFixed(2).padStart(9)}${(m / crun).toFixed(2).padStart(9)}`,
+    );
   }
 
   // The monitor's private memory with one idle container.
   const idle = id();
-  const idleConfig = parseConfig({ ...JSON.parse(JSON.stringify(config)), process: { ...config.process, args: ['sleep', '60'] } });
+  const idleConfig = parseConfig({
+    ...JSON.parse(JSON.stringify(config)),
+    process: { ...config.process, args: ['sleep', '60'] },
+  });
   const rt = new Runtime({ root: stateRoot, cgroups: false });
   await rt.create(idle, { bundle, config: idleConfig, stdio: 'ignore' });
   await rt.start(idle);

@@ -25,7 +25,8 @@ test('containers started through the spawner run to their exit code, one after a
   const bundle = makeBundle(base, 'warm', rootfs, (c) => {
     c.process!.args = ['sh', '-c', 'exit $(hostname | wc -c)'];
   });
-  for (let i = 0; i < 3; i++) expect(await rt.run(`berth-test-warm-${i}`, { bundle })).toEqual({ code: 6, signal: 0 });
+  for (let i = 0; i < 3; i++)
+    expect(await rt.run(`berth-test-warm-${i}`, { bundle })).toEqual({ code: 6, signal: 0 });
   const many = await Promise.all([3, 4, 5, 6].map((i) => rt.run(`berth-test-warm-${i}`, { bundle })));
   expect(many.every((r) => r.code === 6)).toBe(true);
   expect(rt.list()).toEqual([]);

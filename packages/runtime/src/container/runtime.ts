@@ -199,6 +199,7 @@ export class Runtime {
       created: new Date().toISOString(),
       cgroupPath: cgroup ? cgroupPath : undefined,
       annotations: config.annotations,
+      poststop: config.hooks?.poststop,
     };
     let cgroupCreated = false;
     try {
@@ -333,16 +334,13 @@ export class Runtime {
       if (rec.pid !== undefined) signalProcess(rec.pid, constants.signals.SIGKILL);
     }
     await waitGone(rec.pid, rec.pidStart);
-    await waitGone(rec.monitorPid, rec.monitorStart);
+    // A monitor that has written the exit record only has its socket left to unlink; waiting
+    // for it would cost a poll interval per container for nothing.
+    if (!dir.exit()) await waitGone(rec.monitorPid, rec.monitorStart);
     if (cg) await cg.destroy();
-    let config: OciConfig | undefined;
-    try {
-      config = dir.readConfig();
-    } catch {
-      config = undefined;
-    }
     rmSync(dir.path, { recursive: true, force: true });
-    await runHooks('poststop', config?.hooks?.poststop, this.ociState(dir, rec, 'stopped')).catch(() => {});
+    if (rec.poststop?.length)
+      await runHooks('poststop', rec.poststop, this.ociState(dir, rec, 'stopped')).catch(() => {});
   }
 
   /** create + start + wait + delete; resolves with the exit. */

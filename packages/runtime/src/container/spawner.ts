@@ -46,9 +46,24 @@ export class Spawner {
       }
       this.pending.clear();
     });
-    // The zygote must not keep a short-lived caller alive.
-    this.child.unref();
-    (this.child.stdout as unknown as { unref?: () => void }).unref?.();
+    this.hold(false);
+  }
+
+  /** The zygote keeps the caller's event loop alive only while a request is pending. */
+  private hold(on: boolean): void {
+    const stdout = this.child.stdout as unknown as { ref?: () => void; unref?: () => void };
+    if (on) {
+      this.child.ref();
+      stdout.ref?.();
+    } else {
+      this.child.unref();
+      stdout.unref?.();
+    }
+  }
+
+  private finish(id: string): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.hold(false);
   }
 
   private onLine(line: string): void {
@@ -63,19 +78,20 @@ export class Spawner {
     } else if (r.kind === 'err' && !p.ok) {
       // Creation failed: the monitor has exited, nothing more comes for this request.
       p.created.reject(new RuntimeError('CREATE_FAILED', r.message));
-      this.pending.delete(id);
+      this.finish(id);
     } else if (r.kind === 'err') {
       p.startError = new RuntimeError('START_FAILED', r.message);
     } else if (r.kind === 'exit') {
       if (p.startError) p.exited.reject(p.startError);
       else p.exited.resolve({ code: r.code, signal: r.signal });
-      this.pending.delete(id);
+      this.finish(id);
     }
   }
 
   spawn(plan: Plan): { created: Promise<number>; exited: Promise<{ code: number; signal: number }> } {
     const id = `r${++this.seq}`;
     const p: Pending = { created: new Deferred(), exited: new Deferred() };
+    if (this.pending.size === 0) this.hold(true);
     this.pending.set(id, p);
     p.created.promise.catch((e: Error) => p.exited.reject(e));
     this.child.stdin!.write(frame(encodePlan({ ...plan, requestId: id })));

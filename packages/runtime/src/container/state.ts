@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OciConfig } from '../spec/config.ts';
+import type { Hook, OciConfig } from '../spec/config.ts';
 import { RuntimeError } from './errors.ts';
 
 // A container's state dir (<root>/<id>, root-only): state.json (written atomically by the
@@ -22,6 +22,8 @@ export interface StateRecord {
   paused?: boolean;
   cgroupPath?: string;
   annotations?: Record<string, string>;
+  /** Kept here so delete need not parse the whole config. */
+  poststop?: Hook[];
 }
 
 export interface ExitRecord {

@@ -139,6 +139,8 @@ function idMap(maps: Array<{ containerID: number; hostID: number; size: number }
   return maps?.length ? maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('') : undefined;
 }
 
+const seccompCache = new Map<string, { filter: Buffer; flags: number }>();
+
 /** The process part, shared by create and exec. */
 export function compileProcess(
   proc: ProcessSpec,
@@ -172,8 +174,15 @@ export function compileProcess(
     if (opts.compileSeccomp) {
       bpf = { filter: opts.compileSeccomp(seccomp, arch), flags: 0 };
     } else {
-      const filter = compileSeccomp(seccomp, arch);
-      bpf = { filter, flags: seccompFilterFlags(parseLinuxSeccomp(seccomp)) };
+      // Compiling a profile costs tens of ms and berthd gives most containers the same one.
+      const key = `${arch}:${JSON.stringify(seccomp)}`;
+      bpf = seccompCache.get(key);
+      if (!bpf) {
+        const filter = compileSeccomp(seccomp, arch);
+        bpf = { filter, flags: seccompFilterFlags(parseLinuxSeccomp(seccomp)) };
+        if (seccompCache.size >= 32) seccompCache.delete(seccompCache.keys().next().value!);
+        seccompCache.set(key, bpf);
+      }
     }
   }
   return {
