@@ -166,11 +166,20 @@ async function runDebootstrap(
   const args = [`--variant=${v.variant}`, `--arch=${v.arch}`, `--cache-dir=${cacheDir}`];
   if (v.include.length > 0) args.push(`--include=${v.include.join(',')}`);
   args.push(v.suite, target, v.mirror);
+  // Its own process group, so cancelling stops dpkg and everything else it started too.
   const child = spawn('debootstrap', args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LC_ALL: 'C' },
+    detached: true,
   });
-  const onAbort = () => child.kill('SIGTERM');
+  const onAbort = () => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort);
   const counts: Record<string, number> = {};
   let packages = 0;

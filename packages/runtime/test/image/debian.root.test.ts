@@ -2,7 +2,7 @@
 // Debian bookworm minbase + systemd image from Debian's mirror, once (about 90 s here), and
 // checks everything against that one build.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDebianImage } from '../../src/image/debootstrap.ts';
@@ -15,13 +15,20 @@ let tmp: string;
 let store: ImageStore;
 let image: ImageRecord;
 const events: ImageProgress[] = [];
+// Cancels a build still running when the suite ends early (timeout), before cleaning up.
+const cancel = new AbortController();
 
 beforeAll(async () => {
   tmp = makeTempDir('debian');
   store = new ImageStore(join(tmp, 'images'));
-  image = await buildDebianImage(store, { onProgress: (e) => events.push(e) });
+  image = await buildDebianImage(store, { onProgress: (e) => events.push(e), signal: cancel.signal });
 }, 900_000);
-afterAll(() => cleanupDir(tmp));
+afterAll(async () => {
+  cancel.abort();
+  // A cancelled build removes its own tree; give it a moment before removing the rest.
+  await new Promise((r) => setTimeout(r, 500));
+  cleanupDir(tmp);
+});
 
 describe('Debian image built with debootstrap', () => {
   it('reports progress through the build phases', () => {
@@ -62,6 +69,22 @@ describe('Debian image built with debootstrap', () => {
     const again = await buildDebianImage(store, { onProgress: (e) => seen.push(e) });
     expect(again.digest).toBe(image.digest);
     expect(seen).toEqual([expect.objectContaining({ type: 'status', phase: 'cached' })]);
+  });
+
+  it('stops a build when cancelled, leaving no tree and no mounts behind', async () => {
+    const ac = new AbortController();
+    const other = new ImageStore(join(tmp, 'cancelled'));
+    const err = await buildDebianImage(other, {
+      include: [],
+      signal: ac.signal,
+      onProgress: (e) => {
+        if (e.type === 'status' && e.phase === 'retrieving') ac.abort();
+      },
+    }).catch((e) => e);
+    expect(isImageError(err, 'aborted'), String(err)).toBe(true);
+    expect(readdirSync(join(other.dir, 'tmp'))).toEqual([]);
+    expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain(other.dir);
+    expect(await other.list()).toEqual([]);
   });
 
   it('refuses bad options naming the field, before running anything', async () => {
