@@ -7,6 +7,12 @@ import { buildProgram, EXIT } from './program.ts';
 // `berth`: thin commands over berthd's typed client. Errors end as one plain sentence on
 // stderr and an exit status from EXIT (listed in `berth --help`).
 
+// A reader that went away (`berth stats --format json | head`) ends the command quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  throw err;
+});
+
 buildProgram()
   .parseAsync()
   .catch((err: unknown) => {

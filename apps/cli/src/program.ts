@@ -5,6 +5,7 @@ import { containerCommands } from './commands/containers.ts';
 import { imageCommand } from './commands/image.ts';
 import { infoCommand } from './commands/info.ts';
 import { eventsCommand, groupCommand, volumeCommand } from './commands/resources.ts';
+import { statsCommand } from './commands/stats.ts';
 
 export const EXIT = {
   ok: 0,
@@ -56,6 +57,7 @@ Exit status:
     volumeCommand(),
     groupCommand(),
     eventsCommand(),
+    statsCommand(),
   ]) {
     // Subcommands made apart from the program inherit its exit override and error help.
     inherit(command, program);

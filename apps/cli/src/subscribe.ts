@@ -21,6 +21,8 @@ export function followSubscription<T>(
   input: unknown,
   socketPath: string,
   onData: (value: T) => void,
+  /** Ctrl-C: the command failed ("interrupted"), or it is how a person ends it (`stats`). */
+  onInterrupt: 'fail' | 'end' = 'fail',
 ): Promise<void> {
   const p = procedure as Subscribable<T>;
   return new Promise((resolve, reject) => {
@@ -40,7 +42,8 @@ export function followSubscription<T>(
     });
     const stop = () => {
       sub.unsubscribe();
-      reject(new Error('interrupted'));
+      if (onInterrupt === 'end') resolve();
+      else reject(new Error('interrupted'));
     };
     process.once('SIGINT', stop);
   });

@@ -1,46 +1,15 @@
 // Root: `berth image …` end to end through the bundled CLI against the real bundled berthd
 // (root: berthd mounts and unpacks as root). Export → remove → import gives the same digest.
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import { ImageInfo } from '@berth/contracts';
 import { buildImage } from '@berth/runtime/testing/registry';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { z } from 'zod';
+import { useBerthd } from './harness.ts';
 
-const CLI_BUNDLE = fileURLToPath(new URL('../dist/berth.js', import.meta.url));
-let dir: string;
-let berthd: BerthdProcess;
-
-beforeAll(async () => {
-  dir = mkdtempSync('/tmp/berth-test-cli-image-');
-  chmodSync(dir, 0o755);
-  berthd = await startBerthd({
-    socketPath: join(dir, 'berthd.sock'),
-    stateDir: join(dir, 'state'),
-    socketGroup: '0',
-  });
-}, 60_000);
-afterAll(async () => {
-  await berthd?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function berth(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_BUNDLE, '--socket', join(dir, 'berthd.sock'), ...args], {
-      cwd: dir,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const agent = useBerthd('cli-image');
+const berth = (...args: string[]) => agent.berth(args);
 
 async function list(): Promise<ImageInfo[]> {
   const r = await berth('image', 'ls', '--format', 'json');
@@ -51,7 +20,7 @@ async function list(): Promise<ImageInfo[]> {
 it('exports an image, removes it, imports the tar back with the same digest', async () => {
   const builtin = (await list()).find((i) => i.references.includes('berth.local/minimal:latest'));
   expect(builtin).toBeDefined();
-  const tar = join(dir, 'minimal.tar');
+  const tar = join(agent.dir, 'minimal.tar');
   const exported = await berth('image', 'export', 'berth.local/minimal:latest', '-o', tar);
   expect(exported).toMatchObject({
     code: 0,
@@ -76,8 +45,8 @@ it('exports an image, removes it, imports the tar back with the same digest', as
 });
 
 it('imports an OCI layout directory under a given reference, and lists it in a table', async () => {
-  const layout = join(dir, 'layout');
-  buildImage(layout, 'v2', { 'etc/motd': 'hi\n' }, { scratch: join(dir, 'scratch') });
+  const layout = join(agent.dir, 'layout');
+  buildImage(layout, 'v2', { 'etc/motd': 'hi\n' }, { scratch: join(agent.dir, 'scratch') });
   const r = await berth('image', 'import', layout, '--reference', 'berth.local/test/motd:v2');
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^imported berth\.local\/test\/motd:v2 sha256:[a-f0-9]{64}\n$/);
@@ -87,14 +56,14 @@ it('imports an OCI layout directory under a given reference, and lists it in a t
 });
 
 it('fails with a plain sentence and status 1, leaving no partial file', async () => {
-  const out = join(dir, 'nothing.tar');
+  const out = join(agent.dir, 'nothing.tar');
   const r = await berth('image', 'export', 'nothere:1', '-o', out);
   expect(r).toMatchObject({ code: 1, stderr: 'berth: image: no image "nothere:1" in the store\n' });
   expect(existsSync(out)).toBe(false);
-  const bad = await berth('image', 'import', join(dir, 'missing.tar'));
+  const bad = await berth('image', 'import', join(agent.dir, 'missing.tar'));
   expect(bad).toMatchObject({
     code: 1,
-    stderr: `berth: archive ${join(dir, 'missing.tar')}: no such file or directory\n`,
+    stderr: `berth: archive ${join(agent.dir, 'missing.tar')}: no such file or directory\n`,
   });
   const pull = await berth('image', 'pull', '127.0.0.1:1/none:1');
   expect(pull.code).toBe(1);

@@ -1,9 +1,22 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG_FILE } from './config.ts';
+import { tokenCommand } from './remote/token-command.ts';
 import { AGENT_DEFAULTS, startAgent } from './server.ts';
 import { AGENT_VERSION } from './version.ts';
 
 // berthd: the host agent. Thin: parses flags, starts the agent, stops it on SIGTERM/SIGINT.
+
+interface AgentOptions {
+  socket: string;
+  stateDir: string;
+  socketGroup: string;
+  insecureRegistry?: string[];
+  listen?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  config: string;
+  runtimeRoot?: string;
+}
 
 const program = new Command('berthd')
   .description('Berth host agent: serves the Berth API on a Unix socket. Runs as root.')
@@ -47,45 +60,55 @@ const program = new Command('berthd')
       'BERTHD_RUNTIME_ROOT',
     ),
   )
+  .addOption(
+    new Option(
+      '--listen <host:port>',
+      'also serve on TCP with TLS, every request with a bearer token (e.g. 0.0.0.0:7443)',
+    ).env('BERTHD_LISTEN'),
+  )
+  .addOption(
+    new Option(
+      '--tls-cert <file>',
+      "the TCP listener's certificate (PEM); default: self-signed, made at first start",
+    ).env('BERTHD_TLS_CERT'),
+  )
+  .addOption(new Option('--tls-key <file>', "the certificate's private key (PEM)").env('BERTHD_TLS_KEY'))
   .addHelpText(
     'after',
     '\nExit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when berthd cannot start or fails.',
   )
-  .action(
-    async (opts: {
-      socket: string;
-      stateDir: string;
-      socketGroup: string;
-      insecureRegistry?: string[];
-      config: string;
-      runtimeRoot?: string;
-    }) => {
-      // Everything berthd creates is root-only unless it says otherwise (the socket: 0660).
-      process.umask(0o077);
-      const agent = await startAgent({
-        socketPath: opts.socket,
-        stateDir: opts.stateDir,
-        socketGroup: opts.socketGroup,
-        insecureRegistries: opts.insecureRegistry ?? [],
-        configFile: opts.config,
-        ...(opts.runtimeRoot ? { runtimeRoot: opts.runtimeRoot } : {}),
-      });
-      const stop = (signal: string) => {
-        console.error(`berthd: ${signal}, stopping`);
-        agent.close().then(
-          () => process.exit(0),
-          (err: Error) => {
-            console.error(`berthd: stopping failed: ${err.message}`);
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      // Said only once the handlers are in place: whoever waits for this line may signal at once.
-      console.error(`berthd ${AGENT_VERSION} listening on ${agent.socketPath} (group ${opts.socketGroup})`);
-    },
-  );
+  .action(async (opts: AgentOptions) => {
+    // Everything berthd creates is root-only unless it says otherwise (the socket: 0660).
+    process.umask(0o077);
+    const agent = await startAgent({
+      socketPath: opts.socket,
+      stateDir: opts.stateDir,
+      socketGroup: opts.socketGroup,
+      insecureRegistries: opts.insecureRegistry ?? [],
+      ...(opts.listen ? { listen: opts.listen } : {}),
+      ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}),
+      ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}),
+      configFile: opts.config,
+      ...(opts.runtimeRoot ? { runtimeRoot: opts.runtimeRoot } : {}),
+    });
+    const stop = (signal: string) => {
+      console.error(`berthd: ${signal}, stopping`);
+      agent.close().then(
+        () => process.exit(0),
+        (err: Error) => {
+          console.error(`berthd: stopping failed: ${err.message}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    if (agent.remote) console.error(`berthd: ${agent.remote.notice}`);
+    // Said only once the handlers are in place: whoever waits for this line may signal at once.
+    console.error(`berthd ${AGENT_VERSION} listening on ${agent.socketPath} (group ${opts.socketGroup})`);
+  });
+
+program.addCommand(tokenCommand(() => program.opts<AgentOptions>().stateDir));
 
 program.parseAsync().catch((err: Error) => {
   console.error(`berthd: ${err.message}`);

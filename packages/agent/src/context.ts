@@ -4,6 +4,8 @@ import type {
   ImageProgressEvent,
   ImagePruneResult,
   ImageRemoveResult,
+  MetricsHistory,
+  MetricsTick,
 } from '@berth/contracts';
 import type { ContainerService } from './containers/service.ts';
 import type { EventLog } from './events/log.ts';
@@ -31,9 +33,17 @@ export interface ImagesApi {
   logout(registry: string): Promise<void>;
 }
 
+/** What the metrics procedures call (implemented by metrics/service.ts). */
+export interface MetricsApi {
+  current(targets?: string[]): MetricsTick;
+  watch(targets: string[] | undefined, signal?: AbortSignal): AsyncIterable<MetricsTick>;
+  history(input: { target: string; from?: number; to?: number; stepSec: number }): Promise<MetricsHistory>;
+}
+
 export interface AgentContext {
   host: HostService;
   images: ImagesApi;
+  metrics: MetricsApi;
   /** Present in berthd; tests of the host API alone may leave them out. */
   containers?: ContainerService;
   groups?: GroupService;

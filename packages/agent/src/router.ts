@@ -3,6 +3,7 @@ import { eventRouter } from './events/router.ts';
 import { groupRouter } from './groups/router.ts';
 import { hostRouter } from './host/router.ts';
 import { imageRouter } from './images/router.ts';
+import { metricsRouter } from './metrics/router.ts';
 import { router } from './trpc.ts';
 import { volumeRouter } from './volumes/router.ts';
 
@@ -14,6 +15,7 @@ export const agentRouter = router({
   group: groupRouter,
   volume: volumeRouter,
   event: eventRouter,
+  metrics: metricsRouter,
 });
 
 export type AgentRouter = typeof agentRouter;

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { AgentPolicy } from '@berth/contracts';
@@ -17,6 +17,8 @@ import { GroupService } from './groups/service.ts';
 import { hostService } from './host/facts.ts';
 import { handleImageArchives } from './images/http.ts';
 import { imagesService } from './images/service.ts';
+import { metricsService } from './metrics/service.ts';
+import { type RemoteListener, startRemoteListener } from './remote/index.ts';
 import { agentRouter } from './router.ts';
 import { type ImageAdapter, storeImages } from './runtime/images.ts';
 import { loadRealRuntime } from './runtime/real.ts';
@@ -41,6 +43,14 @@ export interface AgentConfig {
   policy?: AgentPolicy;
   runtime?: ContainerRuntime;
   images?: ImageAdapter;
+  /**
+   * TCP address ("host:port") for remote panels: TLS and a bearer token on every request.
+   * Off when absent.
+   */
+  listen?: string;
+  /** The listener's certificate and key (PEM files); a self-signed pair is made otherwise. */
+  tlsCert?: string;
+  tlsKey?: string;
   migrationsDir?: string;
   procRoot?: string;
 }
@@ -54,6 +64,8 @@ export const AGENT_DEFAULTS = {
 export interface RunningAgent {
   readonly socketPath: string;
   readonly db: AgentDb;
+  /** The TCP listener, when configured. */
+  readonly remote?: RemoteListener;
   close(): Promise<void>;
 }
 
@@ -120,6 +132,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   if (recovered.adopted.length > 0) console.error(`berthd: adopted ${recovered.adopted.join(', ')}`);
   const autostartAbort = new AbortController();
 
+  // Sampling starts with the agent; the container service registers its containers in
+  // metrics.targets.
+  const metrics = metricsService({ db, ...(config.procRoot ? { procRoot: config.procRoot } : {}) });
+  metrics.start();
+
   const context: AgentContext = {
     host: hostService({ startedAt, procRoot: config.procRoot }),
     images,
@@ -127,6 +144,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     groups,
     volumes,
     events,
+    metrics,
   };
 
   const handler = createHTTPHandler({
@@ -138,13 +156,24 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         console.error(`berthd: ${path ?? '?'}: ${error.stack ?? error.message}`);
     },
   });
-  const server = createServer((req, res) => {
+  // One handler for the socket and the TCP listener: image archives, Prometheus text, tRPC.
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (handleImageArchives(images, req, res)) return;
+    if (req.url === '/metrics' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(metrics.prometheus());
+      return;
+    }
     handler(req, res);
-  });
+  };
+  const server = createServer(handle);
+  let remote: RemoteListener | undefined;
   try {
+    if (config.listen) remote = await startRemoteListener({ ...config, listen: config.listen, db, handle });
     await listen(server, config.socketPath);
   } catch (err) {
+    await remote?.close();
+    await metrics.close();
     await db.$disconnect();
     throw err;
   }
@@ -160,8 +189,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   return {
     socketPath: config.socketPath,
     db,
+    ...(remote ? { remote } : {}),
     close() {
       closing ??= (async () => {
+        await remote?.close();
         // Containers keep running: their monitors outlive berthd, which adopts them at start.
         autostartAbort.abort();
         containers.close();
@@ -172,6 +203,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         });
         await autostarting;
         await Promise.all(containers.mutex.busy().map((id) => containers.mutex.run(id, async () => {})));
+        await metrics.close();
         await db.agentEvent.create({
           data: { kind: 'agent.stopped', data: JSON.stringify({ pid: process.pid }) },
         });

@@ -6,7 +6,7 @@ import {
   type TRPCClient,
 } from '@trpc/client';
 import { EventSource } from 'eventsource';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent, Headers as UndiciHeaders, fetch as undiciFetch } from 'undici';
 import type { AgentRouter } from '../router.ts';
 import { AgentUnreachableError, isUnreachableError } from './errors.ts';
 
@@ -16,14 +16,21 @@ export { AgentUnreachableError, isUnreachableError } from './errors.ts';
 /** Where berthd listens unless told otherwise. */
 export const DEFAULT_AGENT_SOCKET = '/run/berth/berthd.sock';
 
-export interface AgentClientOptions {
-  socketPath: string;
-}
+/** berthd on its Unix socket, or a remote berthd on its TLS listener with a bearer token. */
+export type AgentClientOptions =
+  | { socketPath: string }
+  | {
+      /** https://host:port of berthd's TCP listener. */
+      url: string;
+      token: string;
+      /** The listener's certificate (PEM) when it is self-signed: trusted for this client only. */
+      ca?: string;
+    };
 
 export type AgentClient = TRPCClient<AgentRouter>;
 
-// The host part of the URL is only the Host header: every request goes to the Unix socket.
-const BASE_URL = 'http://berthd/trpc';
+// On the socket, the host part of the URL is only the Host header.
+const SOCKET_BASE_URL = 'http://berthd/trpc';
 
 /**
  * A typed tRPC client of berthd over its Unix socket: `client.host.facts.query()`.
@@ -36,14 +43,21 @@ const BASE_URL = 'http://berthd/trpc';
  *
  * Pure JavaScript (undici, eventsource): safe to import from the panel.
  */
-export function createAgentClient({ socketPath }: AgentClientOptions): AgentClient {
-  const dispatcher = new Agent({ connect: { socketPath } });
+export function createAgentClient(options: AgentClientOptions): AgentClient {
+  const remote = 'url' in options ? options : undefined;
+  const where = remote ? remote.url : (options as { socketPath: string }).socketPath;
+  const BASE_URL = remote ? `${remote.url.replace(/\/+$/, '')}/trpc` : SOCKET_BASE_URL;
+  const dispatcher = new Agent({
+    connect: remote ? (remote.ca ? { ca: remote.ca } : {}) : { socketPath: where },
+  });
   const socketFetch = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+    const headers = new UndiciHeaders(init?.headers as ConstructorParameters<typeof UndiciHeaders>[0]);
+    if (remote) headers.set('authorization', `Bearer ${remote.token}`);
     try {
       // undici's fetch is the WHATWG one; only its option type for the body differs from lib.dom's.
-      return (await undiciFetch(url, { ...(init as object), dispatcher })) as unknown as Response;
+      return (await undiciFetch(url, { ...(init as object), headers, dispatcher })) as unknown as Response;
     } catch (err) {
-      if (isUnreachableError(err)) throw new AgentUnreachableError(socketPath, { cause: err });
+      if (isUnreachableError(err)) throw new AgentUnreachableError(where, { cause: err });
       throw err;
     }
   };

@@ -28,7 +28,12 @@ beforeEach(async () => {
     createHTTPHandler({
       router: agentRouter,
       basePath: '/trpc/',
-      createContext: () => ({ host: { facts: async () => ({}) as never }, images: {} as never, events: log }),
+      createContext: () => ({
+        host: { facts: async () => ({}) as never },
+        images: {} as never,
+        metrics: {} as never,
+        events: log,
+      }),
     }),
   );
   await new Promise<void>((r) => server.listen(socketPath, r));
