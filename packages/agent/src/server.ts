@@ -17,6 +17,7 @@ import { GroupService } from './groups/service.ts';
 import { hostService } from './host/facts.ts';
 import { handleImageArchives } from './images/http.ts';
 import { imagesService } from './images/service.ts';
+import { feedMetrics } from './metrics/feed.ts';
 import { metricsService } from './metrics/service.ts';
 import { type RemoteListener, startRemoteListener } from './remote/index.ts';
 import { agentRouter } from './router.ts';
@@ -99,17 +100,26 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     },
   });
 
+  let events: EventLog | undefined; // made below; image events before it are not logged
   const images = imagesService({
     stateDir: config.stateDir,
     db,
     insecureRegistries: config.insecureRegistries ?? [],
+    onEvent: (kind, data, actor) => {
+      events
+        ?.append(kind, { actor, data })
+        .catch((err: Error) => console.error(`berthd: event: ${err.message}`));
+    },
+    // Containers recorded with the image, even before (or after) their root exists.
+    containersUsing: (digest) =>
+      db.container.findMany({ where: { imageDigest: digest }, select: { id: true, name: true } }),
   });
   // The built-in image makes a first container possible offline; without busybox-static
   // berthd still serves everything else.
   await images.ensureBuiltin().catch((err: Error) => console.error(`berthd: built-in image: ${err.message}`));
 
   const policy = config.policy ?? loadPolicy(config.configFile);
-  const events = new EventLog(db, policy.eventHistory);
+  events = new EventLog(db, policy.eventHistory);
   const runtime =
     config.runtime ??
     (await loadRealRuntime({ root: config.runtimeRoot ?? join(config.stateDir, 'runtime') }));
@@ -136,6 +146,14 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   // metrics.targets.
   const metrics = metricsService({ db, ...(config.procRoot ? { procRoot: config.procRoot } : {}) });
   metrics.start();
+  const metricsFeed = new AbortController();
+  feedMetrics({
+    db,
+    events,
+    targets: metrics.targets,
+    groupPath: (n) => groups.path(n),
+    signal: metricsFeed.signal,
+  }).catch((err: Error) => console.error(`berthd: metrics targets: ${err.message}`));
 
   const context: AgentContext = {
     host: hostService({ startedAt, procRoot: config.procRoot }),
@@ -195,6 +213,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         await remote?.close();
         // Containers keep running: their monitors outlive berthd, which adopts them at start.
         autostartAbort.abort();
+        metricsFeed.abort();
         containers.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

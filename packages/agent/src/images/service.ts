@@ -36,10 +36,10 @@ export interface ImagesServiceOptions {
     actor: string,
   ) => void;
   /**
-   * Containers that use an image, beyond the roots in the store (e.g. records of containers
-   * whose root is not created yet). Container ids.
+   * Containers recorded with an image (the container service's records), named in refusals
+   * and listings; roots in the store that no record explains are named by their id.
    */
-  containersUsing?: (digest: string) => Promise<string[]>;
+  containersUsing?: (digest: string) => Promise<Array<{ id: string; name: string }>>;
 }
 
 export interface ImagesService extends ImagesApi {
@@ -63,14 +63,11 @@ export function imagesService(opts: ImagesServiceOptions): ImagesService {
     registry: { insecure: opts.insecureRegistries ?? [] },
   });
   const usersOf = async (digest: string): Promise<string[]> => {
-    const ids = new Set(
-      store.roots
-        .list()
-        .filter((r) => r.image === digest)
-        .map((r) => r.id),
-    );
-    for (const id of (await opts.containersUsing?.(digest)) ?? []) ids.add(id);
-    return [...ids].sort();
+    const recorded = (await opts.containersUsing?.(digest)) ?? [];
+    const known = new Set(recorded.map((c) => c.id));
+    const users = new Set(recorded.map((c) => c.name));
+    for (const r of store.roots.list()) if (r.image === digest && !known.has(r.id)) users.add(r.id);
+    return [...users].sort();
   };
   const info = async (r: ImageRecord): Promise<ImageInfo> => ({ ...r, usedBy: await usersOf(r.digest) });
   const event = (r: ImageRecord) => ({ digest: r.digest, references: r.references });
@@ -105,12 +102,8 @@ export function imagesService(opts: ImagesServiceOptions): ImagesService {
       await ensureBuiltinImage(store);
     },
     async list() {
-      const leases = store.roots.list();
       const records = await guard(() => store.list());
-      return records.map((r) => ({
-        ...r,
-        usedBy: leases.filter((l) => l.image === r.digest).map((l) => l.id),
-      }));
+      return Promise.all(records.map(info));
     },
     async inspect(image) {
       return info(await guard(() => store.inspect(image)));
