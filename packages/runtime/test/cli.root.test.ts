@@ -113,6 +113,21 @@ test('run exits with the container exit code; bad config names the field and lea
   expect(twice.stderr).toMatch(/already exists/);
 });
 
+test('exec runs a command in a running container and exits with its code', () => {
+  const bundle = makeBundle(base, 'cli-exec', rootfs, script('sleep 30'));
+  const cid = id();
+  const devnull = openSync('/dev/null', 'w');
+  expect(cli(['create', '--bundle', bundle, cid], { stdout: devnull, stderr: devnull }).status).toBe(0);
+  closeSync(devnull);
+  expect(cli(['start', cid]).status).toBe(0);
+  const r = cli(['exec', '--env', 'X=42', cid, 'sh', '-c', 'echo $X $(hostname); exit 4']);
+  expect(r.stdout).toBe('42 berth\n');
+  expect(r.status).toBe(4);
+  const missing = cli(['exec', cid, '/nope']);
+  expect(missing.status).toBe(1);
+  expect(missing.stderr).toMatch(/exec \/nope/);
+});
+
 test('hooks run with the state on stdin: prestart, poststart, poststop', async () => {
   const log = join(base, 'hooks.log');
   const hook = (name: string) => ({

@@ -1,6 +1,16 @@
 // Needs root: real namespaces, mounts, pivot_root and the native helper. Each test runs a
 // busybox container and checks one behaviour from inside it.
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { Runtime } from '../src/container/runtime.ts';
@@ -173,6 +183,49 @@ describe('process and namespaces', () => {
     expect(out).toContain('Seccomp:\t2');
     expect(out).toMatch(/unshare.*Operation not permitted\nrc=1\n/);
     expect(out).toMatch(/mount: permission denied.*\nrc=1\n/);
+  });
+  test('startContainer hooks run inside the container before the process, with the state on stdin', async () => {
+    const cid = id();
+    const bundle = makeBundle(base, 'hook-in', rootfs, (c) => {
+      sh('echo process')(c);
+      c.hooks = {
+        startContainer: [
+          { path: '/bin/sh', args: ['sh', '-c', 'echo "hook $(hostname) $(grep -o running)"'] },
+        ],
+      };
+    });
+    const { out } = await runCaptured(rt, cid, bundle);
+    expect(out).toBe('hook berth running\nprocess\n');
+  });
+
+  test('a time namespace shifts CLOCK_MONOTONIC by the configured offset', async () => {
+    const bundle = makeBundle(base, 'timens', rootfs, (c) => {
+      sh('cut -d. -f1 /proc/uptime')(c);
+      c.linux!.namespaces!.push({ type: 'time' });
+      c.linux!.timeOffsets = { boottime: { secs: 10 * 86400 }, monotonic: { secs: 10 * 86400 } };
+    });
+    const hostUptime = Number(readFileSync('/proc/uptime', 'utf8').split('.')[0]);
+    const { out, code } = await runCaptured(rt, id(), bundle);
+    expect(code).toBe(0);
+    expect(Number(out.trim()) - hostUptime).toBeGreaterThanOrEqual(10 * 86400 - 5);
+  });
+
+  test('a namespace given by path is joined', async () => {
+    const nsFile = join(base, 'netns-berth-test');
+    writeFileSync(nsFile, '');
+    execFileSync('unshare', [`--net=${nsFile}`, 'true']);
+    try {
+      const bundle = makeBundle(base, 'join', rootfs, (c) => {
+        sh('readlink /proc/self/ns/net')(c);
+        c.linux!.namespaces = c.linux!.namespaces!.map((n) =>
+          n.type === 'network' ? { type: 'network', path: nsFile } : n,
+        );
+      });
+      const { out } = await runCaptured(rt, id(), bundle);
+      expect(out.trim()).toBe(`net:[${statSync(nsFile).ino}]`);
+    } finally {
+      execFileSync('umount', [nsFile]);
+    }
   });
 });
 
