@@ -67,6 +67,7 @@ describe('Berth started by scripts/start.sh', () => {
       await expect
         .poll(() => page.getByTestId('login-error').textContent())
         .toBe('wrong user name or password');
+      await page.screenshot({ path: join(artifactsDir, 'sign-in-refused.png') });
     }));
 
   it('signs the admin in and shows the host facts from berthd', () =>

@@ -25,7 +25,7 @@ export function HostFactsView({ facts }: { facts: HostFacts }) {
         </p>
         <p className="muted">
           {facts.cgroup.v2
-            ? `v2 at ${facts.cgroup.v2.mountPoint}${facts.cgroup.v2.controllers.length ? '' : ', no controllers'}`
+            ? `v2 at ${facts.cgroup.v2.mountPoint} (${facts.cgroup.v2.controllers.join(', ') || 'no controllers'})`
             : 'no cgroup2 mount'}
           {Object.keys(facts.cgroup.v1).length > 0 &&
             ` · v1: ${Object.keys(facts.cgroup.v1).sort().join(', ')}`}
