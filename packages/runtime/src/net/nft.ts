@@ -39,10 +39,21 @@ interface Elements {
   port_mac: string[];
   port_ip4: string[];
   port_ip6: string[];
+  /** Egress policing: a named limit per rate-limited port, and the port → limit map. */
+  port_limit: string[];
+}
+
+/** nft `limit` object for a container's egress (what its port sends), if it has one. */
+function egressLimit(ep: EndpointRecord): { name: string; spec: string } | undefined {
+  const bps = ep.rateLimit?.egressBps;
+  if (!bps) return undefined;
+  const bytes = Math.max(1, Math.floor(bps / 8));
+  const burst = Math.max(16 * 1024, Math.ceil(bytes / 50));
+  return { name: `lim_${ep.hostIf}`, spec: `rate over ${bytes} bytes/second burst ${burst} bytes` };
 }
 
 const inetSets = ['pf4_any', 'pf4_addr', 'pf6_any', 'pf6_addr'] as const;
-const bridgeSets = ['port_mac', 'port_ip4', 'port_ip6'] as const;
+const bridgeSets = ['port_mac', 'port_ip4', 'port_ip6', 'port_limit'] as const;
 
 const noElements = (): Elements => ({
   pf4_any: [],
@@ -52,6 +63,7 @@ const noElements = (): Elements => ({
   port_mac: [],
   port_ip4: [],
   port_ip6: [],
+  port_limit: [],
 });
 
 function endpointElements(ep: EndpointRecord): Elements {
@@ -69,6 +81,8 @@ function endpointElements(ep: EndpointRecord): Elements {
   e.port_ip4.push(`${i} . ${ep.ip}`);
   e.port_ip6.push(`${i} . ::`, `${i} . ${linkLocalFor(ep.mac)}`);
   if (ep.ip6) e.port_ip6.push(`${i} . ${ep.ip6}`);
+  const lim = egressLimit(ep);
+  if (lim) e.port_limit.push(`${i} : ${q(lim.name)}`);
   return e;
 }
 
@@ -84,6 +98,10 @@ export function renderEndpointChange(
     if (e[name].length) lines.push(`${op} element inet ${opts.table} ${name} ${set(e[name])}`);
   for (const name of bridgeSets)
     if (e[name].length) lines.push(`${op} element bridge ${opts.table} ${name} ${set(e[name])}`);
+  // The limit object exists before the map names it, and goes after the map forgets it.
+  const lim = egressLimit(ep);
+  if (lim && op === 'add') lines.unshift(`add limit bridge ${opts.table} ${lim.name} { ${lim.spec} }`);
+  if (lim && op === 'delete') lines.push(`delete limit bridge ${opts.table} ${lim.name}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -198,9 +216,18 @@ export function renderRuleset(state: NetState, opts: FirewallOptions): string {
     `${ours} ether type arp iifname . arp saddr ip != @port_ip4 counter drop`,
     `${ours} ether type ip iifname . ip saddr != @port_ip4 counter drop`,
     `${ours} ether type ip6 iifname . ip6 saddr != @port_ip6 counter drop`,
+    // Per-container egress limits (ingress is shaped by tc on the host end; tc's policer
+    // action is not in every kernel, nft's limit is).
+    `${ours} limit name iifname map @port_limit drop`,
   ];
+  const limits = eps.flatMap((ep) => {
+    const lim = egressLimit(ep);
+    return lim ? [`  limit ${lim.name} { ${lim.spec} }`] : [];
+  });
   out.push(
     `table bridge ${t} {`,
+    ...limits,
+    decl('map', 'port_limit', 'ifname : limit'),
     decl('set', 'port_mac', 'ifname . ether_addr'),
     decl('set', 'port_ip4', 'ifname . ipv4_addr'),
     decl('set', 'port_ip6', 'ifname . ipv6_addr'),

@@ -159,7 +159,8 @@ export function inNs(ns: TestNs, argv: string[], input?: string) {
 /** Starts a long-running process inside the namespace; killed at teardown. */
 export function spawnInNs(h: Harness, ns: TestNs, argv: string[]): ChildProcess {
   const [cmd, ...args] = nsArgv(ns, argv);
-  const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin stays open (a pipe never ended): busybox nc -l would quit at its EOF.
+  const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   h.defer(() => kill(child));
   return child;
 }
