@@ -207,6 +207,27 @@ test('the console survives the death of the process that created the container; 
   });
 });
 
+test('the console log stays bounded', async () => {
+  const bundle = makeBundle(base, 'log', rootfs, (c) => {
+    c.process!.args = [
+      'sh',
+      '-c',
+      'for i in $(seq 1 400); do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done',
+    ];
+    c.process!.terminal = true;
+  });
+  const cid = id();
+  await rt.create(cid, { bundle, consoleLogMax: 4096 });
+  const waiting = rt.wait(cid);
+  await rt.start(cid);
+  await waiting;
+  const log = readFileSync(join(state, cid, 'console.log'), 'utf8');
+  const older = readFileSync(join(state, cid, 'console.log.1'), 'utf8');
+  expect(log.length).toBeLessThanOrEqual(4096);
+  expect(older.length).toBeLessThanOrEqual(4096);
+  expect(log).toContain('line-400-');
+});
+
 test('exec with a pty: attach, resize, exit code', async () => {
   const bundle = makeBundle(base, 'exec-tty', rootfs, script('sleep 30'));
   const cid = id();

@@ -60,6 +60,8 @@ export interface CreateOptions {
   stdioFiles?: [string, string, string];
   /** Start immediately (run). */
   autostart?: boolean;
+  /** Bound of the console log (console.log, plus console.log.1 as the previous part). */
+  consoleLogMax?: number;
 }
 
 export interface ExecOptions {
@@ -214,6 +216,7 @@ export class Runtime {
         stateDir: dir.path,
         consoleSocket: o.consoleSocket,
         autostart: o.autostart,
+        logMax: o.consoleLogMax,
         stdio: o.stdioFiles,
         stateJson: JSON.stringify(this.ociState(dir, rec, 'running')),
       } satisfies Partial<Plan>);
