@@ -107,7 +107,14 @@ export class LayerStore {
       } finally {
         closeSync(fd);
       }
-      renameSync(tmp, join(this.dir, hex));
+      try {
+        renameSync(tmp, join(this.dir, hex));
+      } catch (e) {
+        // Another process (a second agent, a CLI) finished the same layer first: use it.
+        if (!this.has(diffId)) throw e;
+        rmSync(tmp, { recursive: true, force: true });
+        return this.meta(diffId);
+      }
       fsyncDir(this.dir);
       this.link(diffId);
       return meta;

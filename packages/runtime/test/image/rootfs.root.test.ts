@@ -35,10 +35,10 @@ async function twoLayerImage(s: ImageStore, reference = 'berth.local/test/two:1'
   return s.addLocalImage({ layers: [base, top], config: { Cmd: ['/bin/sh'] }, reference, source: 'archive' });
 }
 
-function expectMergedView(root: string) {
+function expectMergedView(root: string, varEntries = ['new']) {
   expect(readFileSync(join(root, 'etc/keep'), 'utf8')).toBe('keep\n');
   expect(existsSync(join(root, 'etc/gone'))).toBe(false);
-  expect(readdirSync(join(root, 'var'))).toEqual(['new']);
+  expect(readdirSync(join(root, 'var')).sort()).toEqual(varEntries);
 }
 
 describe('container roots', () => {
@@ -65,6 +65,20 @@ describe('container roots', () => {
     const again = await store.createRootfs('c3', img.digest).catch((e) => e);
     expect(isImageError(again, 'in_use')).toBe(true);
     await store.removeRootfs(dup.rootfs.id);
+  });
+
+  it('mounts a root again after it was unmounted (host reboot), with the container changes kept', async () => {
+    const img = await twoLayerImage(store);
+    const { rootfs } = await store.createRootfs('reboot', img.digest);
+    writeFileSync(join(rootfs.path, 'var/mine'), 'kept\n');
+    store.roots.unmount('reboot');
+    expect(store.roots.isMounted('reboot')).toBe(false);
+    // A store opened afresh (the agent restarted) finds the root and mounts it.
+    const reopened = new ImageStore(join(tmp, 'images'));
+    await reopened.mountRootfs('reboot');
+    expect(readFileSync(join(rootfs.path, 'var/mine'), 'utf8')).toBe('kept\n');
+    expectMergedView(rootfs.path, ['mine', 'new']);
+    await reopened.removeRootfs('reboot');
   });
 
   it('falls back to a flattened copy with the same view', async () => {
