@@ -1,4 +1,6 @@
 import { AgentUnreachableError, createAgentClient } from '@berth/agent/client';
+import { ErrorCode } from '@berth/contracts';
+import { TRPCClientError } from '@trpc/client';
 import { PanelError } from './errors.ts';
 import type { HostFactsSource } from './services/host.ts';
 
@@ -17,6 +19,12 @@ export function agentHostFacts(socketPath: string): HostFactsSource {
         // The client's own sentence: "agent unreachable at <socket path>".
         const unreachable = findUnreachable(err);
         if (unreachable) throw new PanelError('AGENT_UNREACHABLE', unreachable.message);
+        // berthd answered with an error of its own: pass its code and sentence on, saying
+        // whose it is (its details are in berthd's log, not the panel's).
+        if (err instanceof TRPCClientError) {
+          const code = ErrorCode.safeParse((err.data as { berthCode?: unknown } | undefined)?.berthCode);
+          throw new PanelError(code.success ? code.data : 'INTERNAL', `berthd: ${err.message}`);
+        }
         throw err;
       }
     },
