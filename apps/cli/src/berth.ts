@@ -1,5 +1,4 @@
 import { AgentUnreachableError } from '@berth/agent/client';
-import { TRPCClientError } from '@trpc/client';
 import { CommanderError } from 'commander';
 import { UsageError } from './client.ts';
 import { buildProgram, EXIT } from './program.ts';
@@ -33,8 +32,8 @@ buildProgram()
 /** The exit status for an error: the agent's Berth code decides (see EXIT). */
 function exitCodeOf(err: unknown): number {
   if (err instanceof UsageError) return EXIT.usage;
-  if (!(err instanceof TRPCClientError)) return EXIT.failure;
-  const code = (err.data as { berthCode?: string } | undefined)?.berthCode;
+  // By shape, not class: the bundle may hold more than one copy of @trpc/client.
+  const code = (err as { data?: { berthCode?: string } } | undefined)?.data?.berthCode;
   switch (code) {
     case 'INVALID_INPUT':
       return EXIT.usage;

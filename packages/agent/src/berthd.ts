@@ -110,6 +110,18 @@ const program = new Command('berthd')
 
 program.addCommand(tokenCommand(() => program.opts<AgentOptions>().stateDir));
 
+// A socket to a container's monitor can break when the container exits at that moment (the
+// runtime's monitor client writes before anyone listens for its errors): that must not take
+// berthd, and with it every API call, down. Anything else unexpected still stops berthd.
+process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE' || err.code === 'ECONNRESET') {
+    console.error(`berthd: ignored a broken monitor connection: ${err.message}`);
+    return;
+  }
+  console.error(`berthd: ${err.stack ?? err.message}`);
+  process.exit(1);
+});
+
 program.parseAsync().catch((err: Error) => {
   console.error(`berthd: ${err.message}`);
   process.exit(1);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -80,10 +80,13 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const gid = resolveGroup(config.socketGroup);
   await refuseLiveSocket(config.socketPath);
 
-  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
-  // 0711: others may not list it, only pass through to container roots by their names (the
-  // runtime binds a root from inside the container's user namespace; see runtime/images.ts).
+  // 0711 (the state dir and any parent berthd makes for it): others may not list them, only
+  // pass through to container roots by their names (the runtime binds a root from inside the
+  // container's user namespace; see runtime/images.ts).
+  const made = mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
+  for (let d = config.stateDir; made && d.length >= made.length; d = dirname(d)) chmodSync(d, 0o711);
   chmodSync(config.stateDir, 0o711);
+  warnUntraversable(dirname(config.stateDir));
   const dbFile = join(config.stateDir, 'agent.db');
   const db = await openAgentDb(dbFile, config.migrationsDir);
   chmodSync(dbFile, 0o600);
@@ -231,6 +234,21 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       return closing;
     },
   };
+}
+
+/** User-namespaced containers cannot reach their roots through a directory others may not pass. */
+function warnUntraversable(dir: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0)
+        console.error(
+          `berthd: ${d} is not traversable by others (chmod o+x): unprivileged containers will fail to start`,
+        );
+    } catch {
+      // vanished: nothing to say
+    }
+    if (dirname(d) === d) return;
+  }
 }
 
 /** A group name or numeric gid → gid, through NSS (`getent`), so LDAP/sssd groups work too. */

@@ -1,3 +1,4 @@
+import { exitStatus } from '../runtime/types.ts';
 import type { ContainerService } from './service.ts';
 
 // At start: finish or roll back what a crashed berthd left in the journal, re-adopt the
@@ -53,12 +54,17 @@ export async function recover(svc: ContainerService): Promise<{ adopted: string[
       const exit = rs ? await runtime.wait(row.id).catch(() => undefined) : undefined;
       const updated = await db.container.update({
         where: { id: row.id },
-        data: { state: 'stopped', exitCode: exit?.code ?? null, finishedAt: new Date() },
+        data: { state: 'stopped', exitCode: exit ? exitStatus(exit) : null, finishedAt: new Date() },
       });
       exited.push(row.name);
       await events.append('container.exited', {
         subject: row.name,
-        data: { id: row.id, exitCode: exit?.code ?? null, signal: exit?.signal ?? 0, whileAgentDown: true },
+        data: {
+          id: row.id,
+          exitCode: exit ? exitStatus(exit) : null,
+          signal: exit?.signal ?? 0,
+          whileAgentDown: true,
+        },
       });
       svc.applyRestartPolicy(updated);
     }

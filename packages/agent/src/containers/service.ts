@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   chownSync,
   cpSync,
   existsSync,
@@ -26,7 +27,7 @@ import type { AgentDb } from '../db/index.ts';
 import { AgentError, conflict, forbidden, invalid, notFound } from '../errors.ts';
 import type { EventLog } from '../events/log.ts';
 import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/images.ts';
-import type { ContainerRuntime, RuntimeExit } from '../runtime/types.ts';
+import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/types.ts';
 import { resolveInRoot } from './files.ts';
 import { KeyedMutex } from './serial.ts';
 import { buildSpec, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
@@ -62,7 +63,9 @@ export class ContainerService {
 
   constructor(readonly d: ContainerServiceDeps) {
     mkdirSync(join(d.stateDir, 'containers'), { recursive: true, mode: 0o700 });
-    mkdirSync(join(d.stateDir, 'volumes'), { recursive: true, mode: 0o700 });
+    // Traversable (not listable): a user-namespaced container binds its volumes by path.
+    mkdirSync(join(d.stateDir, 'volumes'), { recursive: true, mode: 0o711 });
+    chmodSync(join(d.stateDir, 'volumes'), 0o711);
   }
 
   close(): void {
@@ -184,7 +187,13 @@ export class ContainerService {
   async create(
     input: ContainerConfigInput,
     actor: string,
-    opts: { seedUpper?: string; event?: 'container.created' | 'container.cloned'; from?: string } = {},
+    opts: {
+      seedUpper?: string;
+      /** First host id of the range the seed's files belong to (shifted into the new one). */
+      seedIdBase?: number | null;
+      event?: 'container.created' | 'container.cloned';
+      from?: string;
+    } = {},
   ): Promise<ContainerInfo> {
     const config = ContainerConfig.parse(input);
     const binds = this.checkPolicy(config);
@@ -240,7 +249,10 @@ export class ContainerService {
     return this.mutex.run(id, async () => {
       try {
         const root = await this.d.images.createRoot(id, image, idBase, ID_RANGE);
-        if (opts.seedUpper) this.seedUpper(id, root, opts.seedUpper);
+        if (opts.seedUpper) {
+          this.seedUpper(id, root, opts.seedUpper, { from: opts.seedIdBase ?? 0, to: idBase ?? 0 });
+          await this.d.images.ensureMounted(id);
+        }
         for (const v of config.volumes)
           if (v.type === 'volume') prepareVolumeDir(this.volumeDir(v.source), idBase);
         const spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns);
@@ -303,7 +315,7 @@ export class ContainerService {
     }
   }
 
-  private seedUpper(id: string, root: ContainerRoot, from: string): void {
+  private seedUpper(id: string, root: ContainerRoot, from: string, shift?: IdShift): void {
     this.d.images.unmount(id);
     rmSync(root.upper, { recursive: true, force: true });
     cpSync(from, root.upper, {
@@ -312,7 +324,7 @@ export class ContainerService {
       verbatimSymlinks: true,
       force: true,
     });
-    copyOwnership(from, root.upper);
+    copyOwnership(from, root.upper, shift);
   }
 
   /** Undo a create: no runtime state, root, directory or record is left. */
@@ -387,7 +399,7 @@ export class ContainerService {
       await this.d.events.append('container.stopped', {
         actor,
         subject: row.name,
-        data: { id: row.id, exitCode: exit?.code ?? null, signal: exit?.signal ?? 0 },
+        data: { id: row.id, exitCode: exit ? exitStatus(exit) : null, signal: exit?.signal ?? 0 },
       });
       return this.info((await this.d.db.container.findUnique({ where: { id: row.id } }))!);
     });
@@ -423,7 +435,7 @@ export class ContainerService {
     }
     await this.d.db.container.update({
       where: { id: row.id },
-      data: { state: 'stopped', exitCode: exit?.code ?? null, finishedAt: new Date() },
+      data: { state: 'stopped', exitCode: exit ? exitStatus(exit) : null, finishedAt: new Date() },
     });
     return exit;
   }
@@ -558,15 +570,15 @@ export class ContainerService {
     const oom = await this.d.runtime.oomKills(id).catch(() => 0);
     await this.d.db.container.update({
       where: { id },
-      data: { state: 'stopped', exitCode: exit.code, finishedAt: new Date() },
+      data: { state: 'stopped', exitCode: exitStatus(exit), finishedAt: new Date() },
     });
     if (oom > 0 && exit.signal === 9)
       await this.d.events.append('container.oom-killed', { subject: row.name, data: { id } });
     await this.d.events.append('container.exited', {
       subject: row.name,
-      data: { id, exitCode: exit.code, signal: exit.signal },
+      data: { id, exitCode: exitStatus(exit), signal: exit.signal },
     });
-    this.applyRestartPolicy({ ...row, exitCode: exit.code });
+    this.applyRestartPolicy({ ...row, exitCode: exitStatus(exit) });
   }
 
   /** Schedules a restart when the policy wants one, with exponential back-off. */
@@ -723,6 +735,7 @@ export class ContainerService {
     try {
       return await this.create({ ...config, name: newName, autostart: false }, actor, {
         seedUpper: seed,
+        seedIdBase: src.idBase,
         event: 'container.cloned',
         from: src.name,
       });
@@ -776,15 +789,27 @@ export function resolveUser(rootfs: string, user: string | undefined): { uid: nu
 function prepareVolumeDir(dir: string, idBase: number | undefined): void {
   if (existsSync(dir)) return;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
   // Container root owns a fresh volume, so it can write there.
   if (idBase !== undefined) chownSync(dir, idBase, idBase);
 }
 
 /** cpSync keeps modes and times but not owners: walk and copy uid/gid (files of a userns container). */
-function copyOwnership(from: string, to: string): void {
+interface IdShift {
+  from: number;
+  to: number;
+}
+
+/** Ids of one container's range moved into another's (a clone's files are its own). */
+function shiftId(id: number, shift: IdShift | undefined): number {
+  if (!shift || shift.from === shift.to || id < shift.from || id >= shift.from + ID_RANGE) return id;
+  return id - shift.from + shift.to;
+}
+
+function copyOwnership(from: string, to: string, shift?: IdShift): void {
   const st = lstatSync(from);
-  lchownSync(to, st.uid, st.gid);
-  if (st.isDirectory()) for (const e of readdirSync(from)) copyOwnership(join(from, e), join(to, e));
+  lchownSync(to, shiftId(st.uid, shift), shiftId(st.gid, shift));
+  if (st.isDirectory()) for (const e of readdirSync(from)) copyOwnership(join(from, e), join(to, e), shift);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -146,7 +146,16 @@ function readCgroupPath(root: string, id: string): string | undefined {
 function groupCgroup(path: string): GroupCgroup {
   const cg = createCgroupManager({ path });
   return {
-    create: () => cg.create(),
+    async create() {
+      // Containers inside reach their own cgroup through this one from their user namespace:
+      // it must be traversable (berthd's umask is 077).
+      const old = process.umask(0o022);
+      try {
+        await cg.create();
+      } finally {
+        process.umask(old);
+      }
+    },
     apply: (r) => cg.apply(r as never),
     async stats() {
       const s = await cg.stats();

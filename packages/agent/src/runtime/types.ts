@@ -5,8 +5,14 @@
 export type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
 export interface RuntimeExit {
+  /** The exit status, or -1 when init was killed by a signal. */
   code: number;
   signal: number;
+}
+
+/** The shell's convention: a status, or 128 + the signal that killed init. */
+export function exitStatus(e: RuntimeExit): number {
+  return e.code < 0 && e.signal > 0 ? 128 + e.signal : e.code;
 }
 
 export interface RuntimeState {

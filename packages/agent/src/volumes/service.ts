@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ContainerConfig, VolumeInfo } from '@berth/contracts';
 import type { AgentDb } from '../db/index.ts';
@@ -14,6 +14,7 @@ export class VolumeService {
     if (await this.d.db.volume.findUnique({ where: { name } }))
       throw conflict(`a volume named ${name} already exists`);
     mkdirSync(dirname(this.d.dirOf(name)), { recursive: true, mode: 0o711 });
+    chmodSync(dirname(this.d.dirOf(name)), 0o711);
     await this.d.db.volume.create({ data: { name, labels: JSON.stringify(labels) } });
     await this.d.events.append('volume.created', { actor, subject: name });
     return this.inspect(name);
