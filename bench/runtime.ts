@@ -35,6 +35,7 @@ import { Runtime } from '../packages/runtime/src/container/runtime.ts';
 import { Spawner } from '../packages/runtime/src/container/spawner.ts';
 import { parseConfig } from '../packages/runtime/src/spec/config.ts';
 import { defaultConfig } from '../packages/runtime/src/spec/defaults.ts';
+import { compilePlan } from '../packages/runtime/src/spec/plan.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const pkg = join(here, '../packages/runtime');
@@ -124,6 +125,7 @@ const libCg = new Runtime({ root: stateRoot, spawner });
 const plainConfig = parseConfig(JSON.parse(JSON.stringify(config)));
 const limitedConfig = parseConfig(JSON.parse(JSON.stringify(limited)));
 const minimalConfig = parseConfig(JSON.parse(JSON.stringify(minimal)));
+const minimalPlan = compilePlan(minimalConfig, { bundle: minimalBundle });
 const libRun = (rt: Runtime, b: string, c: typeof plainConfig) => async () => {
   const t = process.hrtime.bigint();
   const r = await rt.run(id(), { bundle: b, config: c });
@@ -136,6 +138,15 @@ const id = () => `bench-${tag}-${++seq}`;
 
 const variants: Array<[string, () => Promise<number>]> = [
   ['floor (C: clone+pivot_root+/proc+exec)', () => host.time([floorBin, rootfs, '/bin/true'])],
+  [
+    '    spawner alone, minimal plan (no state dir)',
+    async () => {
+      const t = process.hrtime.bigint();
+      const r = await spawner.spawn({ ...minimalPlan, autostart: true }).exited;
+      if (r.code !== 0) throw new Error(`spawner: exit ${r.code}`);
+      return Number(process.hrtime.bigint() - t) / 1e6;
+    },
+  ],
   ['(a) library, minimal bundle (= floor work)', libRun(lib, minimalBundle, minimalConfig)],
   ['(a) library, Berth defaults', libRun(lib, bundle, plainConfig)],
   ['(a) library, Berth defaults + cgroup limits', libRun(libCg, bundle, limitedConfig)],
