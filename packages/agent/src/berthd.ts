@@ -14,6 +14,7 @@ interface AgentOptions {
   listen?: string;
   tlsCert?: string;
   tlsKey?: string;
+  debianMirror?: string;
   config: string;
   runtimeRoot?: string;
 }
@@ -61,6 +62,11 @@ const program = new Command('berthd')
     ),
   )
   .addOption(
+    new Option('--debian-mirror <url>', 'Debian mirror for `berth image build-debian`').env(
+      'BERTHD_DEBIAN_MIRROR',
+    ),
+  )
+  .addOption(
     new Option(
       '--listen <host:port>',
       'also serve on TCP with TLS, every request with a bearer token (e.g. 0.0.0.0:7443)',
@@ -86,6 +92,7 @@ const program = new Command('berthd')
       socketGroup: opts.socketGroup,
       insecureRegistries: opts.insecureRegistry ?? [],
       ...(opts.listen ? { listen: opts.listen } : {}),
+      ...(opts.debianMirror ? { debianMirror: opts.debianMirror } : {}),
       ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}),
       ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}),
       configFile: opts.config,

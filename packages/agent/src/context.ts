@@ -1,5 +1,6 @@
 import type {
   HostFacts,
+  ImageBuildDebianInput,
   ImageInfo,
   ImageProgressEvent,
   ImagePruneResult,
@@ -7,6 +8,7 @@ import type {
   MetricsHistory,
   MetricsTick,
 } from '@berth/contracts';
+import type { z } from 'zod';
 import type { ContainerService } from './containers/service.ts';
 import type { EventLog } from './events/log.ts';
 import type { GroupService } from './groups/service.ts';
@@ -19,6 +21,8 @@ export interface HostService {
   facts(): Promise<HostFacts>;
 }
 
+export type ImageBuildDebianRequest = z.output<typeof ImageBuildDebianInput>;
+
 /** What the image procedures call (implemented by images/service.ts). */
 export interface ImagesApi {
   list(): Promise<ImageInfo[]>;
@@ -27,6 +31,7 @@ export interface ImagesApi {
     input: { reference: string; platform?: string; actor: string },
     signal?: AbortSignal,
   ): AsyncIterable<ImageProgressEvent>;
+  buildDebian(input: ImageBuildDebianRequest, signal?: AbortSignal): AsyncIterable<ImageProgressEvent>;
   remove(image: string, actor: string): Promise<ImageRemoveResult>;
   prune(dangling: boolean, actor: string): Promise<ImagePruneResult>;
   login(registry: string, username: string, password: string): Promise<void>;

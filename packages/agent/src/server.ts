@@ -36,6 +36,8 @@ export interface AgentConfig {
   socketGroup: string;
   /** Registries (host[:port]) pulled from over plain HTTP instead of HTTPS. */
   insecureRegistries?: string[];
+  /** The Debian mirror for debootstrap builds (default: deb.debian.org). */
+  debianMirror?: string;
   /** The agent's config file (policy); absent: the defaults. */
   configFile?: string;
   /** The runtime's state root (monitors, console logs); default <stateDir>/runtime. */
@@ -108,6 +110,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     stateDir: config.stateDir,
     db,
     insecureRegistries: config.insecureRegistries ?? [],
+    ...(config.debianMirror ? { debianMirror: config.debianMirror } : {}),
     onEvent: (kind, data, actor) => {
       events
         ?.append(kind, { actor, data })

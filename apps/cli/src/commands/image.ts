@@ -93,6 +93,48 @@ export function imageCommand(): Command {
     });
 
   image
+    .command('build-debian')
+    .description(
+      "build a Debian system image with debootstrap from the agent's mirror (cached by its options)",
+    )
+    .option('--suite <suite>', 'Debian suite', 'bookworm')
+    .addOption(
+      new Option('--variant <variant>', 'debootstrap variant')
+        .choices(['minbase', 'buildd'])
+        .default('minbase'),
+    )
+    .option('--include <packages>', 'comma-separated packages (default: systemd, systemd-sysv, dbus)')
+    .option('--arch <arch>', "Debian architecture (default: this host's)")
+    .option('--reference <ref>', 'reference of the image (default: berth.local/debian:<suite>)')
+    .option('--rebuild', 'build even when a cached image matches')
+    .addOption(formatOption())
+    .action(
+      async (
+        opts: {
+          suite: string;
+          variant: string;
+          include?: string;
+          arch?: string;
+          reference?: string;
+          rebuild?: boolean;
+          format: string;
+        },
+        cmd: Command,
+      ) => {
+        const image = await followProgress(cmd, opts.format, (client) => client.image.buildDebian, {
+          suite: opts.suite,
+          variant: opts.variant,
+          ...(opts.include ? { include: opts.include.split(',').filter(Boolean) } : {}),
+          ...(opts.arch ? { arch: opts.arch } : {}),
+          ...(opts.reference ? { reference: opts.reference } : {}),
+          rebuild: opts.rebuild === true,
+          actor: actor(),
+        });
+        done(opts.format, image, `built ${image.references[0] ?? ''} ${image.digest}`);
+      },
+    );
+
+  image
     .command('ls')
     .description('list the images in the store')
     .addOption(formatOption())

@@ -131,6 +131,39 @@ it('refuses to remove an image a container root uses, and removes it once the ro
   expect(image.layers.some((l) => store.layers.has(l.diffId as Digest))).toBe(false);
 });
 
+it('builds Debian images only from the configured mirror, and refuses a bad suite naming the field', async () => {
+  const foreign = await new Promise<ImageProgressEvent[]>((resolve, reject) => {
+    const got: ImageProgressEvent[] = [];
+    const sub = client.image.buildDebian.subscribe(
+      { suite: 'bookworm', mirror: 'http://127.0.0.1:9/debian', actor: 'test' },
+      {
+        onData(e) {
+          got.push(e);
+          if (e.type === 'error' || e.type === 'done') {
+            sub.unsubscribe();
+            resolve(got);
+          }
+        },
+        onError: reject,
+      },
+    );
+  });
+  expect(foreign).toEqual([
+    {
+      type: 'error',
+      code: 'FORBIDDEN',
+      message: 'mirror: this agent builds only from its configured mirror http://deb.debian.org/debian',
+    },
+  ]);
+  const bad = await new Promise<unknown>((resolve) => {
+    client.image.buildDebian.subscribe(
+      { suite: '../etc', actor: 'test' },
+      { onData: () => resolve(new Error('expected a refusal')), onError: resolve },
+    );
+  });
+  expect(String((bad as Error).message)).toBe('invalid suite: is not a Debian suite name');
+});
+
 it('refuses bad input naming the field, and changes nothing', async () => {
   const before = await client.image.list.query();
   await expect(client.image.inspect.query({ image: 'has space' })).rejects.toThrow(

@@ -1,4 +1,5 @@
 import {
+  ImageBuildDebianInput,
   ImageInfo,
   ImageInspectInput,
   ImagePruneInput,
@@ -28,6 +29,11 @@ export const imageRouter = router({
   pull: serviceProcedure
     .input(ImagePullInput)
     .subscription(({ ctx, input, signal }) => ctx.images.pull(input, signal)),
+
+  /** Builds (or finds cached) a Debian image with debootstrap, streaming its phases. */
+  buildDebian: serviceProcedure
+    .input(ImageBuildDebianInput)
+    .subscription(({ ctx, input, signal }) => ctx.images.buildDebian(input, signal)),
 
   remove: serviceProcedure
     .input(ImageRemoveInput)

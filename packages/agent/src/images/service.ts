@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { ImageInfo, ImageProgressEvent } from '@berth/contracts';
 import {
   BUILTIN_REFERENCE,
+  DEFAULT_DEBIAN_MIRROR,
   type Digest,
   ensureBuiltinImage,
   exportImage,
@@ -27,6 +28,8 @@ import { PrismaImageRecordStore } from './records.ts';
 export interface ImagesServiceOptions {
   stateDir: string;
   db: AgentDb;
+  /** The Debian mirror debootstrap builds use (the only one callers may name). */
+  debianMirror?: string;
   /** Registries (host[:port]) spoken to over plain HTTP. */
   insecureRegistries?: readonly string[];
   /** Told after each image added or removed (the agent's event log). */
@@ -112,6 +115,24 @@ export function imagesService(opts: ImagesServiceOptions): ImagesService {
       return track(async (onProgress) => {
         const r = await store.pull(reference, { onProgress, signal, ...(platform ? { platform } : {}) });
         opts.onEvent?.('image.pulled', event(r), actor);
+        return r;
+      });
+    },
+    buildDebian(input, signal) {
+      const mirror = opts.debianMirror ?? DEFAULT_DEBIAN_MIRROR;
+      if (input.mirror !== undefined && input.mirror.replace(/\/+$/, '') !== mirror.replace(/\/+$/, '')) {
+        const e = new AgentError(
+          'FORBIDDEN',
+          `mirror: this agent builds only from its configured mirror ${mirror}`,
+        );
+        return (async function* () {
+          yield { type: 'error' as const, code: e.code, message: e.message };
+        })();
+      }
+      const { actor, mirror: _, ...rest } = input;
+      return track(async (onProgress) => {
+        const r = await store.buildDebian({ ...rest, mirror, onProgress, ...(signal ? { signal } : {}) });
+        opts.onEvent?.('image.built', event(r), actor);
         return r;
       });
     },
