@@ -32,11 +32,12 @@ export function parseResolvConf(text: string): ResolverConfig {
   return cfg;
 }
 
-const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
+// Loopback resolvers are the host's own; link-local ones need the host's zone (interface).
+const unreachable = (a: string): boolean => a.startsWith('127.') || a === '::1' || /^fe80:/i.test(a);
 
 /** The host's real upstream resolvers. With systemd-resolved's stub (127.0.0.53) in
- * /etc/resolv.conf, its upstream list is in /run/systemd/resolve/resolv.conf. Loopback
- * resolvers are dropped: a container cannot reach the host's loopback. */
+ * /etc/resolv.conf, its upstream list is in /run/systemd/resolve/resolv.conf. Loopback and
+ * link-local resolvers are dropped: containers cannot use them. */
 export async function hostResolvers(
   paths = { resolvConf: '/etc/resolv.conf', resolvedUpstream: '/run/systemd/resolve/resolv.conf' },
 ): Promise<ResolverConfig> {
@@ -46,7 +47,7 @@ export async function hostResolvers(
     const up = parseResolvConf(await read(paths.resolvedUpstream));
     if (up.nameservers.length > 0) cfg = { ...up, search: up.search.length ? up.search : cfg.search };
   }
-  return { ...cfg, nameservers: cfg.nameservers.filter((n) => !isLoopback(n)) };
+  return { ...cfg, nameservers: cfg.nameservers.filter((n) => !unreachable(n)) };
 }
 
 export function renderResolvConf(cfg: ResolverConfig): string {

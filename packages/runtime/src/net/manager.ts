@@ -15,6 +15,7 @@ import {
   type Upstream,
 } from './dns.ts';
 import { NetError } from './errors.ts';
+import { detectFirewall } from './firewall.ts';
 import { allocate } from './ipam.ts';
 import {
   containerCounters,
@@ -125,6 +126,14 @@ export class NetworkManager {
    * (rebuilt whole), forwarding, DNS responders. Safe to call on every agent start. */
   static async open(opts: NetworkManagerOptions): Promise<NetworkManager> {
     const m = new NetworkManager(opts);
+    const fw = await detectFirewall();
+    if (fw !== 'nft')
+      throw new NetError(
+        'unavailable',
+        fw === 'iptables'
+          ? 'nftables (nft) is not available on this host and the iptables fallback is not implemented yet: install nftables'
+          : 'no packet filter on this host: install nftables',
+      );
     m.state = await opts.store.read();
     await m.serial(() => m.restore());
     return m;

@@ -3,6 +3,7 @@
 // leases and names — and clears what a crash in the middle of an attach left behind.
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/net/exec.ts';
+import { detectFirewall } from '../../src/net/firewall.ts';
 import { inNs, linkNames, nftTable, ping, testSubnet, useHarness } from './harness.ts';
 
 describe('agent restart (root)', () => {
@@ -39,6 +40,7 @@ describe('agent restart (root)', () => {
     await run('ip', ['link', 'add', stray, 'type', 'veth', 'peer', 'name', `${stray}p`]);
     h.defer(() => run('ip', ['link', 'del', stray], { allowFail: true }));
 
+    expect(await detectFirewall()).toBe('nft');
     const m2 = await h.manager();
     expect(await tables()).toEqual(before);
     expect((await linkNames()).includes(stray)).toBe(false);
