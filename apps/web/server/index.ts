@@ -5,9 +5,11 @@ import { agentHostFacts } from '@berth/api/agent';
 import { openPanelDb, panelDbLocation } from '@berth/db';
 import next from 'next';
 import { readPanelEnv } from '../src/env.ts';
+import { refuseRoot } from './not-root.ts';
 import { createPanelServer } from './panel.ts';
 
 async function main(): Promise<void> {
+  refuseRoot('the panel');
   const env = readPanelEnv();
   const db = await openPanelDb(panelDbLocation(env.databaseUrl, env.dataDir), env.migrationsRoot);
   const services = createPanelServices({ db, hostFacts: agentHostFacts(env.agentSocket) });

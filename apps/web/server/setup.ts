@@ -5,8 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { AuthService } from '@berth/api';
 import { openPanelDb, panelDbLocation } from '@berth/db';
 import { readPanelEnv } from '../src/env.ts';
+import { refuseRoot } from './not-root.ts';
 
 async function main(): Promise<void> {
+  refuseRoot('the panel setup');
   const env = readPanelEnv();
   const db = await openPanelDb(panelDbLocation(env.databaseUrl, env.dataDir), env.migrationsRoot);
   try {
