@@ -235,3 +235,14 @@ async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('concurrency', () => {
+  it('creates many containers at once, each with its own user-namespace id range', async () => {
+    const made = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => svc.create({ name: `c${i}`, image: 'busybox' }, 'a')),
+    );
+    expect(made).toHaveLength(12);
+    const bases = (await db.container.findMany()).map((r) => r.idBase);
+    expect(new Set(bases).size).toBe(12);
+  });
+});

@@ -51,6 +51,9 @@ export interface ContainerServiceDeps {
   groupPath: (name: string | undefined) => Promise<string>;
 }
 
+/** The mutex key under which id ranges and names are claimed (no container id has a NUL). */
+const ALLOCATION_KEY = '\0allocate';
+
 export type ContainerRow = NonNullable<Awaited<ReturnType<AgentDb['container']['findUnique']>>>;
 
 export class ContainerService {
@@ -221,31 +224,35 @@ export class ContainerService {
     });
 
     const id = randomBytes(6).toString('hex');
-    const idBase = config.privileged ? undefined : await this.allocateIdBase();
-    const intent = await this.d.db.intent.create({ data: { op: 'create', containerId: id } });
-    try {
-      await this.d.db.container.create({
-        data: {
-          id,
-          name: config.name,
-          image: config.image,
-          imageDigest: image.digest,
-          config: JSON.stringify(config),
-          state: 'creating',
-          groupName: config.group ?? null,
-          restartPolicy: config.restart,
-          autostart: config.autostart,
-          autostartOrder: config.autostartOrder,
-          labels: JSON.stringify(config.labels),
-          idBase: idBase ?? null,
-        },
-      });
-    } catch (e) {
-      await this.d.db.intent.delete({ where: { id: intent.id } });
-      if ((e as { code?: string }).code === 'P2002')
-        throw conflict(`a container named ${config.name} already exists`);
-      throw e;
-    }
+    // Id ranges are handed out one create at a time: two creates must never get the same one.
+    const { idBase, intent } = await this.mutex.run(ALLOCATION_KEY, async () => {
+      const base = config.privileged ? undefined : await this.allocateIdBase();
+      const journal = await this.d.db.intent.create({ data: { op: 'create', containerId: id } });
+      try {
+        await this.d.db.container.create({
+          data: {
+            id,
+            name: config.name,
+            image: config.image,
+            imageDigest: image.digest,
+            config: JSON.stringify(config),
+            state: 'creating',
+            groupName: config.group ?? null,
+            restartPolicy: config.restart,
+            autostart: config.autostart,
+            autostartOrder: config.autostartOrder,
+            labels: JSON.stringify(config.labels),
+            idBase: base ?? null,
+          },
+        });
+      } catch (e) {
+        await this.d.db.intent.delete({ where: { id: journal.id } });
+        if ((e as { code?: string }).code === 'P2002')
+          throw conflict(`a container named ${config.name} already exists`);
+        throw e;
+      }
+      return { idBase: base, intent: journal };
+    });
     return this.mutex.run(id, async () => {
       try {
         const root = await this.d.images.createRoot(id, image, idBase, ID_RANGE);

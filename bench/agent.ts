@@ -1,0 +1,248 @@
+// `pnpm bench agent [rounds]` (root): berthd's own cost, from a warm agent, side by side in one
+// interleaved run:
+//   floor   a minimal C program (bench/runtime-floor.c): clone with five namespaces,
+//           pivot_root, mount /proc, exec /bin/true: the physical limit on this machine
+//   crun    `crun run` of /bin/true on a prepared busybox bundle with Berth's defaults
+//   agent   through berthd's API (the typed client on its socket): create + start a busybox
+//           container running /bin/true, until the agent has recorded its exit (its
+//           container.exited event): DB record, overlay root, user namespace, cgroup,
+//           monitor, seccomp, network mode none. The delete after each is not timed.
+// Then: 50 containers launched concurrently (time until all run), and `container.list` with
+// 500 container records (p50). Medians and p99 in ms. Everything lives under
+// /tmp/berth-bench-agent-* and /berth-bench-* cgroups, removed at the end.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createAgentClient } from '../packages/agent/src/client/index.ts';
+import { startBerthd } from '../packages/agent/test/berthd-process.ts';
+import { defaultConfig } from '../packages/runtime/src/spec/defaults.ts';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+// The agent's own better-sqlite3 (the repository's root has none).
+const Database = createRequire(join(here, '../packages/agent/package.json'))(
+  'better-sqlite3',
+) as typeof import('better-sqlite3');
+const rounds = Number(process.argv[2] ?? 50);
+const tag = randomBytes(4).toString('hex');
+const base = mkdtempSync('/tmp/berth-bench-agent-');
+chmodSync(base, 0o755);
+const cgroupParent = `/berth-bench-${tag}`;
+const sh = (cmd: string, args: string[]) =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+
+sh('pnpm', ['--filter', '@berth/agent...', 'build']);
+const floorBin = join(base, 'floor');
+const timerBin = join(base, 'timer');
+sh('cc', ['-O2', '-Wall', '-Werror', '-o', floorBin, join(here, 'runtime-floor.c')]);
+sh('cc', ['-O2', '-Wall', '-Werror', '-o', timerBin, join(here, 'runtime-timer.c')]);
+
+const bundle = join(base, 'bundle');
+const rootfs = join(bundle, 'rootfs');
+for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
+copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
+chmodSync(join(rootfs, 'bin/busybox'), 0o755);
+for (const a of ['true', 'sh', 'sleep']) symlinkSync('busybox', join(rootfs, 'bin', a));
+const config = defaultConfig({ args: ['/bin/true'], rootfs: 'rootfs' });
+config.linux!.namespaces = config.linux!.namespaces!.filter((n) => n.type !== 'cgroup');
+config.linux!.cgroupsPath = `${cgroupParent}/crun`;
+writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+
+class Timer {
+  private child;
+  private lines;
+  constructor(crunHost: boolean) {
+    this.child = spawn(timerBin, crunHost ? ['--crun-host'] : [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
+  }
+  async time(argv: string[]): Promise<number> {
+    this.child.stdin!.write(`${argv.join('\t')}\n`);
+    const { value } = await this.lines.next();
+    const [ns, status] = String(value).split(' ');
+    if (status !== '0') throw new Error(`${argv.join(' ')}: wait status ${status}`);
+    return Number(ns) / 1e6;
+  }
+  close() {
+    this.child.stdin!.end();
+  }
+}
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { p50: at(0.5), p99: at(0.99) };
+};
+
+writeFileSync(join(base, 'agent.json'), JSON.stringify({ cgroupParent }));
+const args = {
+  socketPath: join(base, 'berthd.sock'),
+  stateDir: join(base, 'state'),
+  socketGroup: '0',
+  extraArgs: ['--config', join(base, 'agent.json')],
+};
+let berthd = await startBerthd(args);
+const client = createAgentClient({ socketPath: args.socketPath });
+const host = new Timer(false);
+const crunHost = new Timer(true);
+let seq = 0;
+
+let lastEvent = 0;
+
+/** Resolves when the agent has recorded the named container's exit (events after lastEvent: none lost). */
+function exitOf(name: string): { ready: Promise<void>; done: Promise<void> } {
+  let ready!: () => void;
+  const readyP = new Promise<void>((r) => {
+    ready = r;
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    const sub = client.event.watch.subscribe(
+      { subject: name, after: lastEvent },
+      {
+        onStarted: () => ready(),
+        onData(e) {
+          if (e.data.kind === 'container.exited') {
+            lastEvent = Math.max(lastEvent, e.data.id);
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+        onError: reject,
+      },
+    );
+  });
+  return { ready: readyP, done };
+}
+
+async function agentRun(): Promise<number> {
+  const name = `b${++seq}`;
+  const exit = exitOf(name);
+  await exit.ready;
+  const t = process.hrtime.bigint();
+  await client.container.create.mutate({
+    config: { name, image: 'busybox', command: ['/bin/true'] },
+    start: true,
+    actor: 'bench',
+  });
+  await exit.done;
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  await client.container.delete.mutate({ name, actor: 'bench' });
+  return ms;
+}
+
+const variants: Array<[string, () => Promise<number>]> = [
+  ['floor (C: clone+pivot_root+/proc+exec)', () => host.time([floorBin, rootfs, '/bin/true'])],
+  [
+    'crun run, Berth defaults',
+    () => crunHost.time(['crun', '--root', join(base, 'crun'), 'run', '--bundle', bundle, `c${++seq}`]),
+  ],
+  ['berthd API: create+start+exit recorded', agentRun],
+];
+
+try {
+  lastEvent = (await client.event.list.query({ after: 0, limit: 10_000 })).at(-1)?.id ?? 0;
+  for (let i = 0; i < 3; i++) for (const [, f] of variants) await f(); // warm-up
+  const times = new Map<string, number[]>(variants.map(([n]) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? [...variants].reverse() : variants;
+    for (const [name, f] of order) times.get(name)!.push(await f());
+  }
+  const floor = stats(times.get(variants[0]![0])!).p50;
+  const crun = stats(times.get(variants[1]![0])!).p50;
+  console.log(`\nstart-to-exit of /bin/true, ${rounds} interleaved rounds (ms)\n`);
+  console.log(
+    `${'variant'.padEnd(42)}${'p50'.padStart(9)}${'p99'.padStart(9)}${'×floor'.padStart(9)}${'×crun'.padStart(9)}`,
+  );
+  for (const [name] of variants) {
+    const { p50, p99 } = stats(times.get(name)!);
+    console.log(
+      `${name.padEnd(42)}${p50.toFixed(2).padStart(9)}${p99.toFixed(2).padStart(9)}${(p50 / floor).toFixed(2).padStart(9)}${(p50 / crun).toFixed(2).padStart(9)}`,
+    );
+  }
+
+  // 50 at once: time until every one runs.
+  const names = Array.from({ length: 50 }, (_, i) => `many${i}`);
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    names.map((name) =>
+      client.container.create.mutate({
+        config: { name, image: 'busybox', command: ['sleep', '600'] },
+        start: true,
+        actor: 'bench',
+      }),
+    ),
+  );
+  const all = (await client.container.list.query()).filter((c) => names.includes(c.name));
+  const concurrentMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (all.some((c) => c.state !== 'running')) throw new Error('not every container runs');
+  console.log(`\n50 containers launched concurrently: all running after ${concurrentMs.toFixed(0)} ms`);
+  await Promise.all(
+    names.map((name) => client.container.delete.mutate({ name, force: true, actor: 'bench' })),
+  );
+
+  // `ls` with 500 containers: records added while berthd is stopped (stopped containers).
+  await berthd.stop();
+  const db = new Database(join(args.stateDir, 'agent.db'));
+  const insert = db.prepare(
+    "INSERT INTO Container (id, name, image, imageDigest, config, spec, state, updatedAt) VALUES (?, ?, 'busybox', 'sha256:0', ?, '{}', 'stopped', 0)",
+  );
+  const cfg = JSON.stringify({
+    name: 'x',
+    image: 'busybox',
+    env: [],
+    kind: 'app',
+    limits: {},
+    network: 'none',
+    volumes: [],
+    restart: 'no',
+    autostart: false,
+    autostartOrder: 0,
+    autostartDelayMs: 0,
+    labels: {},
+    privileged: false,
+  });
+  db.transaction(() => {
+    for (let i = 0; i < 500; i++)
+      insert.run(`ls${String(i).padStart(10, '0')}`, `ls-${i}`, cfg.replace('"x"', `"ls-${i}"`));
+  })();
+  db.close();
+  berthd = await startBerthd(args);
+  const ls: number[] = [];
+  for (let i = 0; i < 5; i++) await client.container.list.query();
+  for (let i = 0; i < 50; i++) {
+    const t = process.hrtime.bigint();
+    const list = await client.container.list.query();
+    ls.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (list.length !== 500) throw new Error(`ls returned ${list.length}`);
+  }
+  const l = stats(ls);
+  console.log(
+    `container.list with 500 containers: p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms (target p50 < 20 ms)`,
+  );
+} finally {
+  host.close();
+  crunHost.close();
+  for (const c of await client.container.list.query().catch(() => []))
+    if (!c.name.startsWith('ls-'))
+      await client.container.delete.mutate({ name: c.name, force: true, actor: 'bench' }).catch(() => {});
+  await berthd.stop();
+  for (const h of readdirSync('/sys/fs/cgroup'))
+    for (const d of [`/sys/fs/cgroup/${h}${cgroupParent}/crun`, `/sys/fs/cgroup/${h}${cgroupParent}`])
+      spawnSync('rmdir', [d]);
+  spawnSync('sh', [
+    '-c',
+    `grep ${base} /proc/self/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l`,
+  ]);
+  rmSync(base, { recursive: true, force: true });
+}
