@@ -108,7 +108,13 @@ export const linuxSchema = z.looseObject({
 });
 
 export const configSchema = z.looseObject({
-  ociVersion: z.string().min(1),
+  // SemVer of a 1.x runtime spec; anything else is refused (runtime-tools misc_props).
+  ociVersion: z
+    .string()
+    .regex(
+      /^1\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/,
+      'must be a 1.x runtime-spec version, e.g. "1.2.0"',
+    ),
   root: z.object({ path: z.string().min(1), readonly: z.boolean().optional() }),
   mounts: z.array(mountSchema).optional(),
   process: processSchema.optional(),

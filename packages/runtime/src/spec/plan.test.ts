@@ -220,8 +220,9 @@ describe('compiling configs', () => {
     ).toThrow(/^process\.cwd: must be an absolute path$/);
     expect(() => parseConfig({ ociVersion: '1.2.0' })).toThrow(/^root: /);
     expect(() =>
-      parseConfig({ ociVersion: '1', root: { path: 'r' }, linux: { namespaces: [{ type: 'bogus' }] } }),
+      parseConfig({ ociVersion: '1.0.2', root: { path: 'r' }, linux: { namespaces: [{ type: 'bogus' }] } }),
     ).toThrow(/^linux\.namespaces\[0\]\.type/);
+    expect(() => parseConfig({ ociVersion: 'invalid', root: { path: 'r' } })).toThrow(/^ociVersion: must be/);
   });
 
   test('mount options: flags cleared and set in order, unknown ones go to data', () => {

@@ -164,13 +164,14 @@ add('validation/state/state.go', 'state JSON of a created container', async (c) 
 });
 
 add('validation/state/state.go', 'state follows created, running, stopped', async (c) => {
-  c.write(c.spec(sh('read x < /dev/null; sleep 1')));
+  c.write(c.spec(sh('sleep 30')));
   const id = c.newId();
   await expectOk(c.create(id), 'create failed');
   check((await c.state(id))?.status === 'created', 'not created after create');
   await expectOk(c.start(id), 'start failed');
   const st = await c.state(id);
-  check(st?.status === 'running', `status ${st?.status} right after start`);
+  check(st?.status === 'running', `status ${st?.status} after start`);
+  await expectOk(c.kill(id, 'KILL'), 'kill failed');
   check((await c.waitStatus(id, ['stopped'])) === 'stopped', 'never stopped');
 });
 
@@ -529,56 +530,74 @@ add(
   },
 );
 
+/**
+ * Runs a container with a hook of each create-time and start-time kind, each appending a
+ * line to one log: createRuntime runs in the runtime's namespaces; createContainer runs in
+ * the container's namespaces before pivot_root (its path and files still resolve in the
+ * runtime's view) and records its mount namespace; startContainer runs in the container
+ * after pivot_root, where "/hooklog" is the bundle's file. A startContainer hook that finds
+ * no /berth-test-marker is not inside the container, and writes to the host path instead
+ * (never to the host's own /).
+ */
+async function hookPhases(
+  c: CaseContext,
+): Promise<{ afterCreate: string[]; afterStart: string[]; mnt: string }> {
+  const log = c.path('hooklog');
+  writeFileSync(c.path('berth-test-marker'), '');
+  const startContainer = `if [ -e /berth-test-marker ]; then echo startContainer >> /hooklog; else echo startContainer-outside >> ${log}; fi`;
+  c.write(
+    c.spec((s) => {
+      sh('echo process >> /hooklog')(s);
+      s.hooks = {
+        prestart: [shHook(c, `echo prestart >> ${log}`)],
+        createRuntime: [shHook(c, `echo createRuntime >> ${log}`)],
+        createContainer: [shHook(c, `echo createContainer $(readlink /proc/self/ns/mnt) >> ${log}`)],
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', startContainer] }],
+        poststart: [shHook(c, `sleep 0.3; echo poststart >> ${log}`)],
+      };
+    }),
+  );
+  const id = c.newId();
+  await expectOk(c.create(id), 'create failed');
+  const pid = (await c.state(id))?.pid;
+  const mnt = readlinkSync(`/proc/${pid}/ns/mnt`);
+  const afterCreate = (readIf(log) ?? '').split('\n').filter(Boolean);
+  await expectOk(c.start(id), 'start failed');
+  check((await c.waitStatus(id, ['stopped'])) === 'stopped', 'never stopped');
+  const afterStart = (readIf(log) ?? '').split('\n').filter(Boolean).slice(afterCreate.length);
+  return { afterCreate, afterStart, mnt };
+}
+
 add(
-  'runtime-spec config.md#posix-platform-hooks (createRuntime, createContainer, startContainer)',
-  'create-time and start-time hooks run in order and in their namespaces',
+  'runtime-spec config.md#posix-platform-hooks (createContainer, startContainer)',
+  'createContainer and startContainer hooks run in the container',
   async (c) => {
-    // createRuntime runs in the runtime's namespaces. createContainer runs in the container's
-    // namespaces before pivot_root (its path and files still resolve in the runtime's view):
-    // it records its mount namespace, which must be the container's. startContainer runs in
-    // the container after pivot_root: there "/hooklog" is the bundle's file. A startContainer
-    // hook that finds no /berth-test-marker is not inside the container, and writes to the
-    // host path instead (never to the host's own /).
-    const log = c.path('hooklog');
-    writeFileSync(c.path('berth-test-marker'), '');
-    c.write(
-      c.spec((s) => {
-        sh('echo process >> /hooklog')(s);
-        s.hooks = {
-          prestart: [shHook(c, `echo prestart >> ${log}`)],
-          createRuntime: [shHook(c, `echo createRuntime >> ${log}`)],
-          createContainer: [shHook(c, `echo createContainer $(readlink /proc/self/ns/mnt) >> ${log}`)],
-          startContainer: [
-            {
-              path: '/bin/sh',
-              args: [
-                'sh',
-                '-c',
-                `if [ -e /berth-test-marker ]; then echo startContainer >> /hooklog; else echo startContainer-outside >> ${log}; fi`,
-              ],
-            },
-          ],
-          poststart: [shHook(c, `sleep 0.3; echo poststart >> ${log}`)],
-        };
-      }),
-    );
-    const id = c.newId();
-    await expectOk(c.create(id), 'create failed');
-    const pid = (await c.state(id))?.pid;
-    const mnt = readlinkSync(`/proc/${pid}/ns/mnt`);
-    const afterCreate = readIf(log)?.split('\n') ?? [];
+    const { afterCreate, afterStart, mnt } = await hookPhases(c);
     check(
-      afterCreate.slice(0, 2).join() === 'prestart,createRuntime',
+      [...afterCreate].sort().join() ===
+        ['createContainer ' + mnt, 'createRuntime', 'prestart'].sort().join(),
+      `after create: ${JSON.stringify(afterCreate)}; the container's mount namespace is ${mnt}`,
+    );
+    check(
+      afterStart.join() === 'startContainer,process,poststart',
+      `after start: ${JSON.stringify(afterStart)}`,
+    );
+  },
+);
+
+add(
+  'runtime-spec runtime.md#lifecycle (create steps 4-6, start steps 2-3)',
+  'hooks run in lifecycle order: prestart, createRuntime, createContainer; startContainer before the process',
+  async (c) => {
+    const { afterCreate, afterStart, mnt } = await hookPhases(c);
+    check(
+      afterCreate.join() === ['prestart', 'createRuntime', `createContainer ${mnt}`].join(),
       `after create: ${JSON.stringify(afterCreate)}`,
     );
     check(
-      afterCreate[2] === `createContainer ${mnt}`,
-      `createContainer ran as ${JSON.stringify(afterCreate[2])}, the container's mount namespace is ${mnt}`,
+      afterStart.join() === 'startContainer,process,poststart',
+      `after start: ${JSON.stringify(afterStart)}`,
     );
-    await expectOk(c.start(id), 'start failed');
-    check((await c.waitStatus(id, ['stopped'])) === 'stopped', 'never stopped');
-    const after = readIf(log)?.split('\n').slice(3) ?? [];
-    check(after.join() === 'startContainer,process,poststart,', `after start: ${JSON.stringify(after)}`);
   },
 );
 

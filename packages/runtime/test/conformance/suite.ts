@@ -151,8 +151,7 @@ export class CaseContext {
   async cleanup(): Promise<void> {
     for (const id of this.ids) {
       if ((await this.stateRaw(id)).code !== 0) continue;
-      await this.delete(id, true);
-      if ((await this.stateRaw(id)).code === 0) {
+      if ((await this.delete(id, true)).code !== 0 && (await this.stateRaw(id)).code === 0) {
         await this.kill(id, 'KILL');
         await this.waitStatus(id, ['stopped'], 5000);
         await this.delete(id, true);
