@@ -58,8 +58,9 @@ enum plan_type {
   P_STDIO = 34,       /* strings: files for fd 0, 1, 2 (zygote containers) */
   P_REQUEST_ID = 35,  /* string: zygote reply prefix */
   P_ATTACH_SOCKET = 36, /* string: exec with a terminal serves attach here */
-  P_HOOK = 37,        /* u32 kind (0 startContainer), u32 timeout, strings path, args..., "", env... */
+  P_HOOK = 37,        /* u32 kind (0 startContainer, 1 createContainer, 2 prestart, 3 createRuntime), u32 timeout, strings path, args..., "", env... */
   P_STATE_JSON = 38,  /* string: the container state given to in-container hooks */
+  P_RUNTIME_STATE = 39, /* string: the state for prestart/createRuntime, "pid":-1 filled in */
 };
 
 struct plan {
@@ -107,7 +108,8 @@ void join_namespaces(const struct plan *p, int pid_and_time_only);
 void set_hostname(const struct plan *p);
 
 /* mount.c */
-void setup_rootfs(const struct plan *p, int console_slave);
+void setup_rootfs(const struct plan *p, int console_slave, int sync);
+void create_hooks(const struct plan *p, int sync);
 void apply_masked_and_readonly(const struct plan *p);
 void apply_sysctls(const struct plan *p);
 
@@ -116,6 +118,8 @@ void finalize_process(const struct plan *p); /* rlimits, oom, user, caps, umask,
 void install_seccomp(const struct plan *p);
 void exec_process(const struct plan *p) __attribute__((noreturn));
 void run_hooks(const struct plan *p, uint32_t kind);
+int run_hooks_of(const struct plan *p, uint32_t kind, pid_t pid, char *msg, size_t msglen);
+int plan_has_hook(const struct plan *p, uint32_t kind);
 
 /* pty.c */
 int pty_open(int *slave, uint16_t rows, uint16_t cols);

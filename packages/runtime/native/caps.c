@@ -5,6 +5,7 @@
 #include "berth.h"
 #include <errno.h>
 #include <grp.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -110,14 +112,42 @@ void exec_process(const struct plan *p) {
   die("exec %s", argv[0]);
 }
 
-/* Hooks that run inside the container (startContainer): path, args..., "", env...; the
- * container's state JSON on stdin, as the runtime spec asks. */
-void run_hooks(const struct plan *p, uint32_t kind) {
-  const char *state = plan_str(p, P_STATE_JSON);
+static const char *const HOOK_NAMES[] = {"startContainer", "createContainer", "prestart", "createRuntime"};
+
+int plan_has_hook(const struct plan *p, uint32_t kind) {
+  size_t pos = 0;
+  struct rec r;
+  while (plan_next(p, P_HOOK, &pos, &r))
+    if (rec_u32(&r, 0) == kind) return 1;
+  return 0;
+}
+
+/* Writes the state a hook gets on stdin. For the runtime-side kinds (prestart,
+ * createRuntime) the template's "pid":-1 becomes the container's pid. */
+static void write_state(int fd, const struct plan *p, uint32_t kind, pid_t pid) {
+  const char *state = plan_str(p, kind >= 2 ? P_RUNTIME_STATE : P_STATE_JSON);
+  if (!state) return;
+  const char *mark = kind >= 2 ? strstr(state, "\"pid\":-1") : NULL;
+  if (!mark) {
+    write_all(fd, state, strlen(state));
+    return;
+  }
+  char num[32];
+  int n = snprintf(num, sizeof num, "\"pid\":%d", (int)pid);
+  write_all(fd, state, (size_t)(mark - state));
+  write_all(fd, num, (size_t)n);
+  write_all(fd, mark + 8, strlen(mark + 8));
+}
+
+/* Runs the hooks of one kind in order (record: u32 kind, u32 timeout, path, args..., "",
+ * env...), each with the container's state JSON on stdin, as the runtime spec asks; a hook
+ * past its timeout is killed. Returns 0, or -1 with what failed in msg. */
+int run_hooks_of(const struct plan *p, uint32_t kind, pid_t pid, char *msg, size_t msglen) {
   size_t pos = 0;
   struct rec r;
   while (plan_next(p, P_HOOK, &pos, &r)) {
     if (rec_u32(&r, 0) != kind) continue;
+    uint32_t timeout = rec_u32(&r, 4);
     char *argv[64], *envp[128];
     size_t off = 8, na = 0, ne = 0;
     const char *path = rec_str(&r, off, &off), *s;
@@ -126,20 +156,55 @@ void run_hooks(const struct plan *p, uint32_t kind) {
     argv[na] = NULL, envp[ne] = NULL;
     int in[2];
     if (!path || pipe(in) < 0) die("hook");
-    pid_t pid = fork();
-    if (pid < 0) die("fork hook %s", path);
-    if (pid == 0) {
+    pid_t hp = fork();
+    if (hp < 0) die("fork hook %s", path);
+    if (hp == 0) {
       dup2(in[0], 0);
       close(in[0]), close(in[1]);
       execve(path, argv, envp);
       _exit(127);
     }
     close(in[0]);
-    if (state) write_all(in[1], state, strlen(state));
+    /* a hook that does not read its stdin is not a failure; the old disposition comes back
+     * (SIG_IGN would survive the container process's execve) */
+    void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+    write_state(in[1], p, kind, pid);
     close(in[1]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    signal(SIGPIPE, old_pipe);
+    int status = 0, timed_out = 0;
+    struct timespec tick = {0, 5 * 1000 * 1000};
+    for (long waited = 0;; waited += 5) {
+      pid_t w = waitpid(hp, &status, timeout ? WNOHANG : 0);
+      if (w == hp) break;
+      if (w < 0 && errno != EINTR) break;
+      if (timeout && waited >= (long)timeout * 1000) {
+        kill(hp, SIGKILL);
+        waitpid(hp, &status, 0);
+        timed_out = 1;
+        break;
+      }
+      if (timeout) nanosleep(&tick, NULL);
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die_errno(0, "startContainer hook %s failed (status %d)", path, status);
+    if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      if (timed_out) snprintf(msg, msglen, "%s hook %s timed out after %u s", HOOK_NAMES[kind & 3], path, timeout);
+      else snprintf(msg, msglen, "%s hook %s failed (status %d)", HOOK_NAMES[kind & 3], path, status);
+      return -1;
+    }
   }
+  return 0;
+}
+
+void run_hooks(const struct plan *p, uint32_t kind) {
+  char msg[512];
+  if (run_hooks_of(p, kind, 0, msg, sizeof msg) < 0) die_errno(0, "%s", msg);
+}
+
+/* In the container's namespaces, before pivot_root: the monitor first runs the prestart and
+ * createRuntime hooks (in the runtime's namespaces, on our 'H'), then createContainer runs. */
+void create_hooks(const struct plan *p, int sync) {
+  if (plan_has_hook(p, 2) || plan_has_hook(p, 3)) {
+    char c, line[256];
+    if (sync_send(sync, 'H') < 0 || sync_recv(sync, &c, line, sizeof line) != 1 || c != 'h') _exit(1);
+  }
+  run_hooks(p, 1);
 }

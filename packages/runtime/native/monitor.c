@@ -303,7 +303,8 @@ static void __attribute__((noreturn)) container_child(struct plan *p, int sock, 
   open_stdio(p);
   if (slave >= 0) pty_make_controlling(slave);
   else setsid();
-  if (flags & CLONE_NEWNS) setup_rootfs(p, slave);
+  if (flags & CLONE_NEWNS) setup_rootfs(p, slave, sock);
+  else create_hooks(p, sock);
   set_hostname(p);
   if (slave > 2) close(slave);
   finalize_process(p);
@@ -369,6 +370,18 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   char c, line[1024];
   if (sync_send(s.sync, 'G') < 0) die("sync with container init");
   int r = sync_recv(s.sync, &c, line, sizeof line);
+  if (r == 1 && c == 'H') {
+    /* The child's mounts are made: prestart and createRuntime hooks run here, in the
+     * runtime's namespaces, before the child's createContainer hooks and pivot_root. */
+    char msg[512];
+    if (run_hooks_of(p, 2, s.child, msg, sizeof msg) < 0 || run_hooks_of(p, 3, s.child, msg, sizeof msg) < 0) {
+      kill(s.child, SIGKILL);
+      waitpid(s.child, NULL, 0);
+      die_errno(0, "%s", msg);
+    }
+    if (sync_send(s.sync, 'h') < 0) die("sync with container init");
+    r = sync_recv(s.sync, &c, line, sizeof line);
+  }
   if (r != 1 || c != 'R') {
     kill(s.child, SIGKILL);
     waitpid(s.child, NULL, 0);

@@ -224,11 +224,16 @@ void apply_sysctls(const struct plan *p) {
   }
 }
 
-void setup_rootfs(const struct plan *p, int console_slave) {
+void setup_rootfs(const struct plan *p, int console_slave, int sync) {
   const char *rootfs = plan_str(p, P_ROOTFS);
   if (!rootfs) die_errno(EINVAL, "plan has no rootfs");
   unsigned long prop = (unsigned long)plan_u64(p, P_ROOT_PROPAGATION, MS_REC | MS_PRIVATE);
-  if (mount(NULL, "/", NULL, prop, NULL) < 0) die("make / %s", "private");
+  /* shared and unbindable are for the container's own root: applied before pivot_root they
+   * would keep the host's peer groups (mounts leaking both ways), make pivot_root refuse a
+   * shared parent (EINVAL) or the rootfs bind refuse an unbindable source. Until then the
+   * tree is a slave of the host's; the asked propagation is set on the new / after the pivot. */
+  unsigned long pre = (prop & (MS_SHARED | MS_UNBINDABLE)) ? (MS_REC | MS_SLAVE) : prop;
+  if (mount(NULL, "/", NULL, pre, NULL) < 0) die("make / %s", "private");
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", rootfs);
   g_root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (g_root < 0) die("open rootfs %s", rootfs);
@@ -263,12 +268,15 @@ void setup_rootfs(const struct plan *p, int console_slave) {
   for (pos = 0; plan_next(p, P_READONLY, &pos, &r);) readonly_path(rec_str(&r, 0, NULL));
   close(devnull);
 
+  create_hooks(p, sync); /* in the container's namespaces, before pivot_root */
+
   /* pivot_root(".", ".") stacks the old root under the new one; detach it (runc's trick). */
   if (fchdir(g_root) < 0) die("chdir rootfs");
   if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");
   if (umount2(".", MNT_DETACH) < 0) die("detach old root");
   if (chdir("/") < 0) die("chdir /");
   close(g_root);
+  if (pre != prop && mount(NULL, "/", NULL, prop, NULL) < 0) die("rootfsPropagation of /");
   if (plan_has(p, P_ROOT_RO)) {
     if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0 &&
         mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/"), NULL) < 0)

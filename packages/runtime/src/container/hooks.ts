@@ -6,6 +6,21 @@ import type { OciState } from './state.ts';
 // Hooks run in the runtime's namespaces with the container's state JSON on stdin, as the
 // runtime spec defines; a timeout kills the hook.
 
+/**
+ * poststart and poststop hooks: the spec asks that a failing one only logs a warning and the
+ * remaining hooks and the lifecycle go on (runtime-tools poststart_fail, poststop_fail).
+ */
+export async function runHooksWarning(
+  kind: string,
+  hooks: Hook[] | undefined,
+  state: OciState,
+): Promise<void> {
+  for (const hook of hooks ?? [])
+    await runHooks(kind, [hook], state).catch((e: Error) => {
+      process.stderr.write(`warning: ${e.message}\n`);
+    });
+}
+
 export async function runHooks(kind: string, hooks: Hook[] | undefined, state: OciState): Promise<void> {
   for (const hook of hooks ?? []) {
     const [argv0, ...rest] = hook.args?.length ? hook.args : [hook.path];

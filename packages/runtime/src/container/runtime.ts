@@ -18,7 +18,7 @@ import {
 import { signalProcess } from '../sys/index.ts';
 import { RuntimeError } from './errors.ts';
 import { helperError, runHelper } from './helper.ts';
-import { runHooks } from './hooks.ts';
+import { runHooksWarning } from './hooks.ts';
 import { startViaMonitor, waitViaMonitor } from './monitor-client.ts';
 import type { Spawner } from './spawner.ts';
 import {
@@ -219,6 +219,7 @@ export class Runtime {
         logMax: o.consoleLogMax,
         stdio: o.stdioFiles,
         stateJson: JSON.stringify(this.ociState(dir, rec, 'running')),
+        runtimeStateJson: JSON.stringify({ ...this.ociState(dir, rec, 'created'), pid: -1 }),
       } satisfies Partial<Plan>);
       const pid = await this.launch(plan, o, id);
       rec.pid = pid;
@@ -227,10 +228,8 @@ export class Runtime {
       rec.monitorStart = rec.monitorPid ? processStart(rec.monitorPid) : undefined;
       if (o.autostart) rec.started = true;
       dir.write(rec);
-      const state = this.ociState(dir, rec, 'created');
-      await runHooks('prestart', config.hooks?.prestart, state);
-      await runHooks('createRuntime', config.hooks?.createRuntime, state);
-      await runHooks('createContainer', config.hooks?.createContainer, state);
+      // prestart, createRuntime (in the monitor) and createContainer (in the container) hooks
+      // ran in the helper, in the spec's order, before launch returned.
       if (o.pidFile) writeFileSync(o.pidFile, String(pid));
       return { pid };
     } catch (e) {
@@ -274,9 +273,9 @@ export class Runtime {
     await startViaMonitor(dir.file('monitor.sock'));
     rec.started = true;
     dir.write(rec);
-    await runHooks('poststart', config.hooks?.poststart, this.ociState(dir, rec)).catch(() => {
-      // The spec: a failing poststart hook is logged and the lifecycle continues.
-    });
+    // The state poststart hooks see is the running container's, pid included, even when
+    // the process has already exited (runtime-tools hooks_stdin).
+    await runHooksWarning('poststart', config.hooks?.poststart, this.ociState(dir, rec, 'running'));
   }
 
   state(id: string): OciState {
@@ -343,7 +342,7 @@ export class Runtime {
     if (cg) await cg.destroy();
     rmSync(dir.path, { recursive: true, force: true });
     if (rec.poststop?.length)
-      await runHooks('poststop', rec.poststop, this.ociState(dir, rec, 'stopped')).catch(() => {});
+      await runHooksWarning('poststop', rec.poststop, this.ociState(dir, rec, 'stopped'));
   }
 
   /** create + start + wait + delete; resolves with the exit. */

@@ -42,6 +42,7 @@ export const P = {
   ATTACH_SOCKET: 36,
   HOOK: 37,
   STATE_JSON: 38,
+  RUNTIME_STATE: 39,
 } as const;
 
 class Writer {
@@ -137,15 +138,22 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
   if (plan.autostart) w.flag(P.AUTOSTART);
   if (plan.targetPid !== undefined) w.u64(P.TARGET_PID, plan.targetPid);
   if (plan.stdio) w.strings(P.STDIO, ...plan.stdio);
-  for (const h of plan.startHooks ?? [])
+  const hooks = [
+    ...(plan.startHooks ?? []).map((h) => [0, h] as const),
+    ...(plan.createHooks ?? []).map((h) => [1, h] as const),
+    ...(plan.prestartHooks ?? []).map((h) => [2, h] as const),
+    ...(plan.createRuntimeHooks ?? []).map((h) => [3, h] as const),
+  ];
+  for (const [kind, h] of hooks)
     w.record(
       P.HOOK,
       cat(
-        u32(0, h.timeout ?? 0),
+        u32(kind, h.timeout ?? 0),
         strs(h.path, ...(h.args?.length ? h.args : [h.path]), '', ...(h.env ?? [])),
       ),
     );
   if (plan.stateJson) w.strings(P.STATE_JSON, plan.stateJson);
+  if (plan.runtimeStateJson) w.strings(P.RUNTIME_STATE, plan.runtimeStateJson);
   return w.done();
 }
 

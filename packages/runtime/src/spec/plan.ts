@@ -74,6 +74,14 @@ export interface Plan extends PlanProcess {
   domainname?: string;
   sysctl: Array<[string, string]>;
   startHooks: Hook[];
+  /** createContainer hooks: run by the helper in the container's namespaces before pivot_root. */
+  createHooks: Hook[];
+  /** prestart and createRuntime hooks: run by the monitor, in the runtime's namespaces, once
+   * the container's mounts are made and before its createContainer hooks (the spec's order). */
+  prestartHooks: Hook[];
+  createRuntimeHooks: Hook[];
+  /** The state JSON those two get, with "pid":-1 for the monitor to fill in. */
+  runtimeStateJson?: string;
   stateJson?: string;
   // Where and how the helper runs it.
   stateDir?: string;
@@ -392,6 +400,9 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
     domainname: config.domainname,
     sysctl,
     startHooks: config.hooks?.startContainer ?? [],
+    createHooks: config.hooks?.createContainer ?? [],
+    prestartHooks: config.hooks?.prestart ?? [],
+    createRuntimeHooks: config.hooks?.createRuntime ?? [],
   };
 }
 
