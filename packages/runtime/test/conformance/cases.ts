@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmdirSync,
@@ -1256,18 +1257,30 @@ function cgRead(dir: string, file: string): string {
   return readFileSync(p, 'utf8').trim();
 }
 
-/** A relative cgroupsPath leaves intermediate dirs; remove the empty ones the case caused. */
-function removeRelativeParents(dirs: string[], rel: string): void {
+/**
+ * A relative cgroupsPath (a/b/c) makes intermediate cgroups that a runtime's delete may leave
+ * behind. Remove, in every v1 hierarchy, the empty tree the case's path started (its first
+ * element, named berth-test-rel-*), wherever the runtime put it (seen in `dirs`).
+ */
+function removeRelativeTrees(c: CaseContext, dirs: string[], rel: string): void {
+  const top = rel.split('/')[0]!;
   for (const dir of dirs) {
-    let d = dir;
-    for (let depth = rel.split('/').length; depth > 0; depth--) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // not empty or already gone
-      }
-      d = join(d, '..');
-    }
+    const m = /^\/sys\/fs\/cgroup\/[^/]+(.*)$/.exec(dir);
+    const at = m?.[1]?.indexOf(`/${top}/`) ?? -1;
+    if (!m || at < 0) continue;
+    const base = m[1]!.slice(0, at);
+    for (const ctrl of c.sandbox.hierarchies()) removeEmptyTree(`/sys/fs/cgroup/${ctrl}${base}/${top}`);
+  }
+}
+
+function removeEmptyTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    if (e.isDirectory()) removeEmptyTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // a cgroup still in use: the suite's final check reports what is left
   }
 }
 
@@ -1297,7 +1310,7 @@ function cgroupCases(kind: 'absolute' | 'relative', source: (what: string) => st
       });
     } finally {
       await c.cleanup();
-      if (kind === 'relative') removeRelativeParents(touched, cgPath);
+      if (kind === 'relative') removeRelativeTrees(c, touched, cgPath);
     }
   };
 

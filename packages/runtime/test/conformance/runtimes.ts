@@ -39,6 +39,12 @@ export class CgroupSandbox {
     return V1_CONTROLLERS.filter((c) => existsSync(join(CGROUP_ROOT, c, 'cgroup.procs')));
   }
 
+  /** Every mounted hierarchy (v1 controllers, name=systemd, unified): runtimes may create
+   * a container's cgroup path in each, so teardown looks in each. */
+  hierarchies(): string[] {
+    return readdirSync(CGROUP_ROOT).filter((h) => existsSync(join(CGROUP_ROOT, h, 'cgroup.procs')));
+  }
+
   create(): void {
     for (const c of this.controllers()) {
       const dir = join(CGROUP_ROOT, c, this.name);
@@ -61,7 +67,7 @@ export class CgroupSandbox {
   /** Removes the sandbox and everything the runtimes left under it (deepest first). */
   destroy(): string[] {
     const left: string[] = [];
-    for (const c of this.controllers()) {
+    for (const c of this.hierarchies()) {
       const top = join(CGROUP_ROOT, c, this.name);
       if (!existsSync(top)) continue;
       const dirs: string[] = [];
@@ -77,6 +83,12 @@ export class CgroupSandbox {
           left.push(d);
         }
       }
+    }
+    // relative cgroupsPaths berth-runtime put under its own /berth (cases remove them)
+    for (const c of this.hierarchies()) {
+      const berth = join(CGROUP_ROOT, c, 'berth');
+      if (existsSync(berth))
+        for (const e of readdirSync(berth)) if (e.startsWith('berth-test-rel-')) left.push(join(berth, e));
     }
     return left;
   }
