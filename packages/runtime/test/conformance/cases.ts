@@ -66,6 +66,14 @@ function readIf(path: string): string | undefined {
   return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
 }
 
+/**
+ * A poststart hook script that first waits (up to 5 s) for the container's process to have
+ * logged its line, so that "process before poststart" does not hang on scheduling luck.
+ */
+function afterProcess(log: string, then: string): string {
+  return `i=0; while [ $i -lt 50 ] && ! grep -q '^process$' ${log} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; ${then} >> ${log}`;
+}
+
 /** Lines "key=value" printed by a probe script. */
 function fields(out: string): Record<string, string> {
   const r: Record<string, string> = {};
@@ -395,7 +403,7 @@ add('validation/poststart/poststart.go', 'poststart hooks run after the process 
   c.write(
     c.spec((s) => {
       sh('echo process >> /hooklog')(s);
-      s.hooks = { poststart: [shHook(c, `sleep 0.3; echo poststart >> ${log}`)] };
+      s.hooks = { poststart: [shHook(c, afterProcess(log, 'echo poststart'))] };
     }),
   );
   const id = c.newId();
@@ -554,7 +562,7 @@ async function hookPhases(
         createRuntime: [shHook(c, `echo createRuntime >> ${log}`)],
         createContainer: [shHook(c, `echo createContainer $(readlink /proc/self/ns/mnt) >> ${log}`)],
         startContainer: [{ path: '/bin/sh', args: ['sh', '-c', startContainer] }],
-        poststart: [shHook(c, `sleep 0.3; echo poststart >> ${log}`)],
+        poststart: [shHook(c, afterProcess(log, 'echo poststart'))],
       };
     }),
   );
