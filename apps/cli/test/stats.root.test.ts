@@ -1,11 +1,16 @@
-// Root: `berth stats` through the bundled CLI against the real bundled berthd (the host's
-// own row: containers come with the container service).
+// Root: `berth stats` through the bundled CLI against the real bundled berthd: the host's
+// row, and a container launched through the CLI (busy, so its CPU shows), whose image then
+// cannot be removed. The container is removed in afterAll, even when a test fails.
 import { MetricsTick } from '@berth/contracts';
-import { expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { useBerthd } from './harness.ts';
 
 const agent = useBerthd('cli-stats');
 const berth = (args: string[], untilLines?: number) => agent.berth(args, untilLines ? { untilLines } : {});
+
+afterAll(async () => {
+  await berth(['rm', '-f', 'berth-test-spin']);
+});
 
 it('prints one snapshot as a table or as JSON with --no-stream', async () => {
   const text = await berth(['stats', '--no-stream']);
@@ -36,4 +41,32 @@ it('names a target it has no metrics for', async () => {
     code: 1,
     stderr: 'berth: no metrics for nothere\n',
   });
+});
+
+it('shows a running container with its CPU use, and refuses to remove the image it uses', async () => {
+  const launched = await berth([
+    'launch',
+    'busybox',
+    'berth-test-spin',
+    '--',
+    'sh',
+    '-c',
+    'while :; do :; done',
+  ]);
+  expect(launched).toMatchObject({ code: 0 });
+  // Sampled every second; a couple of seconds give it a CPU figure even on a loaded VM.
+  let spin: MetricsTick['samples'][number] | undefined;
+  for (let i = 0; i < 20 && !(spin && spin.cpuPercent > 0); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await berth(['stats', '--no-stream', '--format', 'json', 'berth-test-spin']);
+    spin = MetricsTick.parse(JSON.parse(r.stdout)).samples[0];
+  }
+  expect(spin).toMatchObject({ name: 'berth-test-spin', pids: 1 });
+  expect(spin!.cpuPercent).toBeGreaterThan(0);
+  expect(spin!.memoryBytes).toBeGreaterThan(0);
+  const rm = await berth(['image', 'rm', 'berth.local/minimal:latest']);
+  expect(rm.code).not.toBe(0);
+  expect(rm.stderr).toBe(
+    'berth: image berth.local/minimal:latest is used by container berth-test-spin; remove it first\n',
+  );
 });
