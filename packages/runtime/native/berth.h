@@ -9,7 +9,8 @@
  * Error convention (one for every mode): a failing step calls die()/fail(), which writes one
  * line "err <errno> <stage>: <message>\n" to the report channel of the process that can still
  * speak to the caller (the monitor relays the container child's line unchanged) and exits 1.
- * Successful milestones are lines too: "ok <pid>\n" (created), "exit <code> <signal>\n".
+ * Successful milestones are lines too: "ok <pid>\n" (created), "exit <code> <signal>\n"; a
+ * failed execve after start is an "err" line before "exit".
  * In zygote mode each line is prefixed with the request id.
  */
 #ifndef BERTH_H

@@ -2,11 +2,11 @@
  *   create   plan on fd 3, report on fd 4: forks the monitor (which outlives the caller),
  *            creates the container and reports "ok <pid>" or "err ...".
  *   exec     plan on fd 3, report on fd 4: runs one more process in a running container;
- *            reports "ok <pid>", then "started" or "err ...", then "exit <code> <signal>";
+ *            reports "ok <pid>", then "err ..." if execve failed, then "exit <code> <signal>";
  *            exits with the process's code (128+signal when killed).
  *   zygote   long-lived spawner for a warm caller: reads u32-length-framed plans on stdin,
  *            forks a monitor per plan; every reply line on stdout starts with the plan's
- *            request id ("<id> ok <pid>", "<id> started", "<id> exit <code> <signal>").
+ *            request id ("<id> ok <pid>", "<id> err ...", "<id> exit <code> <signal>").
  *   version */
 #include "berth.h"
 #include <errno.h>

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { RuntimeError, type RuntimeErrorCode } from './errors.ts';
 
 // Running the native helper (native/main.c) and reading its report lines (the error
-// convention of native/berth.h: "ok <pid>", "started", "exit <code> <signal>", "err <errno> <msg>").
+// convention of native/berth.h: "ok <pid>", "exit <code> <signal>", "err <errno> <msg>").
 
 export function helperPath(): string {
   const env = process.env.BERTH_HELPER;
@@ -23,14 +23,12 @@ export function helperPath(): string {
 
 export type ReportLine =
   | { kind: 'ok'; pid: number }
-  | { kind: 'started' }
   | { kind: 'exit'; code: number; signal: number }
   | { kind: 'err'; errno: number; message: string };
 
 export function parseReport(line: string): ReportLine {
   const [word, a, ...rest] = line.split(' ');
   if (word === 'ok') return { kind: 'ok', pid: Number(a) };
-  if (word === 'started') return { kind: 'started' };
   if (word === 'exit') return { kind: 'exit', code: Number(a), signal: Number(rest[0] ?? 0) };
   if (word === 'err') return { kind: 'err', errno: Number(a), message: rest.join(' ') };
   return { kind: 'err', errno: 0, message: `unexpected helper output: ${line}` };

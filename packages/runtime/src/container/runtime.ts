@@ -400,9 +400,9 @@ export class Runtime {
     }
     if (o.pidFile) writeFileSync(o.pidFile, String(first.pid));
     const exit = (async () => {
-      const started = await run.next();
+      const next = await run.next(); // "err" if execve failed, else "exit"
       const code = await run.done;
-      if (started?.kind === 'err') throw helperError('EXEC_FAILED', started, 'exec');
+      if (next?.kind === 'err') throw helperError('EXEC_FAILED', next, 'exec');
       return code;
     })();
     exit.catch(() => {});
