@@ -88,7 +88,9 @@ export class ContainerService {
   }
 
   async list(): Promise<ContainerInfo[]> {
-    const rows = await this.d.db.container.findMany({ orderBy: { name: 'asc' } });
+    // Without the generated OCI spec: it is the bulk of a row (the seccomp profile) and a
+    // listing does not show it.
+    const rows = await this.d.db.container.findMany({ orderBy: { name: 'asc' }, omit: { spec: true } });
     return rows.map((r) => this.info(r));
   }
 
@@ -96,7 +98,7 @@ export class ContainerService {
     return this.info(await this.get(name));
   }
 
-  info(r: ContainerRow): ContainerInfo {
+  info(r: Omit<ContainerRow, 'spec'>): ContainerInfo {
     const rs = r.state === 'running' || r.state === 'paused' ? this.d.runtime.state(r.id) : undefined;
     return {
       id: r.id,
