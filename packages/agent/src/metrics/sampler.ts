@@ -68,6 +68,9 @@ export interface TargetState {
   readonly psi: Float64Array;
   phase: number;
   fullSeen: boolean;
+  /** Containers: the id of their group's target ("group:<name>"); groups: members summed this tick. */
+  groupKey: string | undefined;
+  members: number;
   /** Whether the last sample could be read (a cgroup not created yet, or gone, is not). */
   ok: boolean;
 }
@@ -129,6 +132,8 @@ export class MetricsSampler implements MetricsTargets {
       psi: new Float64Array(3).fill(Number.NaN),
       phase: this.targets.size % FULL_EVERY, // spreads the full reads over the ticks
       fullSeen: false,
+      groupKey: spec.group ? `group:${spec.group}` : undefined,
+      members: 0,
       ok: false,
     };
     this.targets.set(spec.id, state);
@@ -142,6 +147,7 @@ export class MetricsSampler implements MetricsTargets {
     const state = existing && existing.kind === kind ? existing : this.add(spec, kind);
     state.spec = spec;
     state.name = spec.name;
+    state.groupKey = spec.group ? `group:${spec.group}` : undefined;
     state.manager = spec.cgroupPath ? this.managerFor(spec.cgroupPath) : undefined;
     state.fast = undefined; // found on the first sample (the cgroup may not exist yet)
     state.fullSeen = false;
@@ -202,18 +208,23 @@ export class MetricsSampler implements MetricsTargets {
         t.ok = false;
       }
     }
-    // Groups without a cgroup of their own: the sum of their members' values.
+    // Groups without a cgroup of their own: the sum of their members' values (one pass).
     for (const g of groups) {
       g.row.fill(0);
       g.row[F.psiCpu] = g.row[F.psiMemory] = g.row[F.psiIo] = Number.NaN;
       g.memoryLimit = Number.NaN;
-      let members = 0;
+      g.members = 0;
+    }
+    if (groups.length > 0)
       for (const t of this.targets.values()) {
-        if (t.kind !== 'container' || t.spec.group !== g.name || !t.ok) continue;
-        members++;
+        if (t.kind !== 'container' || !t.ok || t.groupKey === undefined) continue;
+        const g = this.targets.get(t.groupKey);
+        if (!g || g.manager) continue;
+        g.members++;
         for (let f = 0; f < F.psiCpu; f++) if (!Number.isNaN(t.row[f]!)) g.row[f]! += t.row[f]!;
       }
-      g.ok = members > 0;
+    for (const g of groups) {
+      g.ok = g.members > 0;
       if (!g.ok) g.row.fill(Number.NaN);
     }
     for (const t of this.targets.values()) {
