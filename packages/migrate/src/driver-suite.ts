@@ -21,6 +21,8 @@ export function describeDriver(label: string, open: () => Promise<DriverHarness>
   describe(`migrate on ${label}`, () => {
     let dir: string;
     let db: DriverHarness;
+    // Set only once open() succeeded, so that afterEach still removes `dir` when it failed.
+    let opened: DriverHarness | undefined;
     const write = (name: string, sql: string) => {
       mkdirSync(join(dir, name), { recursive: true });
       writeFileSync(join(dir, name, 'migration.sql'), sql);
@@ -29,11 +31,15 @@ export function describeDriver(label: string, open: () => Promise<DriverHarness>
     beforeEach(async () => {
       dir = mkdtempSync(join(tmpdir(), 'berth-test-migrate-'));
       writeFileSync(join(dir, 'migration_lock.toml'), 'provider = "x"\n');
-      db = await open();
+      opened = db = await open();
     });
     afterEach(async () => {
-      await db.close();
-      rmSync(dir, { recursive: true, force: true });
+      try {
+        await opened?.close();
+      } finally {
+        opened = undefined;
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('applies pending migrations in name order, each recorded with its checksum', async () => {
