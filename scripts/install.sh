@@ -29,7 +29,7 @@ fi
 # 2. pnpm, pinned (the registry copy; corepack's signature check fails offline).
 if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   say "npm: installing pnpm@$PNPM_VERSION"
-  npm install -g --silent "pnpm@$PNPM_VERSION"
+  npm install -g --loglevel=error "pnpm@$PNPM_VERSION"
   hash -r
 fi
 

@@ -2,7 +2,7 @@ import type { StdioOptions } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { createCgroupManager, resolveCgroupPath } from '../cgroup/index.ts';
+import { createCgroupManager } from '../cgroup/index.ts';
 import type { CgroupManager, CgroupMode } from '../cgroup/manager.ts';
 import type { LinuxResources } from '../cgroup/resources.ts';
 import { type OciConfig, type ProcessSpec, parseConfig, processSchema, SpecError } from '../spec/config.ts';

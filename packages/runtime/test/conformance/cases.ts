@@ -584,7 +584,7 @@ add(
     const { afterCreate, afterStart, mnt } = await hookPhases(c);
     check(
       [...afterCreate].sort().join() ===
-        ['createContainer ' + mnt, 'createRuntime', 'prestart'].sort().join(),
+        [`createContainer ${mnt}`, 'createRuntime', 'prestart'].sort().join(),
       `after create: ${JSON.stringify(afterCreate)}; the container's mount namespace is ${mnt}`,
     );
     check(

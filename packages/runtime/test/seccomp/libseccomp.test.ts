@@ -79,7 +79,9 @@ function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
-describe('Berth’s compiler agrees with libseccomp', () => {
+// Exhaustive comparisons (every syscall number × argument set × ABI): CPU-bound, so a loaded
+// 2-core CI machine needs more than the default 10 s per case.
+describe('Berth’s compiler agrees with libseccomp', { timeout: 60_000 }, () => {
   it('on the aarch64 default profile, which also checks the arm64 table against libseccomp’s', () => {
     const profile = defaultSeccompProfile({ arch: 'aarch64', kernelRelease: '6.18' });
     const berth = decodeFilter(compileSeccomp(profile, 'aarch64'));
