@@ -10,25 +10,15 @@
 // Then: 50 containers launched concurrently (time until all run), and `container.list` with
 // 500 container records (p50). Medians and p99 in ms. Everything lives under
 // /tmp/berth-bench-agent-* and /berth-bench-* cgroups, removed at the end.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createAgentClient } from '../packages/agent/src/client/index.ts';
 import { startBerthd } from '../packages/agent/test/berthd-process.ts';
-import { defaultConfig } from '../packages/runtime/src/spec/defaults.ts';
+import { busyboxBundle, compilePeers, sh, Timer } from './lib/peers.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 // The agent's own better-sqlite3 (the repository's root has none).
@@ -40,44 +30,10 @@ const tag = randomBytes(4).toString('hex');
 const base = mkdtempSync('/tmp/berth-bench-agent-');
 chmodSync(base, 0o755);
 const cgroupParent = `/berth-bench-${tag}`;
-const sh = (cmd: string, args: string[]) =>
-  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-
-sh('pnpm', ['--filter', '@berth/agent...', 'build']);
-const floorBin = join(base, 'floor');
-const timerBin = join(base, 'timer');
-sh('cc', ['-O2', '-Wall', '-Werror', '-o', floorBin, join(here, 'runtime-floor.c')]);
-sh('cc', ['-O2', '-Wall', '-Werror', '-o', timerBin, join(here, 'runtime-timer.c')]);
-
-const bundle = join(base, 'bundle');
-const rootfs = join(bundle, 'rootfs');
-for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
-copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
-chmodSync(join(rootfs, 'bin/busybox'), 0o755);
-for (const a of ['true', 'sh', 'sleep']) symlinkSync('busybox', join(rootfs, 'bin', a));
-const config = defaultConfig({ args: ['/bin/true'], rootfs: 'rootfs' });
-config.linux!.namespaces = config.linux!.namespaces!.filter((n) => n.type !== 'cgroup');
-config.linux!.cgroupsPath = `${cgroupParent}/crun`;
-writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
-
-class Timer {
-  private child;
-  private lines;
-  constructor(crunHost: boolean) {
-    this.child = spawn(timerBin, crunHost ? ['--crun-host'] : [], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
-  }
-  async time(argv: string[]): Promise<number> {
-    this.child.stdin!.write(`${argv.join('\t')}\n`);
-    const { value } = await this.lines.next();
-    const [ns, status] = String(value).split(' ');
-    if (status !== '0') throw new Error(`${argv.join(' ')}: wait status ${status}`);
-    return Number(ns) / 1e6;
-  }
-  close() {
-    this.child.stdin!.end();
-  }
-}
+// Through turbo: it runs the agent's Prisma generate step before the build.
+sh('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@berth/agent...', '--output-logs=errors-only']);
+const { floorBin, timerBin } = compilePeers(base);
+const { bundle, rootfs } = busyboxBundle(base, `${cgroupParent}/crun`);
 
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -94,8 +50,8 @@ const args = {
 };
 let berthd = await startBerthd(args);
 const client = createAgentClient({ socketPath: args.socketPath });
-const host = new Timer(false);
-const crunHost = new Timer(true);
+const host = new Timer(timerBin, false);
+const crunHost = new Timer(timerBin, true);
 let seq = 0;
 
 let lastEvent = 0;

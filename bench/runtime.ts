@@ -15,11 +15,9 @@
 // Berth's default bundle carries its security defaults (seccomp, masked and read-only paths,
 // devices, read-only root); the minimal one does only the floor's work, for both Berth and crun.
 // Everything lives under /run/berth-bench-* (a tmpfs) and /berth-bench-* cgroups, removed at the end.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -29,13 +27,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '../packages/runtime/src/container/runtime.ts';
 import { Spawner } from '../packages/runtime/src/container/spawner.ts';
 import { parseConfig } from '../packages/runtime/src/spec/config.ts';
-import { defaultConfig } from '../packages/runtime/src/spec/defaults.ts';
 import { compilePlan } from '../packages/runtime/src/spec/plan.ts';
+import { busyboxBundle, compilePeers, sh, Timer } from './lib/peers.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const pkg = join(here, '../packages/runtime');
@@ -47,29 +44,14 @@ const base = mkdtempSync('/run/berth-bench-');
 execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128m,mode=700', 'berth-bench', base]);
 const cgroupParent = `/berth-bench-${tag}`;
 
-function sh(cmd: string, args: string[]) {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
 // Build what we measure.
 if (!existsSync(join(pkg, 'dist/berth-helper')) || !existsSync(join(pkg, 'dist/berth-runtime.js')))
   sh('pnpm', ['--filter', '@berth/runtime', 'build']);
-const floorBin = join(base, 'floor');
-const timerBin = join(base, 'timer');
-sh('cc', ['-O2', '-Wall', '-Werror', '-o', floorBin, join(here, 'runtime-floor.c')]);
-sh('cc', ['-O2', '-Wall', '-Werror', '-o', timerBin, join(here, 'runtime-timer.c')]);
+const { floorBin, timerBin } = compilePeers(base);
 
 // One bundle for everyone: a busybox rootfs and Berth's default config (seccomp, masks,
 // devices, read-only root), five namespaces like the floor, /bin/true.
-const bundle = join(base, 'bundle');
-const rootfs = join(bundle, 'rootfs');
-for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
-copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
-chmodSync(join(rootfs, 'bin/busybox'), 0o755);
-for (const a of ['true', 'sh', 'sleep']) symlinkSync('busybox', join(rootfs, 'bin', a));
-const config = defaultConfig({ args: ['/bin/true'], rootfs: 'rootfs' });
-config.linux!.namespaces = config.linux!.namespaces!.filter((n) => n.type !== 'cgroup');
-config.linux!.cgroupsPath = `${cgroupParent}/c`;
+const { bundle, rootfs, config } = busyboxBundle(base, `${cgroupParent}/c`);
 // The same work as the floor and nothing more (five namespaces, /proc): what the runtime's
 // own machinery costs, apart from Berth's security defaults.
 const minimal = structuredClone(config);
@@ -90,37 +72,8 @@ limited.linux!.resources = {
 };
 writeFileSync(join(bundle, 'config.json'), JSON.stringify(limited));
 
-class Timer {
-  private child;
-  private lines;
-  constructor(private crunHost: boolean) {
-    this.child = spawn(timerBin, crunHost ? ['--crun-host'] : [], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.lines = createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
-  }
-  async time(argv: string[]): Promise<number> {
-    this.child.stdin!.write(`${argv.join('\t')}\n`);
-    const { value } = await this.lines.next();
-    const [ns, status] = String(value).split(' ');
-    if (status !== '0') {
-      // Run it again where we can see why.
-      const [cmd, args] = this.crunHost
-        ? [
-            'unshare',
-            ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs /sys/fs/cgroup/unified && exec "$@"', 'sh', ...argv],
-          ]
-        : [argv[0]!, argv.slice(1)];
-      const again = spawnSync(cmd, args as string[], { encoding: 'utf8' });
-      throw new Error(`${argv.join(' ')}: wait status ${status}\n${again.stderr}`);
-    }
-    return Number(ns) / 1e6;
-  }
-  close() {
-    this.child.stdin!.end();
-  }
-}
-
-const host = new Timer(false);
-const crunHost = new Timer(true);
+const host = new Timer(timerBin, false);
+const crunHost = new Timer(timerBin, true);
 const spawner = new Spawner();
 const stateRoot = join(base, 'state');
 const lib = new Runtime({ root: stateRoot, cgroups: false, spawner });
