@@ -8,6 +8,7 @@ import type { AgentPolicy } from '@berth/contracts';
 import { defaultSeccompProfile } from '@berth/runtime/seccomp';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { loadPolicy } from './config.ts';
+import { ContainerNetworks } from './containers/network.ts';
 import { autostart, recover } from './containers/recovery.ts';
 import { ContainerService } from './containers/service.ts';
 import type { AgentContext } from './context.ts';
@@ -130,6 +131,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     config.runtime ??
     (await loadRealRuntime({ root: config.runtimeRoot ?? join(config.stateDir, 'runtime') }));
   const groups = new GroupService({ db, events, runtime, policy });
+  const networks = new ContainerNetworks(policy.network, config.stateDir);
   let seccompProfile: unknown;
   const containers = new ContainerService({
     db,
@@ -140,11 +142,21 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     stateDir: config.stateDir,
     seccomp: config.runtime ? undefined : () => (seccompProfile ??= defaultSeccompProfile()),
     groupPath: (name) => groups.path(name),
+    networks,
   });
   const volumes = new VolumeService({ db, events, dirOf: (name) => containers.volumeDir(name) });
   const unavailable = runtime.unavailableReason();
   if (unavailable) console.error(`berthd: containers cannot run: ${unavailable}`);
   const recovered = await recover(containers);
+  // Berth's nftables tables, bridges and DNS responders rebuilt from the network state
+  // (idempotent); leases of containers the DB no longer has are dropped.
+  try {
+    const known = new Set((await db.container.findMany({ select: { id: true } })).map((r) => r.id));
+    const pruned = await networks.restore((id) => known.has(id));
+    if (pruned.length > 0) console.error(`berthd: network leases released: ${pruned.join(', ')}`);
+  } catch (e) {
+    console.error(`berthd: restoring networks: ${(e as Error).message}`);
+  }
   if (recovered.adopted.length > 0) console.error(`berthd: adopted ${recovered.adopted.join(', ')}`);
   const autostartAbort = new AbortController();
 
@@ -229,6 +241,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         await autostarting;
         await Promise.all(containers.mutex.busy().map((id) => containers.mutex.run(id, async () => {})));
         await metrics.close();
+        await networks.close().catch((e: Error) => console.error(`berthd: networks: ${e.message}`));
         await db.agentEvent.create({
           data: { kind: 'agent.stopped', data: JSON.stringify({ pid: process.pid }) },
         });

@@ -18,6 +18,34 @@ export const AgentPolicy = z
     allowPrivileged: z.boolean().default(false),
     /** Whether containers may share the host's network namespace. */
     allowHostNetwork: z.boolean().default(false),
+    /** Bridge networking: the default network, Berth's nftables table, host veth prefix. */
+    network: z
+      .object({
+        /** Subnet of the default network (berth0), created on first use. */
+        subnet: z
+          .string()
+          .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 prefix like 10.87.0.0/16')
+          .default('10.87.0.0/16'),
+        /** Linux bridge of the default network (at most 15 characters). */
+        bridge: z
+          .string()
+          .regex(/^[a-z][a-z0-9_-]{0,14}$/, 'must be an interface name of at most 15 characters')
+          .default('berth0'),
+        /** Name of Berth's nftables tables. */
+        table: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,31}$/, 'must be an nftables table name')
+          .default('berth'),
+        /** Prefix of host-side veth names (2-4 characters). */
+        hostIfPrefix: z
+          .string()
+          .regex(/^[a-z][a-z0-9]{1,3}$/, 'must be 2-4 lower-case letters or digits')
+          .default('vb'),
+        /** "global": net.ipv4.ip_forward while a network exists; "bridges": only on Berth's bridges. */
+        forwarding: z.enum(['global', 'bridges']).default('global'),
+      })
+      .strict()
+      .prefault({}),
     /** Ceilings on what one container or group may be given. */
     maxLimits: Limits.default({}),
     /** Seconds between the stop signal and killing everything, unless the container says. */

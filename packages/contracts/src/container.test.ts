@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentPolicy } from './agent-config.ts';
-import { ContainerConfig, parseRestartPolicy } from './container.ts';
+import { ContainerConfig, parsePublish, parseRestartPolicy } from './container.ts';
 
 const firstIssue = (input: unknown) => {
   const r = ContainerConfig.safeParse(input);
@@ -64,5 +64,34 @@ describe('AgentPolicy', () => {
   it('refuses / and relative paths in the allowlist', () => {
     expect(AgentPolicy.safeParse({ bindMountAllowlist: ['/'] }).success).toBe(false);
     expect(AgentPolicy.safeParse({ bindMountAllowlist: ['srv'] }).success).toBe(false);
+  });
+});
+
+describe('published ports', () => {
+  it('parses [hostIP:]hostPort:containerPort[/udp]', () => {
+    expect(parsePublish('8080:80')).toEqual({
+      protocol: 'tcp',
+      hostAddress: '0.0.0.0',
+      hostPort: 8080,
+      containerPort: 80,
+    });
+    expect(parsePublish('127.0.0.1:5353:53/udp')).toEqual({
+      protocol: 'udp',
+      hostAddress: '127.0.0.1',
+      hostPort: 5353,
+      containerPort: 53,
+    });
+  });
+
+  it('refuses bad specs naming the field', () => {
+    expect(() => parsePublish('80')).toThrow(/hostPort:containerPort/);
+    expect(() => parsePublish('8080:0')).toThrow(/containerPort/);
+    expect(() => parsePublish('70000:80')).toThrow(/hostPort/);
+    expect(() => parsePublish('999.1.1.1:80:80')).toThrow(/hostAddress/);
+    expect(() => parsePublish('8080:80/sctp')).toThrow(/udp/);
+  });
+
+  it('defaults a container to no published ports', () => {
+    expect(ContainerConfig.parse({ name: 'a', image: 'busybox' }).ports).toEqual([]);
   });
 });

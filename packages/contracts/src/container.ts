@@ -78,6 +78,43 @@ export const NetworkMode = z.union([
 ]);
 export type NetworkMode = z.infer<typeof NetworkMode>;
 
+/** A published port: `hostPort` on the host's `hostAddress` forwarded to the container's `containerPort`. */
+export const PublishedPort = z
+  .object({
+    protocol: z.enum(['tcp', 'udp']).default('tcp'),
+    /** The host address to listen on (default all IPv4 addresses). */
+    hostAddress: z.ipv4('must be an IPv4 address').default('0.0.0.0'),
+    hostPort: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be 1-65535')
+      .max(65_535, 'must be 1-65535'),
+    containerPort: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be 1-65535')
+      .max(65_535, 'must be 1-65535'),
+  })
+  .strict();
+export type PublishedPort = z.infer<typeof PublishedPort>;
+
+/** `[hostIP:]hostPort:containerPort[/tcp|/udp]` (the CLI's `--publish`) → a PublishedPort. */
+export function parsePublish(spec: string): PublishedPort {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(spec);
+  if (!m) throw new Error(`invalid publish "${spec}": must be [hostIP:]hostPort:containerPort[/udp]`);
+  const r = PublishedPort.safeParse({
+    protocol: m[4] ?? 'tcp',
+    ...(m[1] ? { hostAddress: m[1] } : {}),
+    hostPort: Number(m[2]),
+    containerPort: Number(m[3]),
+  });
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new Error(`invalid publish "${spec}": ${issue.path.join('.')} ${issue.message}`);
+  }
+  return r.data;
+}
+
 export const VolumeMount = z
   .object({
     /** `volume`: a named volume of the agent; `bind`: a host directory inside the agent's allowlist. */
@@ -141,6 +178,8 @@ export const ContainerConfig = z
     kind: z.enum(['app', 'system']).default('app'),
     limits: Limits.default({}),
     network: NetworkMode.default('none'),
+    /** Published ports (network bridge only). */
+    ports: z.array(PublishedPort).max(256).default([]),
     volumes: z.array(VolumeMount).max(64).default([]),
     restart: RestartPolicy.default('no'),
     autostart: z.boolean().default(false),

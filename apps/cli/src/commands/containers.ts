@@ -1,5 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { ContainerConfigInput, ContainerInfo } from '@berth/contracts';
+import {
+  type ContainerConfigInput,
+  type ContainerInfo,
+  type PublishedPort,
+  parsePublish,
+} from '@berth/contracts';
 import { Command, Option } from 'commander';
 import { actor, clientOf, limitsFrom, parseNumber, printJson, table, UsageError } from '../client.ts';
 
@@ -28,6 +33,7 @@ interface CreateOpts {
   hostname?: string;
   system?: boolean;
   network?: string;
+  publish?: string[];
   volume?: string[];
   restart?: string;
   autostart?: boolean;
@@ -80,6 +86,7 @@ function configFrom(
     kind: o.system ? 'system' : 'app',
     limits: limitsFrom(o),
     ...(o.network ? { network: o.network } : {}),
+    ...(o.publish?.length ? { ports: o.publish.map(publishOf) } : {}),
     volumes: (o.volume ?? []).map(parseVolume),
     ...(o.restart ? { restart: o.restart } : {}),
     autostart: Boolean(o.autostart),
@@ -94,6 +101,14 @@ function configFrom(
     privileged: Boolean(o.privileged),
     ...(o.stopTimeout !== undefined ? { stopTimeoutSec: parseNumber(o.stopTimeout, 'stop-timeout') } : {}),
   };
+}
+
+function publishOf(spec: string): PublishedPort {
+  try {
+    return parsePublish(spec);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 function generatedName(): string {
@@ -118,7 +133,12 @@ function createLike(name: 'create' | 'launch', start: boolean): Command {
     .option('-u, --user <user>', 'uid[:gid] or user name')
     .option('--hostname <name>', 'host name (default: the container name)')
     .option('--system', "a system container: the image's init (systemd) as PID 1")
-    .option('--network <mode>', 'none, host or container:<name>')
+    .option('--network <mode>', 'none, bridge, host or container:<name>')
+    .option(
+      '-p, --publish <[hostIP:]hostPort:containerPort[/udp]>',
+      'publish a port (bridge; repeatable)',
+      collect,
+    )
     .option(
       '-v, --volume <SOURCE:TARGET[:ro]>',
       'named volume or allowed host directory (repeatable)',

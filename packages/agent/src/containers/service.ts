@@ -29,8 +29,9 @@ import type { EventLog } from '../events/log.ts';
 import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/images.ts';
 import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/types.ts';
 import { resolveInRoot } from './files.ts';
+import { type ContainerNetworks, writeNetFiles } from './network.ts';
 import { KeyedMutex } from './serial.ts';
-import { buildSpec, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
+import { buildSpec, hostnameOf, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
 import { refusal, type Verb } from './state-machine.ts';
 
 // The container service: every verb on a container, serialised per container (KeyedMutex),
@@ -49,6 +50,8 @@ export interface ContainerServiceDeps {
   seccomp?: () => unknown;
   /** Resolves a group name to its cgroup path, or throws NOT_FOUND. */
   groupPath: (name: string | undefined) => Promise<string>;
+  /** Bridge networking (absent: the bridge mode is refused). */
+  networks?: ContainerNetworks;
 }
 
 /** The mutex key under which id ranges and names are claimed (no container id has a NUL). */
@@ -149,11 +152,19 @@ export class ContainerService {
       throw forbidden('privileged containers are not allowed by this agent (allowPrivileged in its config)');
     if (config.network === 'host' && !p.allowHostNetwork)
       throw forbidden("the host's network is not allowed by this agent (allowHostNetwork in its config)");
-    if (config.network === 'bridge')
+    if (config.network === 'bridge' && !this.d.networks)
       throw new AgentError(
         'CONFLICT',
-        'network bridge: berthd does not attach containers to bridges yet; use none, host or container:<name>',
+        'network bridge: this agent has no bridge networking; use none, host or container:<name>',
       );
+    if (config.ports.length > 0 && config.network !== 'bridge')
+      throw invalid('ports', 'published ports need network bridge');
+    const seen = new Set<string>();
+    for (const [i, p] of config.ports.entries()) {
+      const key = `${p.protocol}/${p.hostPort}`;
+      if (seen.has(key)) throw invalid(`ports.${i}.hostPort`, `${key} is published twice`);
+      seen.add(key);
+    }
     checkLimits(config.limits, p.maxLimits, 'limits');
     const binds: Array<{ source: string; target: string; readOnly: boolean }> = [];
     for (const [i, v] of config.volumes.entries()) {
@@ -339,6 +350,7 @@ export class ContainerService {
   /** Undo a create: no runtime state, root, directory or record is left. */
   async rollbackCreate(id: string): Promise<void> {
     if (this.d.runtime.state(id)) await this.d.runtime.delete(id, true).catch(() => {});
+    await this.d.networks?.detach(id).catch(() => {});
     await this.d.images.removeRoot(id);
     rmSync(this.dir(id), { recursive: true, force: true });
     await this.d.db.container.deleteMany({ where: { id } });
@@ -362,17 +374,25 @@ export class ContainerService {
   private async startLocked(row: ContainerRow, restarting = false): Promise<void> {
     this.needRuntime();
     const rs = this.d.runtime.state(row.id);
+    let pid = rs?.pid;
     if (!rs || rs.status === 'stopped') {
       if (rs) await this.retireInstance(row.id);
       await this.d.images.ensureMounted(row.id);
-      await this.d.runtime.create(
+      ({ pid } = await this.d.runtime.create(
         row.id,
         this.dir(row.id),
         JSON.parse(row.spec) as Record<string, unknown>,
         this.logFile(row.id),
-      );
+      ));
     }
-    await this.d.runtime.start(row.id);
+    const config = JSON.parse(row.config) as ContainerConfig;
+    if (config.network === 'bridge') await this.attachBridge(row, config, pid);
+    try {
+      await this.d.runtime.start(row.id);
+    } catch (e) {
+      if (config.network === 'bridge') await this.d.networks?.detach(row.id).catch(() => {});
+      throw e;
+    }
     await this.d.db.container.update({
       where: { id: row.id },
       data: {
@@ -385,6 +405,35 @@ export class ContainerService {
       },
     });
     this.watch(row.id);
+  }
+
+  /** Between the runtime's create (init's netns exists) and start: eth0 on the default network,
+   * the published ports, and the container's resolv.conf, hosts and hostname. */
+  private async attachBridge(
+    row: ContainerRow,
+    config: ContainerConfig,
+    pid: number | undefined,
+  ): Promise<void> {
+    if (!this.d.networks) throw conflict('network bridge: this agent has no bridge networking');
+    if (pid === undefined) throw new AgentError('INTERNAL', `container ${row.name}: its init has no pid`);
+    const spec = JSON.parse(row.spec) as { hostname?: string; root?: { path?: string } };
+    const hostname = (spec.hostname ?? hostnameOf(config.name)).toLowerCase();
+    const byName = hostnameOf(config.name);
+    const ep = await this.d.networks.attach({
+      containerId: row.id,
+      pid,
+      hostname,
+      aliases: byName !== hostname ? [byName] : [],
+      ports: config.ports,
+    });
+    try {
+      const rootfs = spec.root?.path;
+      if (!rootfs) throw new AgentError('INTERNAL', `container ${row.name}: its spec has no root`);
+      writeNetFiles(rootfs, ep.files, row.idBase ?? 0, row.idBase ?? 0);
+    } catch (e) {
+      await this.d.networks.detach(row.id).catch(() => {});
+      throw e;
+    }
   }
 
   /** Drop the runtime's stopped (or merely created) instance; the log file stays. */
@@ -446,6 +495,7 @@ export class ContainerService {
       where: { id: row.id },
       data: { state: 'stopped', exitCode: exit ? exitStatus(exit) : null, finishedAt: new Date() },
     });
+    await this.d.networks?.detach(row.id);
     return exit;
   }
 
@@ -506,6 +556,7 @@ export class ContainerService {
   /** Idempotent: what a crashed delete left is removed by running this again. */
   async finishDelete(id: string): Promise<void> {
     if (this.d.runtime.state(id)) await this.d.runtime.delete(id, true);
+    await this.d.networks?.detach(id);
     await this.d.images.removeRoot(id);
     rmSync(this.dir(id), { recursive: true, force: true });
     await this.d.db.snapshot.deleteMany({ where: { containerId: id } });
@@ -577,6 +628,9 @@ export class ContainerService {
     const rs = this.d.runtime.state(id);
     if (rs && rs.status !== 'stopped') return; // a later instance is running
     const oom = await this.d.runtime.oomKills(id).catch(() => 0);
+    await this.d.networks
+      ?.detach(id)
+      .catch((e: Error) => console.error(`berthd: detaching ${row.name}: ${e.message}`));
     await this.d.db.container.update({
       where: { id },
       data: { state: 'stopped', exitCode: exitStatus(exit), finishedAt: new Date() },

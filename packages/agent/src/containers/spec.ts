@@ -127,7 +127,7 @@ function systemContainer(spec: OciSpec): void {
     });
 }
 
-function hostnameOf(name: string): string {
+export function hostnameOf(name: string): string {
   const h = name
     .toLowerCase()
     .replace(/[^a-z0-9-]/g, '-')

@@ -1,0 +1,294 @@
+// Bridge networking end to end as root: the real bundled berthd (real runtime, user-namespaced
+// containers) with its own default network on a unique test subnet, bridge, nftables table and
+// veth prefix, driven through the bundled `berth` CLI. Traffic goes only between the test's
+// containers and to 127.0.0.1. Everything is removed in afterAll, even when a test fails.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
+import type { ContainerInfo } from '@berth/contracts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI_BUNDLE = fileURLToPath(new URL('../dist/berth.js', import.meta.url));
+const TAG = `berth-test-clinet-${process.pid}`;
+const CGROUP_PARENT = `/${TAG}`;
+const hex = randomBytes(4).toString('hex');
+const BRIDGE = `bc${hex.slice(0, 6)}`;
+const TABLE = `berth_test_clinet_${process.pid}`;
+const IF_PREFIX = `k${hex.slice(0, 3)}`;
+const SUBNET = `10.${124 + (randomBytes(1)[0]! % 3)}.${randomBytes(1)[0]!}.0/24`;
+
+let dir: string;
+let berthd: BerthdProcess | undefined;
+const args = () => ({
+  socketPath: join(dir, 'berthd.sock'),
+  stateDir: join(dir, 'state'),
+  socketGroup: '0',
+  extraArgs: ['--config', join(dir, 'agent.json')],
+});
+
+beforeAll(async () => {
+  dir = mkdtempSync(`/tmp/${TAG}-`);
+  chmodSync(dir, 0o755);
+  writeFileSync(
+    join(dir, 'agent.json'),
+    JSON.stringify({
+      cgroupParent: CGROUP_PARENT,
+      stopTimeoutSec: 2,
+      // Not the global ip_forward: other tests share this host.
+      network: {
+        subnet: SUBNET,
+        bridge: BRIDGE,
+        table: TABLE,
+        hostIfPrefix: IF_PREFIX,
+        forwarding: 'bridges',
+      },
+    }),
+  );
+  berthd = await startBerthd(args());
+}, 60_000);
+
+afterAll(async () => {
+  try {
+    if (berthd && berthd.child.exitCode === null) {
+      const list = await berth('ls', '--format', 'json');
+      for (const c of JSON.parse(list.stdout || '[]') as ContainerInfo[]) await berth('rm', '-f', c.name);
+      await berthd.stop();
+    }
+  } finally {
+    cleanupHost();
+  }
+}, 120_000);
+
+/** Whatever the test left: processes, mounts, cgroups, our links and nft tables, the dir. */
+function cleanupHost(): void {
+  const hierarchies = readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, TAG));
+  for (const h of hierarchies.filter((p) => existsSync(p)))
+    for (const procs of walk(h).filter((f) => f.endsWith('/cgroup.procs')))
+      for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => dir && m.startsWith(dir))
+    .sort()
+    .reverse();
+  for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+  for (const h of hierarchies.filter((p) => existsSync(p)))
+    for (const d of walk(h, true).reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // busy for a moment more
+      }
+    }
+  for (const l of links().filter((n) => n === BRIDGE || n.startsWith(IF_PREFIX)))
+    spawnSync('ip', ['link', 'del', l], { stdio: 'ignore' });
+  for (const family of ['inet', 'bridge'])
+    spawnSync('nft', ['delete', 'table', family, TABLE], { stdio: 'ignore' });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+function walk(root: string, dirsOnly = false): string[] {
+  const out: string[] = [];
+  const visit = (d: string) => {
+    if (dirsOnly) out.push(d);
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) visit(p);
+      else if (!dirsOnly) out.push(p);
+    }
+  };
+  if (existsSync(root)) visit(root);
+  return out;
+}
+
+function links(): string[] {
+  const r = spawnSync('ip', ['-json', 'link', 'show'], { encoding: 'utf8' });
+  return (JSON.parse(r.stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname);
+}
+
+function nftTableText(): string {
+  return ['inet', 'bridge']
+    .map((f) => spawnSync('nft', ['list', 'table', f, TABLE], { encoding: 'utf8' }).stdout)
+    .join('\n');
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function berth(...argv: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_BUNDLE, '--socket', args().socketPath, ...argv], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function ok(...argv: string[]): Promise<string> {
+  const r = await berth(...argv);
+  if (r.code !== 0)
+    throw new Error(
+      `berth ${argv.join(' ')} exited ${r.code}: ${r.stderr}\nberthd said:\n${berthd?.stderr()}`,
+    );
+  return r.stdout;
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET / over plain TCP to 127.0.0.1:port; the body, or undefined when it fails. */
+function httpGet(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    let data = '';
+    sock.setTimeout(3000, () => sock.destroy());
+    sock.on('connect', () => sock.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n'));
+    sock.on('data', (c) => {
+      data += c.toString('utf8');
+    });
+    sock.on('error', () => resolve(undefined));
+    sock.on('close', () => {
+      const at = data.indexOf('\r\n\r\n');
+      resolve(at >= 0 ? data.slice(at + 4) : undefined);
+    });
+  });
+}
+
+const endpoints = (): Record<string, unknown> => {
+  const f = join(dir, 'state', 'network.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')).endpoints as Record<string, unknown>) : {};
+};
+
+describe('bridge networking', () => {
+  it('connects containers by name, publishes a port on 127.0.0.1, and leaves nothing behind', async () => {
+    const hostPort = await freePort();
+    await ok(
+      'launch',
+      'busybox',
+      'srv',
+      '--network',
+      'bridge',
+      '--publish',
+      `127.0.0.1:${hostPort}:80`,
+      '--',
+      'sh',
+      '-c',
+      'mkdir -p /www && echo hello-from-srv > /www/index.html && exec httpd -f -p 80 -h /www',
+    );
+    await ok('launch', 'busybox', 'cli', '--network', 'bridge', '--', 'sleep', '1000');
+    const srv = JSON.parse(await ok('inspect', 'srv')) as ContainerInfo;
+    const cli = JSON.parse(await ok('inspect', 'cli')) as ContainerInfo;
+    expect(srv.config.network).toBe('bridge');
+    expect(srv.config.ports).toEqual([
+      { protocol: 'tcp', hostAddress: '127.0.0.1', hostPort, containerPort: 80 },
+    ]);
+    expect(Object.keys(endpoints()).sort()).toEqual([srv.id, cli.id].sort());
+    expect(links()).toContain(BRIDGE);
+
+    // The files berthd wrote into the root before start.
+    expect(await ok('exec', 'cli', '--', 'cat', '/etc/hostname')).toBe('cli\n');
+    expect(await ok('exec', 'cli', '--', 'cat', '/etc/resolv.conf')).toContain(
+      `nameserver ${SUBNET.replace(/0\/24$/, '1')}`,
+    );
+
+    // By name: busybox's own resolver asks berthd's DNS responder on the gateway, then nc.
+    const script =
+      'ip=$(nslookup srv | awk \'/^Address/ {a=$NF} END {print a}\'); echo "ip=$ip"; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc "$ip" 80';
+    let out = '';
+    await until('srv reachable from cli by name', async () => {
+      const r = await berth('exec', 'cli', '--', 'sh', '-c', script);
+      out = r.stdout + r.stderr;
+      return r.stdout.includes('hello-from-srv');
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}: last output: ${out}`);
+    });
+    expect(out).toMatch(new RegExp(`ip=${SUBNET.replace(/\.0\/24$/, '').replace(/\./g, '\\.')}\\.\\d+`));
+
+    // The published port from the host's loopback.
+    let body: string | undefined;
+    await until('the published port', async () => {
+      body = await httpGet(hostPort);
+      return body?.includes('hello-from-srv') ?? false;
+    });
+    expect(body).toContain('hello-from-srv');
+    expect(nftTableText()).toContain(String(hostPort));
+
+    // Stop releases the lease; start attaches again.
+    await ok('stop', 'cli');
+    expect(Object.keys(endpoints())).toEqual([srv.id]);
+    await ok('start', 'cli');
+    expect(Object.keys(endpoints()).sort()).toEqual([srv.id, cli.id].sort());
+
+    // Delete: no veth, no lease, no port rule.
+    await ok('rm', '-f', 'srv');
+    await ok('rm', '-f', 'cli');
+    expect(endpoints()).toEqual({});
+    expect(links().filter((l) => l.startsWith(IF_PREFIX))).toEqual([]);
+    expect(nftTableText()).not.toContain(String(hostPort));
+    expect(await httpGet(hostPort)).toBeUndefined();
+  }, 120_000);
+
+  it('refuses published ports without the bridge, naming the field', async () => {
+    const r = await berth('launch', 'busybox', 'nobr', '--publish', '8080:80', '--', 'true');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('ports');
+    const bad = await berth('launch', 'busybox', 'nobr', '--network', 'bridge', '--publish', '8080:99999');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('containerPort');
+    expect(
+      (JSON.parse(await ok('ls', '--format', 'json')) as ContainerInfo[]).map((c) => c.name),
+    ).not.toContain('nobr');
+  }, 60_000);
+});
