@@ -2,26 +2,15 @@
 // overlay roots, user namespaces) on a temporary socket and state dir, driven through the
 // bundled `berth` CLI. Everything it makes lives under names containing "berth-test" and is
 // removed in afterAll, even when a test fails.
-import { spawn, spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import type { AgentEventInfo, ContainerInfo } from '@berth/contracts';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BerthRun, cleanupTestHost, runBerth, until } from './harness.ts';
 
-const CLI_BUNDLE = fileURLToPath(new URL('../dist/berth.js', import.meta.url));
 const TAG = `berth-test-cli-${process.pid}`;
 const CGROUP_PARENT = `/${TAG}`;
 
@@ -62,86 +51,11 @@ afterAll(async () => {
       await berthd.stop();
     }
   } finally {
-    cleanupHost();
+    cleanupTestHost(dir, TAG);
   }
 }, 120_000);
 
-/** Whatever the test left: processes in our cgroups, mounts under our dir, the cgroups, the dir. */
-function cleanupHost(): void {
-  const hierarchies = readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, TAG));
-  for (const h of hierarchies.filter((p) => existsSync(p)))
-    for (const procs of walk(h).filter((f) => f.endsWith('/cgroup.procs')))
-      for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-  const mounts = readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => dir && m.startsWith(dir))
-    .sort()
-    .reverse();
-  for (const m of mounts) spawnSyncQuiet('umount', ['-l', m]);
-  for (const h of hierarchies.filter((p) => existsSync(p)))
-    for (const d of walk(h, true).reverse()) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // busy for a moment more; the kernel frees it when its last process is reaped
-      }
-    }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-}
-
-function walk(root: string, dirsOnly = false): string[] {
-  const out: string[] = [];
-  const visit = (d: string) => {
-    if (dirsOnly) out.push(d);
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) visit(p);
-      else if (!dirsOnly) out.push(p);
-    }
-  };
-  if (existsSync(root)) visit(root);
-  return out;
-}
-
-function spawnSyncQuiet(cmd: string, argv: string[]): void {
-  // umount -l of what our own test mounted (container roots, idmapped layers) only.
-  spawnSync(cmd, argv, { stdio: 'ignore' });
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function berth(...argv: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_BUNDLE, '--socket', args().socketPath, ...argv], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const berth = (...argv: string[]): Promise<BerthRun> => runBerth(args().socketPath, argv);
 
 async function ok(...argv: string[]): Promise<string> {
   const r = await berth(...argv);
@@ -154,14 +68,6 @@ async function ok(...argv: string[]): Promise<string> {
 
 async function inspect(name: string): Promise<ContainerInfo> {
   return JSON.parse(await ok('inspect', name)) as ContainerInfo;
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const cgroupDir = (controller: string, c: ContainerInfo) =>

@@ -1,7 +1,7 @@
 // Root-test harness for the CLI: the real bundled berthd on a temporary socket and state
 // dir (started before the file's tests, stopped and removed after), and the bundled `berth`.
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
@@ -61,4 +61,82 @@ export function useBerthd(label: string): {
       });
     },
   };
+}
+
+/** Runs the bundled `berth --socket <socketPath> …argv` (killed after `timeoutMs`). */
+export function runBerth(socketPath: string, argv: string[], timeoutMs = 60_000): Promise<BerthRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_BUNDLE, '--socket', socketPath, ...argv], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Polls `check` until it holds, or throws naming `what` after `ms`. */
+export async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Whatever a test under `dir` left: processes in the `/tag` cgroups, mounts under dir, the
+ * cgroups, the dir. */
+export function cleanupTestHost(dir: string, tag: string): void {
+  const hierarchies = readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, tag));
+  for (const h of hierarchies.filter((p) => existsSync(p)))
+    for (const procs of walk(h).filter((f) => f.endsWith('/cgroup.procs')))
+      for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => dir && m.startsWith(dir))
+    .sort()
+    .reverse();
+  // umount -l of what our own test mounted (container roots, idmapped layers) only.
+  for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+  for (const h of hierarchies.filter((p) => existsSync(p)))
+    for (const d of walk(h, true).reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // busy for a moment more; the kernel frees it when its last process is reaped
+      }
+    }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+function walk(root: string, dirsOnly = false): string[] {
+  const out: string[] = [];
+  const visit = (d: string) => {
+    if (dirsOnly) out.push(d);
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) visit(p);
+      else if (!dirsOnly) out.push(p);
+    }
+  };
+  if (existsSync(root)) visit(root);
+  return out;
 }

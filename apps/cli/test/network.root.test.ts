@@ -2,26 +2,16 @@
 // containers) with its own default network on a unique test subnet, bridge, nftables table and
 // veth prefix, driven through the bundled `berth` CLI. Traffic goes only between the test's
 // containers and to 127.0.0.1. Everything is removed in afterAll, even when a test fails.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import type { ContainerInfo } from '@berth/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BerthRun, cleanupTestHost, runBerth, until } from './harness.ts';
 
-const CLI_BUNDLE = fileURLToPath(new URL('../dist/berth.js', import.meta.url));
 const TAG = `berth-test-clinet-${process.pid}`;
 const CGROUP_PARENT = `/${TAG}`;
 const hex = randomBytes(4).toString('hex');
@@ -72,52 +62,16 @@ afterAll(async () => {
   }
 }, 120_000);
 
-/** Whatever the test left: processes, mounts, cgroups, our links and nft tables, the dir. */
+/** Whatever the test left: processes, mounts, cgroups, the dir, and our links and nft tables. */
 function cleanupHost(): void {
-  const hierarchies = readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, TAG));
-  for (const h of hierarchies.filter((p) => existsSync(p)))
-    for (const procs of walk(h).filter((f) => f.endsWith('/cgroup.procs')))
-      for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-  const mounts = readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => dir && m.startsWith(dir))
-    .sort()
-    .reverse();
-  for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
-  for (const h of hierarchies.filter((p) => existsSync(p)))
-    for (const d of walk(h, true).reverse()) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // busy for a moment more
-      }
-    }
-  for (const l of links().filter((n) => n === BRIDGE || n.startsWith(IF_PREFIX)))
-    spawnSync('ip', ['link', 'del', l], { stdio: 'ignore' });
-  for (const family of ['inet', 'bridge'])
-    spawnSync('nft', ['delete', 'table', family, TABLE], { stdio: 'ignore' });
-  if (dir) rmSync(dir, { recursive: true, force: true });
-}
-
-function walk(root: string, dirsOnly = false): string[] {
-  const out: string[] = [];
-  const visit = (d: string) => {
-    if (dirsOnly) out.push(d);
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) visit(p);
-      else if (!dirsOnly) out.push(p);
-    }
-  };
-  if (existsSync(root)) visit(root);
-  return out;
+  try {
+    for (const l of links().filter((n) => n === BRIDGE || n.startsWith(IF_PREFIX)))
+      spawnSync('ip', ['link', 'del', l], { stdio: 'ignore' });
+    for (const family of ['inet', 'bridge'])
+      spawnSync('nft', ['delete', 'table', family, TABLE], { stdio: 'ignore' });
+  } finally {
+    cleanupTestHost(dir, TAG);
+  }
 }
 
 function links(): string[] {
@@ -131,33 +85,7 @@ function nftTableText(): string {
     .join('\n');
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function berth(...argv: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_BUNDLE, '--socket', args().socketPath, ...argv], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const berth = (...argv: string[]): Promise<BerthRun> => runBerth(args().socketPath, argv);
 
 async function ok(...argv: string[]): Promise<string> {
   const r = await berth(...argv);
@@ -166,14 +94,6 @@ async function ok(...argv: string[]): Promise<string> {
       `berth ${argv.join(' ')} exited ${r.code}: ${r.stderr}\nberthd said:\n${berthd?.stderr()}`,
     );
   return r.stdout;
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** A port free on 127.0.0.1 right now. */

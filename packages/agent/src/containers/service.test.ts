@@ -246,3 +246,16 @@ describe('concurrency', () => {
     expect(new Set(bases).size).toBe(12);
   });
 });
+
+describe('network policy', () => {
+  it('refuses published ports without the bridge, and the bridge without bridge networking', async () => {
+    const port = { hostPort: 8080, containerPort: 80 };
+    await expect(svc.create({ name: 'p', image: 'busybox', ports: [port] }, 'a')).rejects.toThrow(
+      'invalid ports: published ports need network bridge',
+    );
+    await expect(svc.create({ name: 'p', image: 'busybox', network: 'bridge' }, 'a')).rejects.toThrow(
+      /this agent has no bridge networking/,
+    );
+    expect(await svc.list()).toEqual([]);
+  });
+});
