@@ -185,6 +185,20 @@ describe('bridge networking', () => {
     expect(body).toContain('hello-from-srv');
     expect(nftTableText()).toContain(String(hostPort));
 
+    // berthd restarted after Berth's tables were lost: it rebuilds them from its state, and the
+    // running containers keep their addresses and published port.
+    await berthd?.stop();
+    for (const family of ['inet', 'bridge'])
+      spawnSync('nft', ['delete', 'table', family, TABLE], { stdio: 'ignore' });
+    expect(await httpGet(hostPort)).toBeUndefined();
+    berthd = await startBerthd(args());
+    await until('the published port after a restart', async () => {
+      body = await httpGet(hostPort);
+      return body?.includes('hello-from-srv') ?? false;
+    });
+    expect(Object.keys(endpoints()).sort()).toEqual([srv.id, cli.id].sort());
+    expect((await berth('exec', 'cli', '--', 'sh', '-c', script)).stdout).toContain('hello-from-srv');
+
     // Stop releases the lease; start attaches again.
     await ok('stop', 'cli');
     expect(Object.keys(endpoints())).toEqual([srv.id]);
