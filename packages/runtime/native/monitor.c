@@ -172,6 +172,16 @@ static void on_sync(struct session *s) {
   }
 }
 
+/* Init has exited: what it wrote is already in the pty. Log it (and relay it) before the exit
+ * is reported, so a caller woken by "exit" finds the whole console log, never one mid-rotation.
+ * Stops at once when nothing is pending (another process may still hold the slave open). */
+static void drain_master(struct session *s) {
+  while (s->master >= 0) {
+    struct pollfd p = {.fd = s->master, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0 || !pump_master(s)) break;
+  }
+}
+
 static void write_exit(struct session *s) {
   int code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : -1;
   int sig = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
@@ -228,6 +238,7 @@ static int serve(struct session *s, int sigfd) {
       if (s->exited) {
         if (s->sync >= 0 && s->started) on_sync(s);
         if (s->sync >= 0) close(s->sync), s->sync = -1;
+        drain_master(s);
         write_exit(s);
       }
     }
