@@ -32,7 +32,21 @@ void pty_resize(int master, uint16_t rows, uint16_t cols) {
   ioctl(master, TIOCSWINSZ, &ws);
 }
 
-/* The pty the plan asks for (P_TERMINAL: u16 rows, u16 cols), or -1 without a terminal. */
+/* The host id a user namespace map ("inside outside count" lines) gives `id`, or -1. */
+static long map_id(const char *map, uint32_t id) {
+  if (!map) return id;
+  unsigned long in, out, count;
+  int n;
+  while (sscanf(map, "%lu %lu %lu%n", &in, &out, &count, &n) == 3) {
+    if (id >= in && id - in < count) return (long)(out + (id - in));
+    map += n;
+  }
+  return -1;
+}
+
+/* The pty the plan asks for (P_TERMINAL: u16 rows, u16 cols), or -1 without a terminal. The
+ * slave belongs to the container's user (its host id in a user namespace), as /dev/console
+ * does on a machine: an init such as systemd reopens it. */
 int pty_from_plan(const struct plan *p, int *slave) {
   size_t pos = 0;
   struct rec term;
@@ -41,6 +55,13 @@ int pty_from_plan(const struct plan *p, int *slave) {
   uint32_t rc = rec_u32(&term, 0);
   int master = pty_open(slave, (uint16_t)rc, (uint16_t)(rc >> 16));
   if (master < 0) die("open console pty");
+  pos = 0;
+  struct rec user;
+  if (plan_next(p, P_USER, &pos, &user)) {
+    long uid = map_id(plan_str(p, P_UID_MAP), rec_u32(&user, 0));
+    long gid = map_id(plan_str(p, P_GID_MAP), rec_u32(&user, 4));
+    if (uid >= 0 && gid >= 0 && fchown(*slave, (uid_t)uid, (gid_t)gid) < 0) die("chown console pty");
+  }
   return master;
 }
 

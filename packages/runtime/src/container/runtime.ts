@@ -1,8 +1,17 @@
 import type { StdioOptions } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { constants } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import { createCgroupManager } from '../cgroup/index.ts';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { createCgroupManager, detectHostCgroupLayout } from '../cgroup/index.ts';
 import type { CgroupManager, CgroupMode } from '../cgroup/manager.ts';
 import type { LinuxResources } from '../cgroup/resources.ts';
 import { type OciConfig, type ProcessSpec, parseConfig, processSchema, SpecError } from '../spec/config.ts';
@@ -107,6 +116,46 @@ export function parseSignal(sig: string | number | undefined): number {
   return n;
 }
 
+let namedMounts: string[] | undefined;
+
+/**
+ * The container's directories in the host's named v1 hierarchies (name=systemd on v1 and hybrid
+ * hosts): they have no controllers, but an init such as systemd tracks its services there, so
+ * the container gets its own directory, as runc and LXC give it.
+ */
+function namedCgroupDirs(cgroupPath: string): string[] {
+  namedMounts ??= Object.values(detectHostCgroupLayout('/proc').v1Named ?? {});
+  return namedMounts.map((m) => join(m, cgroupPath));
+}
+
+/** Removes those directories, the sub-cgroups the container made first (they are empty now). */
+function removeNamedCgroups(cgroupPath: string): void {
+  const rm = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rm(join(dir, e.name));
+    rmdirSync(dir);
+  };
+  for (const d of namedCgroupDirs(cgroupPath)) rm(d);
+}
+
+/**
+ * A user-namespaced container's root owns its own cgroup directories (not their limits), as
+ * LXC delegates them: an init such as systemd makes its sub-cgroups there and moves processes.
+ */
+function delegateCgroup(procsFiles: string[], config: OciConfig): void {
+  const linux = config.linux;
+  if (!linux?.namespaces?.some((n) => n.type === 'user' && !n.path)) return;
+  const uid = linux.uidMappings?.find((m) => m.containerID === 0)?.hostID;
+  const gid = linux.gidMappings?.find((m) => m.containerID === 0)?.hostID;
+  if (uid === undefined || gid === undefined) return;
+  for (const procs of procsFiles) {
+    const dir = dirname(procs);
+    chownSync(dir, uid, gid);
+    for (const f of ['cgroup.procs', 'tasks', 'cgroup.subtree_control', 'cgroup.threads'])
+      if (existsSync(join(dir, f))) chownSync(join(dir, f), uid, gid);
+  }
+}
+
 async function waitGone(pid: number | undefined, start: string | undefined, ms = 10_000): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (isAlive(pid, start)) {
@@ -187,9 +236,10 @@ export class Runtime {
     // Everything that can be checked without side effects is checked before the first one.
     const factory = await this.cgroups();
     const cgroup = factory?.(cgroupPath);
+    const named = cgroup && !this.opts.cgroups ? namedCgroupDirs(cgroupPath) : [];
     const plan = compilePlan(config, {
       bundle,
-      cgroupProcs: cgroup?.procsFiles() ?? [],
+      cgroupProcs: [...(cgroup?.procsFiles() ?? []), ...named.map((d) => join(d, 'cgroup.procs'))],
       cgroupMode: cgroup?.mode as CgroupMode | undefined,
       compileSeccomp: this.opts.compileSeccomp,
     });
@@ -211,6 +261,8 @@ export class Runtime {
         await cgroup.create();
         cgroupCreated = true;
         await cgroup.apply(containerResources(config));
+        for (const d of named) mkdirSync(d, { recursive: true, mode: 0o755 });
+        delegateCgroup(plan.cgroupProcs, config);
       }
       Object.assign(plan, {
         stateDir: dir.path,
@@ -264,6 +316,13 @@ export class Runtime {
     await waitGone(rec.pid, rec.pidStart);
     await waitGone(rec.monitorPid, rec.monitorStart);
     if (cgroup) await cgroup.destroy().catch(() => {});
+    if (rec.cgroupPath && !this.opts.cgroups) {
+      try {
+        removeNamedCgroups(rec.cgroupPath);
+      } catch {
+        // best effort, as the cgroup's own destroy above
+      }
+    }
     rmSync(dir.path, { recursive: true, force: true });
   }
 
@@ -340,6 +399,7 @@ export class Runtime {
     // for it would cost a poll interval per container for nothing.
     if (!dir.exit()) await waitGone(rec.monitorPid, rec.monitorStart);
     if (cg) await cg.destroy();
+    if (cg && !this.opts.cgroups) removeNamedCgroups(rec.cgroupPath!);
     rmSync(dir.path, { recursive: true, force: true });
     if (rec.poststop?.length)
       await runHooksWarning('poststop', rec.poststop, this.ociState(dir, rec, 'stopped'));
