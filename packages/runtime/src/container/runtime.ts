@@ -128,14 +128,27 @@ function namedCgroupDirs(cgroupPath: string): string[] {
   return namedMounts.map((m) => join(m, cgroupPath));
 }
 
-/** Removes those directories, the sub-cgroups the container made first (they are empty now). */
-function removeNamedCgroups(cgroupPath: string): void {
+/**
+ * Removes those directories, the sub-cgroups the container made first. Its processes are gone
+ * by then, but an exiting one can hold a directory for a moment: retried briefly, then left.
+ */
+async function removeNamedCgroups(cgroupPath: string): Promise<void> {
   const rm = (dir: string) => {
     if (!existsSync(dir)) return;
     for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rm(join(dir, e.name));
     rmdirSync(dir);
   };
-  for (const d of namedCgroupDirs(cgroupPath)) rm(d);
+  for (const d of namedCgroupDirs(cgroupPath)) {
+    for (let i = 0; ; i++) {
+      try {
+        rm(d);
+        break;
+      } catch {
+        if (i >= 50) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
 }
 
 /**
@@ -316,13 +329,7 @@ export class Runtime {
     await waitGone(rec.pid, rec.pidStart);
     await waitGone(rec.monitorPid, rec.monitorStart);
     if (cgroup) await cgroup.destroy().catch(() => {});
-    if (rec.cgroupPath && !this.opts.cgroups) {
-      try {
-        removeNamedCgroups(rec.cgroupPath);
-      } catch {
-        // best effort, as the cgroup's own destroy above
-      }
-    }
+    if (rec.cgroupPath && !this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath);
     rmSync(dir.path, { recursive: true, force: true });
   }
 
@@ -399,7 +406,7 @@ export class Runtime {
     // for it would cost a poll interval per container for nothing.
     if (!dir.exit()) await waitGone(rec.monitorPid, rec.monitorStart);
     if (cg) await cg.destroy();
-    if (cg && !this.opts.cgroups) removeNamedCgroups(rec.cgroupPath!);
+    if (cg && !this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath!);
     rmSync(dir.path, { recursive: true, force: true });
     if (rec.poststop?.length)
       await runHooksWarning('poststop', rec.poststop, this.ociState(dir, rec, 'stopped'));
