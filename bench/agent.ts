@@ -27,11 +27,12 @@ const Database = createRequire(join(here, '../packages/agent/package.json'))(
 ) as typeof import('better-sqlite3');
 const rounds = Number(process.argv[2] ?? 50);
 const tag = randomBytes(4).toString('hex');
+// Through turbo: it runs the agent's Prisma generate step before the build. Built before
+// anything is created, so a failed build leaves nothing behind.
+sh('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@berth/agent...', '--output-logs=errors-only']);
 const base = mkdtempSync('/tmp/berth-bench-agent-');
 chmodSync(base, 0o755);
 const cgroupParent = `/berth-bench-${tag}`;
-// Through turbo: it runs the agent's Prisma generate step before the build.
-sh('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@berth/agent...', '--output-logs=errors-only']);
 const { floorBin, timerBin } = compilePeers(base);
 const { bundle, rootfs } = busyboxBundle(base, `${cgroupParent}/crun`);
 
