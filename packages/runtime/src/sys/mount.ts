@@ -216,29 +216,34 @@ export function mountOverlayFsconfig(
       target,
     );
     try {
-      check(
-        l.syscall(
-          SYS_move_mount,
-          'int',
-          mnt,
-          'const char *',
-          '',
-          'int',
-          AT_FDCWD,
-          'const char *',
-          target,
-          'unsigned int',
-          MOVE_MOUNT_F_EMPTY_PATH,
-        ),
-        'move_mount',
-        target,
-      );
+      moveMountTo(mnt, target);
     } finally {
       closeFd(mnt);
     }
   } finally {
     closeFd(fs);
   }
+}
+
+/** Attaches the detached mount `fd` (from fsmount or open_tree) at `target`. */
+function moveMountTo(fd: number, target: string): void {
+  check(
+    lib().syscall(
+      SYS_move_mount,
+      'int',
+      fd,
+      'const char *',
+      '',
+      'int',
+      AT_FDCWD,
+      'const char *',
+      target,
+      'unsigned int',
+      MOVE_MOUNT_F_EMPTY_PATH,
+    ),
+    'move_mount',
+    target,
+  );
 }
 
 /**
@@ -283,23 +288,7 @@ export function mountIdmapped(source: string, target: string, usernsFd: number):
       'mount_setattr',
       source,
     );
-    check(
-      l.syscall(
-        SYS_move_mount,
-        'int',
-        tree,
-        'const char *',
-        '',
-        'int',
-        AT_FDCWD,
-        'const char *',
-        target,
-        'unsigned int',
-        MOVE_MOUNT_F_EMPTY_PATH,
-      ),
-      'move_mount',
-      target,
-    );
+    moveMountTo(tree, target);
   } finally {
     closeFd(tree);
   }
