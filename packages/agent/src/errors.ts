@@ -27,6 +27,7 @@ const TRPC_CODE = {
   INVALID_INPUT: 'BAD_REQUEST',
   UNAUTHENTICATED: 'UNAUTHORIZED',
   INTERNAL: 'INTERNAL_SERVER_ERROR',
+  RATE_LIMITED: 'TOO_MANY_REQUESTS',
 } as const;
 
 export function toTRPCError(err: unknown): unknown {

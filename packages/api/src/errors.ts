@@ -1,10 +1,7 @@
 import { type ErrorCode, type ErrorParams, errorSentence } from '@berth/contracts';
 
-/**
- * The panel's own codes on top of contracts' ErrorCode. RATE_LIMITED belongs in contracts
- * (additively) once its owner adds it; it is here so sign-in throttling has an honest code.
- */
-export type PanelErrorCode = ErrorCode | 'RATE_LIMITED';
+/** The panel's codes are contracts' codes. */
+export type PanelErrorCode = ErrorCode;
 
 /** What services throw: a code for programs and a sentence for a person. Never a stack. */
 export class PanelError extends Error {

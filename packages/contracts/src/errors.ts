@@ -13,6 +13,8 @@ export const ErrorCode = z.enum([
   'FORBIDDEN',
   /** The request conflicts with the current state (exists already, wrong state for the verb). */
   'CONFLICT',
+  /** Too many attempts (e.g. failed sign-ins); try again after the wait the message names. */
+  'RATE_LIMITED',
   /** A bug or an unexpected failure; the details are in the agent's or panel's log. */
   'INTERNAL',
 ]);
@@ -25,6 +27,8 @@ const sentences = {
   UNAUTHENTICATED: () => 'sign in first',
   FORBIDDEN: (p: { action: string }) => `you are not allowed to ${p.action}`,
   CONFLICT: (p: { reason: string }) => p.reason,
+  RATE_LIMITED: (p: { retryAfterSeconds: number }) =>
+    `too many attempts; try again in ${Math.max(1, Math.ceil(p.retryAfterSeconds / 60))} minute${p.retryAfterSeconds > 60 ? 's' : ''}`,
   INTERNAL: () => 'internal error; the details are in the log',
 } satisfies Record<ErrorCode, (params: never) => string>;
 
