@@ -28,10 +28,17 @@ export const ImagePullInput = z
   .strict();
 export type ImagePullInput = z.input<typeof ImagePullInput>;
 
-const Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/);
+/** A sha256 content digest, typed `sha256:${string}` as the runtime's image store types it. */
+export const Digest = z.templateLiteral(['sha256:', z.string().regex(/^[a-f0-9]{64}$/)]);
 
-export const ImageInfo = z.object({
+/**
+ * What is known of every image, whoever keeps it: the runtime's image store records these
+ * fields (plus its manifest details) and the agent's API answers with them (plus `usedBy`).
+ */
+export const ImageSummary = z.object({
+  /** Digest of the image manifest: the image's identity. */
   digest: Digest,
+  /** Normalised references pointing at it, e.g. docker.io/library/alpine:3.20. */
   references: z.array(z.string()),
   platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }),
   config: z.object({
@@ -45,11 +52,15 @@ export const ImageInfo = z.object({
     stopSignal: z.string().optional(),
   }),
   layers: z.array(z.object({ digest: Digest, diffId: Digest, size: z.number(), mediaType: z.string() })),
-  /** Bytes of the unpacked layers. */
+  /** Bytes of the unpacked layers' file content. */
   size: z.number(),
   created: z.string().optional(),
   source: z.enum(['registry', 'archive', 'builtin', 'debootstrap']),
   addedAt: z.string(),
+});
+export type ImageSummary = z.infer<typeof ImageSummary>;
+
+export const ImageInfo = ImageSummary.extend({
   /** Containers whose root uses this image (ids); an image in use cannot be removed. */
   usedBy: z.array(z.string()),
 });

@@ -4,6 +4,7 @@
 // document replaced atomically, so a crash leaves the old or the new set of records).
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ImageSummary } from '@berth/contracts';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomic.ts';
 import { type Digest, isDigest } from './digest.ts';
@@ -13,30 +14,10 @@ const digest = z
   .string()
   .refine(isDigest, { message: 'expected sha256:<64 lowercase hex digits>' }) as z.ZodType<Digest>;
 
-export const ImageRecordSchema = z.object({
-  /** Digest of the image manifest: the image's identity. */
+export const ImageRecordSchema = ImageSummary.extend({
   digest,
-  /** Normalised references pointing at it, e.g. docker.io/library/alpine:3.20. */
-  references: z.array(z.string()),
   manifestMediaType: z.string(),
   configDigest: digest,
-  platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }),
-  config: z.object({
-    user: z.string().optional(),
-    env: z.array(z.string()),
-    entrypoint: z.array(z.string()).nullable(),
-    cmd: z.array(z.string()).nullable(),
-    workingDir: z.string().optional(),
-    exposedPorts: z.array(z.string()),
-    labels: z.record(z.string(), z.string()),
-    stopSignal: z.string().optional(),
-  }),
-  layers: z.array(z.object({ digest, diffId: digest, size: z.number(), mediaType: z.string() })),
-  /** Bytes of the unpacked layers' file content. */
-  size: z.number(),
-  created: z.string().optional(),
-  source: z.enum(['registry', 'archive', 'builtin', 'debootstrap']),
-  addedAt: z.string(),
 });
 export type ImageRecord = z.infer<typeof ImageRecordSchema>;
 
@@ -106,10 +87,14 @@ export class FileImageRecordStore implements ImageRecordStore {
       );
     const valid = parsed.data;
     return this.mutate((images) => {
+      // References the image had before stay (the same image pulled under a second name keeps
+      // its first); the record's own move here from whichever image had them.
+      const before = images.find((r) => r.digest === valid.digest)?.references ?? [];
+      const references = [...new Set([...before, ...valid.references])];
       const others = images
         .filter((r) => r.digest !== valid.digest)
         .map((r) => ({ ...r, references: r.references.filter((x) => !valid.references.includes(x)) }));
-      return { images: [...others, valid], result: undefined };
+      return { images: [...others, { ...valid, references }], result: undefined };
     });
   }
 
