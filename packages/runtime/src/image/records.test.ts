@@ -39,6 +39,15 @@ describe('FileImageRecordStore', () => {
     expect(JSON.parse(readFileSync(join(dir, 'images.json'), 'utf8')).version).toBe(1);
   });
 
+  it('keeps the earlier references of an image saved again under a second name', async () => {
+    const s = new FileImageRecordStore(dir);
+    await s.save(record('a', ['x/a:1']));
+    await s.save(record('a', ['x/a:2']));
+    expect((await s.get(sha256('a')))?.references).toEqual(['x/a:1', 'x/a:2']);
+    expect((await s.byReference('x/a:1'))?.digest).toBe(sha256('a'));
+    expect(await s.list()).toHaveLength(1);
+  });
+
   it('serialises concurrent writes without losing any', async () => {
     const s = new FileImageRecordStore(dir);
     await Promise.all(Array.from({ length: 20 }, (_, i) => s.save(record(`r${i}`, [`x/r:${i}`]))));
