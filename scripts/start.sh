@@ -103,6 +103,9 @@ fi
 if ! alive "$agent_pidfile" berthd.js; then
   say "starting berthd on $socket"
   rm -f "$agent_pidfile"
+  # berthd holds a few files per container (cgroup and monitor fds): its open-file limit goes
+  # up to the hard limit, as the systemd unit's LimitNOFILE does.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   setsid node "$root/packages/agent/dist/berthd.js" --socket "$socket" --state-dir "$data_dir/agent" \
     --socket-group "$group" >>"$log_dir/berthd.log" 2>&1 </dev/null &
   echo $! >"$agent_pidfile"
