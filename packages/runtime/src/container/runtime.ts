@@ -169,6 +169,39 @@ function delegateCgroup(procsFiles: string[], config: OciConfig): void {
   }
 }
 
+/**
+ * The ancestors of a container's cgroup that do not exist yet in any of its hierarchies
+ * (cgroupsPath /a/b/c creates /a and /a/b): create records them, delete removes them again,
+ * deepest first, and only while empty. Berth's own /berth, under which relative paths land,
+ * is the runtime's and stays.
+ */
+function missingCgroupParents(procsFiles: string[], cgroupPath: string): string[] {
+  const parts = cgroupPath.split('/').filter(Boolean);
+  const out: string[] = [];
+  for (const procs of procsFiles) {
+    const dir = dirname(procs);
+    if (!dir.endsWith(`/${parts.join('/')}`)) continue;
+    let base = dir.slice(0, dir.length - parts.join('/').length - 1);
+    for (const [i, part] of parts.slice(0, -1).entries()) {
+      base = join(base, part);
+      if (i === 0 && part === 'berth') continue;
+      if (!existsSync(base)) out.push(base);
+    }
+  }
+  return out;
+}
+
+/** Removes the parents create made, deepest first; one still in use (EBUSY, ENOTEMPTY) stays. */
+function removeCgroupParents(dirs: string[] | undefined): void {
+  for (const d of [...(dirs ?? [])].sort((a, b) => b.length - a.length)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // another container's, or busy: not ours to force
+    }
+  }
+}
+
 async function waitGone(pid: number | undefined, start: string | undefined, ms = 10_000): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (isAlive(pid, start)) {
@@ -263,6 +296,7 @@ export class Runtime {
       bundle,
       created: new Date().toISOString(),
       cgroupPath: cgroup ? cgroupPath : undefined,
+      cgroupParents: cgroup ? missingCgroupParents(plan.cgroupProcs, cgroupPath) : undefined,
       annotations: config.annotations,
       poststop: config.hooks?.poststop,
     };
@@ -330,6 +364,7 @@ export class Runtime {
     await waitGone(rec.monitorPid, rec.monitorStart);
     if (cgroup) await cgroup.destroy().catch(() => {});
     if (rec.cgroupPath && !this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath);
+    removeCgroupParents(rec.cgroupParents);
     rmSync(dir.path, { recursive: true, force: true });
   }
 
@@ -407,6 +442,7 @@ export class Runtime {
     if (!dir.exit()) await waitGone(rec.monitorPid, rec.monitorStart);
     if (cg) await cg.destroy();
     if (cg && !this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath!);
+    removeCgroupParents(rec.cgroupParents);
     rmSync(dir.path, { recursive: true, force: true });
     if (rec.poststop?.length)
       await runHooksWarning('poststop', rec.poststop, this.ociState(dir, rec, 'stopped'));

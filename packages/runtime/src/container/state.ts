@@ -21,6 +21,8 @@ export interface StateRecord {
   started?: boolean;
   paused?: boolean;
   cgroupPath?: string;
+  /** Ancestors of cgroupPath that create made (absolute dirs); delete removes them if empty. */
+  cgroupParents?: string[];
   annotations?: Record<string, string>;
   /** Kept here so delete need not parse the whole config. */
   poststop?: Hook[];

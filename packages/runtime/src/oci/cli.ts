@@ -1,11 +1,13 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { LinuxResources } from '../cgroup/resources.ts';
 import { attach } from '../container/monitor-client.ts';
 import { Runtime } from '../container/runtime.ts';
+import { StateDir } from '../container/state.ts';
 import { type ProcessSpec, parseConfig, processSchema } from '../spec/config.ts';
 import { defaultConfig } from '../spec/defaults.ts';
 import { type FlagSpec, parseFlags, UsageError } from './args.ts';
+import { features } from './features.ts';
 
 // `berth-runtime`: the OCI runtime command line, following runc's conventions so tools
 // written for runc or crun drive it unchanged. Thin: every verb calls the library.
@@ -21,7 +23,10 @@ commands:
   pause ID                 resume ID
   update [--resources F|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N]
          [--cpu-period N] [--cpu-shares N] [--cpuset-cpus S] [--cpuset-mems S] ID
-  spec [--bundle DIR] [--stdout] [--rootless]   Berth's secure default config.json`;
+  spec [--bundle DIR] [--stdout] [--rootless]   Berth's secure default config.json
+  features                 the runtime-spec features document (JSON)`;
+
+const VERSION = '0.1.0';
 
 const GLOBAL: FlagSpec = {
   values: ['--root', '--log', '--log-format', '--criu', '--rootless'],
@@ -58,7 +63,7 @@ export async function cli(argv: string[]): Promise<number> {
     return 0;
   }
   if (g0.flags.version || g0.flags.v) {
-    process.stdout.write('berth-runtime 0.1.0\nspec: 1.2.0\n');
+    process.stdout.write(`berth-runtime ${VERSION}\nspec: 1.2.0\n`);
     return 0;
   }
   const g: Global = {
@@ -72,6 +77,9 @@ export async function cli(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    const format = g0.flags['log-format'];
+    if (format !== undefined && format !== 'text' && format !== 'json')
+      throw new UsageError(`--log-format: "${format}" is not one of text, json`);
     return await dispatch(g, cmd, rest);
   } catch (e) {
     const msg = (e as Error).message;
@@ -106,8 +114,12 @@ async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number>
       return 0;
     case 'state':
       process.stdout.write(
-        `${JSON.stringify(rt.state(one(parseFlags(argv, { values: [], booleans: [] }).positionals)), null, 2)}\n`,
+        `${JSON.stringify(stateOf(rt, one(parseFlags(argv, { values: [], booleans: [] }).positionals)), null, 2)}\n`,
       );
+      return 0;
+    case 'features':
+      parseFlags(argv, { values: [], booleans: [] });
+      process.stdout.write(`${JSON.stringify(features(VERSION), null, 2)}\n`);
       return 0;
     case 'list': {
       const states = rt.list();
@@ -181,6 +193,24 @@ async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number>
     default:
       throw new UsageError(`unknown command "${cmd}"`);
   }
+}
+
+/**
+ * The spec's state plus what runc's `state` prints and tools read (rootfs, created, owner);
+ * pid 0 once stopped, as runc prints it.
+ */
+function stateOf(rt: Runtime, id: string): Record<string, unknown> {
+  const s = rt.state(id);
+  const dir = new StateDir(join(rt.opts.root, id));
+  const rec = dir.read();
+  let rootfs = '';
+  try {
+    const root = dir.readConfig().root.path;
+    rootfs = isAbsolute(root) ? root : join(rec.bundle, root);
+  } catch {
+    // a container being created has no config yet
+  }
+  return { ...s, pid: s.pid ?? 0, rootfs, created: rec.created, owner: '' };
 }
 
 async function relay(sock: string): Promise<void> {

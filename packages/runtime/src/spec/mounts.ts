@@ -45,6 +45,12 @@ export const PROPAGATION: Record<string, number> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
+/** Every option name parseMountOptions recognises (flags and propagation; not fs data). */
+export const MOUNT_OPTION_NAMES: string[] = [
+  ...Object.keys(FLAG_OPTIONS),
+  ...Object.keys(PROPAGATION),
+].sort();
+
 export interface ParsedOptions {
   flags: number;
   propagation: number;
