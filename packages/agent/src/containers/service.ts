@@ -453,6 +453,18 @@ export class ContainerService {
 
   async stop(name: string, actor: string, timeoutSec?: number): Promise<ContainerInfo> {
     return this.withContainer(name, 'stop', async (row) => {
+      if (row.state === 'stopped') {
+        // Exited already; it may be waiting out a restart back-off, which the stop cancels.
+        const pending = this.cancelRestart(row.id);
+        await this.d.db.container.update({ where: { id: row.id }, data: { stoppedByUser: true } });
+        if (pending)
+          await this.d.events.append('container.stopped', {
+            actor,
+            subject: row.name,
+            data: { id: row.id, exitCode: row.exitCode, signal: 0, restartCancelled: true },
+          });
+        return this.info((await this.d.db.container.findUnique({ where: { id: row.id } }))!);
+      }
       const exit = await this.stopLocked(row, timeoutSec);
       await this.d.events.append('container.stopped', {
         actor,
@@ -679,10 +691,11 @@ export class ContainerService {
     this.restartTimers.set(row.id, timer);
   }
 
-  private cancelRestart(id: string): void {
+  /** Cancels a pending restart; true when there was one. */
+  private cancelRestart(id: string): boolean {
     const t = this.restartTimers.get(id);
     if (t) clearTimeout(t);
-    this.restartTimers.delete(id);
+    return this.restartTimers.delete(id);
   }
 
   // ---- snapshots and clones ---------------------------------------------------------

@@ -21,7 +21,8 @@ export type Verb =
 
 const ALLOWED: Record<Verb, readonly ContainerState[]> = {
   start: ['created', 'stopped'],
-  stop: ['running', 'paused', 'created'],
+  // Stopping a stopped container is a no-op, except that it cancels a pending restart.
+  stop: ['running', 'paused', 'created', 'stopped'],
   restart: ['running', 'paused', 'created', 'stopped'],
   kill: ['running', 'paused'],
   freeze: ['running'],
