@@ -55,7 +55,7 @@ enum plan_type {
   P_AUTOSTART = 30,   /* empty: start as soon as created (run) */
   P_TIMENS = 31,      /* string written to /proc/self/timens_offsets */
   P_TARGET_PID = 32,         /* u32: exec: the container's init */
-  P_PRESERVE_FDS = 33, /* u32 */
+  P_PRESERVE_FDS = 33, /* u32 n: the caller's fds 3..3+n-1, passed at 5.., become 3.. (fds.c) */
   P_STDIO = 34,       /* strings: files for fd 0, 1, 2 (zygote containers) */
   P_REQUEST_ID = 35,  /* string: zygote reply prefix */
   P_ATTACH_SOCKET = 36, /* string: exec with a terminal serves attach here */
@@ -121,6 +121,11 @@ void exec_process(const struct plan *p) __attribute__((noreturn));
 void run_hooks(const struct plan *p, uint32_t kind);
 int run_hooks_of(const struct plan *p, uint32_t kind, pid_t pid, char *msg, size_t msglen);
 int plan_has_hook(const struct plan *p, uint32_t kind);
+
+/* fds.c */
+void pass_fds_hold(const struct plan *p);    /* close-on-exec until the process is exec'd */
+void pass_fds_release(const struct plan *p); /* the monitor's copies, once the child has them */
+void pass_fds_install(const struct plan *p); /* in the process, just before execve */
 
 /* pty.c */
 int pty_open(int *slave, uint16_t rows, uint16_t cols);

@@ -325,12 +325,14 @@ static void __attribute__((noreturn)) container_child(struct plan *p, int sock, 
   run_hooks(p, 0);
   if (plan_has(p, P_NNP)) install_seccomp(p);
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  pass_fds_install(p);
   exec_process(p);
 }
 
 int monitor_run(struct plan *p, int report_fd, int keep_report) {
   struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = keep_report};
   g_report_fd = report_fd;
+  pass_fds_hold(p);
   const char *state_dir = plan_str(p, P_STATE_DIR);
   if (state_dir) {
     s.dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -368,6 +370,7 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   }
   close(sv[1]);
   if (slave >= 0) close(slave);
+  pass_fds_release(p);
   s.sync = sv[0];
   if (flags & CLONE_NEWUSER) write_id_maps(s.child, p);
   pos = 0;
@@ -435,6 +438,7 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
 int exec_run(struct plan *p, int report_fd) {
   struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = 1};
   g_report_fd = report_fd;
+  pass_fds_hold(p);
   pid_t target = (pid_t)plan_u64(p, P_TARGET_PID, 0) & 0x7fffffff;
   int pidfd = (int)syscall(SYS_pidfd_open, target, 0);
   if (pidfd < 0) die("pidfd_open %d", target);
@@ -474,10 +478,12 @@ int exec_run(struct plan *p, int report_fd) {
     if (s.start_on_attach && (sync_recv(sv[1], &c, line, sizeof line) != 1 || c != 'S')) _exit(0);
     if (plan_has(p, P_NNP)) install_seccomp(p);
     syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    pass_fds_install(p);
     exec_process(p);
   }
   close(sv[1]);
   if (slave >= 0) close(slave);
+  pass_fds_release(p);
   s.sync = sv[0];
   if (!s.start_on_attach) s.started = 1;
   report("ok %d", s.child);

@@ -1,5 +1,5 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, fstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,48 @@ export function helperPath(): string {
     'CREATE_FAILED',
     'berth-helper is not built: run `pnpm --filter @berth/runtime build`',
   );
+}
+
+/**
+ * Node's own descriptors fill the lowest free numbers at start-up, so an fd the caller did not
+ * pass may be one of them: its epoll and event fds, and the self-pipes whose both ends it holds.
+ */
+function isNodesOwn(fd: number): boolean {
+  let link: string;
+  try {
+    link = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return false;
+  }
+  if (link.startsWith('anon_inode:')) return true;
+  if (!link.startsWith('pipe:')) return false;
+  return readdirSync('/proc/self/fd').some((f) => {
+    if (Number(f) === fd) return false;
+    try {
+      return readlinkSync(`/proc/self/fd/${f}`) === link;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Our fds 3..3+n-1 for --preserve-fds, each checked to be one the caller passed us. */
+export function callerFds(n: number | undefined): number[] {
+  if (n === undefined || n === 0) return [];
+  if (!Number.isInteger(n) || n < 0 || n > 4096)
+    throw new RuntimeError('INVALID_CONFIG', `preserve-fds: "${n}" is not a count from 0 to 4096`);
+  const fds = Array.from({ length: n }, (_, i) => 3 + i);
+  for (const fd of fds) {
+    let open = true;
+    try {
+      fstatSync(fd);
+    } catch {
+      open = false;
+    }
+    if (!open || isNodesOwn(fd))
+      throw new RuntimeError('INVALID_CONFIG', `preserve-fds: fd ${fd} is not open in the caller`);
+  }
+  return fds;
 }
 
 export type ReportLine =
@@ -61,9 +103,18 @@ export interface HelperRun {
   done: Promise<number>;
 }
 
-export function runHelper(mode: 'create' | 'exec', plan: Buffer, stdio: StdioOptions = 'inherit'): HelperRun {
+/**
+ * Runs the helper with the plan on fd 3 and the report on fd 4; `passFds` (our fds for
+ * --preserve-fds) follow at 5.. (native/fds.c).
+ */
+export function runHelper(
+  mode: 'create' | 'exec',
+  plan: Buffer,
+  stdio: StdioOptions = 'inherit',
+  passFds: number[] = [],
+): HelperRun {
   const base = Array.isArray(stdio) ? stdio.slice(0, 3) : [stdio, stdio, stdio];
-  const child = spawn(helperPath(), [mode], { stdio: [...base, 'pipe', 'pipe'] as StdioOptions });
+  const child = spawn(helperPath(), [mode], { stdio: [...base, 'pipe', 'pipe', ...passFds] as StdioOptions });
   const planPipe = child.stdio[3] as Writable;
   planPipe.on('error', () => {});
   planPipe.end(plan);

@@ -26,7 +26,7 @@ import {
 } from '../spec/plan.ts';
 import { signalProcess } from '../sys/index.ts';
 import { RuntimeError } from './errors.ts';
-import { helperError, runHelper } from './helper.ts';
+import { callerFds, helperError, runHelper } from './helper.ts';
 import { runHooksWarning } from './hooks.ts';
 import { startViaMonitor, waitViaMonitor } from './monitor-client.ts';
 import type { Spawner } from './spawner.ts';
@@ -71,6 +71,8 @@ export interface CreateOptions {
   autostart?: boolean;
   /** Bound of the console log (console.log, plus console.log.1 as the previous part). */
   consoleLogMax?: number;
+  /** Our fds 3..3+n-1 become init's 3..3+n-1 (OCI --preserve-fds). */
+  preserveFds?: number;
 }
 
 export interface ExecOptions {
@@ -80,6 +82,8 @@ export interface ExecOptions {
   /** With process.terminal: serve attach on this socket; the command starts on first attach. */
   attachSocket?: string;
   pidFile?: string;
+  /** Our fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
+  preserveFds?: number;
 }
 
 const ALLOWED: Record<string, Status[]> = {
@@ -277,6 +281,7 @@ export class Runtime {
       config = parseConfig(raw);
     }
     const cgroupPath = Runtime.cgroupPath(id, config);
+    const passFds = callerFds(o.preserveFds);
     if (existsSync(join(this.opts.root, id)))
       throw new RuntimeError('ALREADY_EXISTS', `container "${id}" already exists`);
     // Everything that can be checked without side effects is checked before the first one.
@@ -317,10 +322,11 @@ export class Runtime {
         autostart: o.autostart,
         logMax: o.consoleLogMax,
         stdio: o.stdioFiles,
+        preserveFds: passFds.length,
         stateJson: JSON.stringify(this.ociState(dir, rec, 'running')),
         runtimeStateJson: JSON.stringify({ ...this.ociState(dir, rec, 'created'), pid: -1 }),
       } satisfies Partial<Plan>);
-      const pid = await this.launch(plan, o, id);
+      const pid = await this.launch(plan, o, id, passFds);
       rec.pid = pid;
       rec.pidStart = processStart(pid);
       rec.monitorPid = parentPid(pid);
@@ -337,13 +343,13 @@ export class Runtime {
     }
   }
 
-  private async launch(plan: Plan, o: CreateOptions, id?: string): Promise<number> {
-    if (this.opts.spawner && !o.consoleSocket) {
+  private async launch(plan: Plan, o: CreateOptions, id: string, passFds: number[]): Promise<number> {
+    if (this.opts.spawner && !o.consoleSocket && !passFds.length) {
       const r = this.opts.spawner.spawn(plan);
       if (id) this.exits.set(id, r.exited);
       return r.created;
     }
-    const run = runHelper('create', encodePlan(plan), o.stdio ?? 'inherit');
+    const run = runHelper('create', encodePlan(plan), o.stdio ?? 'inherit', passFds);
     const line = await run.next();
     if (line?.kind !== 'ok') {
       // The report pipe closes when the monitor has exited: then nothing of it is left.
@@ -450,7 +456,7 @@ export class Runtime {
 
   /** create + start + wait + delete; resolves with the exit. */
   async run(id: string, o: CreateOptions & { keep?: boolean }): Promise<{ code: number; signal: number }> {
-    if (this.opts.spawner && !o.consoleSocket) return this.runWarm(id, o);
+    if (this.opts.spawner && !o.consoleSocket && !o.preserveFds) return this.runWarm(id, o);
     await this.create(id, { ...o, autostart: false });
     const waiting = this.wait(id);
     try {
@@ -480,6 +486,7 @@ export class Runtime {
     const [dir, rec] = await this.check(id, 'exec');
     const config = dir.readConfig();
     const proc = processSchema.parse(o.process);
+    const passFds = callerFds(o.preserveFds);
     const p = compileProcess(proc, 'process', config.linux?.seccomp, {
       compileSeccomp: this.opts.compileSeccomp,
     });
@@ -494,8 +501,9 @@ export class Runtime {
       cgroupProcs: cg?.procsFiles() ?? [],
       consoleSocket: o.consoleSocket,
       attachSocket: o.attachSocket,
+      preserveFds: passFds.length,
     };
-    const run = runHelper('exec', encodePlan(plan), o.stdio ?? 'inherit');
+    const run = runHelper('exec', encodePlan(plan), o.stdio ?? 'inherit', passFds);
     const first = await run.next();
     if (first?.kind !== 'ok') {
       await run.done;

@@ -4,7 +4,7 @@ import type { LinuxResources } from '../cgroup/resources.ts';
 import { attach } from '../container/monitor-client.ts';
 import { Runtime } from '../container/runtime.ts';
 import { StateDir } from '../container/state.ts';
-import { type ProcessSpec, parseConfig, processSchema } from '../spec/config.ts';
+import { type OciConfig, type ProcessSpec, parseConfig, processSchema } from '../spec/config.ts';
 import { defaultConfig } from '../spec/defaults.ts';
 import { type FlagSpec, parseFlags, UsageError } from './args.ts';
 import { features } from './features.ts';
@@ -14,11 +14,11 @@ import { features } from './features.ts';
 
 const USAGE = `usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS]
 commands:
-  create [--bundle DIR] [--pid-file F] [--console-socket SOCK] ID
+  create [--bundle DIR] [--pid-file F] [--console-socket SOCK] [--preserve-fds N] ID
   start ID                 state ID                   kill [--all] ID [SIGNAL]
   delete [--force] ID      list                       ps [--format table|json] ID
-  run [--bundle DIR] [--pid-file F] [--console-socket SOCK] [--detach] [--keep] ID
-  exec [--process F] [--tty] [--console-socket SOCK] [--pid-file F] [--detach]
+  run [--bundle DIR] [--pid-file F] [--console-socket SOCK] [--preserve-fds N] [--detach] [--keep] ID
+  exec [--process F] [--tty] [--console-socket SOCK] [--pid-file F] [--detach] [--preserve-fds N]
        [--cwd DIR] [--env K=V]... [--user UID[:GID]] ID [COMMAND ARGS...]
   pause ID                 resume ID
   update [--resources F|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N]
@@ -96,17 +96,47 @@ const CREATE: FlagSpec = {
   aliases: { '-b': 'bundle', '-d': 'detach' },
 };
 
+function preserveFdsFlag(flags: Record<string, unknown>): number {
+  const v = flags['preserve-fds'];
+  if (v === undefined) return 0;
+  if (typeof v !== 'string' || !/^\d+$/.test(v))
+    throw new UsageError(`--preserve-fds: "${v}" is not a count of file descriptors`);
+  return Number(v);
+}
+
+/**
+ * What create and run hand to the container's init, as runc does: fds passed by systemd
+ * socket activation (LISTEN_FDS, when LISTEN_PID is us) first, with LISTEN_FDS and
+ * LISTEN_PID=1 in init's environment, then --preserve-fds more.
+ */
+function createOptions(flags: Record<string, unknown>) {
+  const bundle = resolve((flags.bundle as string) ?? process.cwd());
+  const listen =
+    process.env.LISTEN_FDS && Number(process.env.LISTEN_PID) === process.pid
+      ? Number(process.env.LISTEN_FDS)
+      : 0;
+  let config: OciConfig | undefined;
+  if (listen > 0) {
+    config = parseConfig(JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')));
+    if (config.process)
+      config.process.env = [...(config.process.env ?? []), `LISTEN_FDS=${listen}`, 'LISTEN_PID=1'];
+  }
+  return {
+    bundle,
+    config,
+    pidFile: flags['pid-file'] as string | undefined,
+    consoleSocket: flags['console-socket'] as string | undefined,
+    preserveFds: (Number.isInteger(listen) && listen > 0 ? listen : 0) + preserveFdsFlag(flags),
+  };
+}
+
 async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number> {
   const rt = new Runtime({ root: g.root });
   switch (cmd) {
     case 'create': {
       const { flags, positionals } = parseFlags(argv, CREATE);
       const id = one(positionals);
-      await rt.create(id, {
-        bundle: (flags.bundle as string) ?? process.cwd(),
-        pidFile: flags['pid-file'] as string | undefined,
-        consoleSocket: flags['console-socket'] as string | undefined,
-      });
+      await rt.create(id, createOptions(flags));
       return 0;
     }
     case 'start':
@@ -232,11 +262,7 @@ async function relay(sock: string): Promise<void> {
 async function run(rt: Runtime, argv: string[]): Promise<number> {
   const { flags, positionals } = parseFlags(argv, CREATE);
   const id = one(positionals);
-  const opts = {
-    bundle: (flags.bundle as string) ?? process.cwd(),
-    pidFile: flags['pid-file'] as string | undefined,
-    consoleSocket: flags['console-socket'] as string | undefined,
-  };
+  const opts = createOptions(flags);
   if (flags.detach) {
     await rt.create(id, opts);
     await rt.start(id);
@@ -316,6 +342,7 @@ async function exec(rt: Runtime, g: Global, argv: string[]): Promise<number> {
     consoleSocket: flags['console-socket'] as string | undefined,
     attachSocket,
     pidFile: flags['pid-file'] as string | undefined,
+    preserveFds: preserveFdsFlag(flags),
   });
   if (flags.detach) return 0;
   if (attachSocket) await relay(attachSocket);

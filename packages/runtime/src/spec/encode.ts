@@ -138,6 +138,7 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
   if (plan.autostart) w.flag(P.AUTOSTART);
   if (plan.targetPid !== undefined) w.u64(P.TARGET_PID, plan.targetPid);
   if (plan.stdio) w.strings(P.STDIO, ...plan.stdio);
+  if (plan.preserveFds) w.record(P.PRESERVE_FDS, u32(plan.preserveFds));
   const hooks = [
     ...(plan.startHooks ?? []).map((h) => [0, h] as const),
     ...(plan.createHooks ?? []).map((h) => [1, h] as const),

@@ -92,6 +92,7 @@ export interface Plan extends PlanProcess {
   stdio?: [string, string, string];
   requestId?: string;
   targetPid?: number;
+  /** The caller's fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
   preserveFds?: number;
 }
 
