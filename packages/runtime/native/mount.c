@@ -228,12 +228,14 @@ void setup_rootfs(const struct plan *p, int console_slave, int sync) {
   const char *rootfs = plan_str(p, P_ROOTFS);
   if (!rootfs) die_errno(EINVAL, "plan has no rootfs");
   unsigned long prop = (unsigned long)plan_u64(p, P_ROOT_PROPAGATION, MS_REC | MS_PRIVATE);
-  /* shared and unbindable are for the container's own root: applied before pivot_root they
-   * would keep the host's peer groups (mounts leaking both ways), make pivot_root refuse a
-   * shared parent (EINVAL) or the rootfs bind refuse an unbindable source. Until then the
-   * tree is a slave of the host's; the asked propagation is set on the new / after the pivot. */
-  unsigned long pre = (prop & (MS_SHARED | MS_UNBINDABLE)) ? (MS_REC | MS_SLAVE) : prop;
-  if (mount(NULL, "/", NULL, pre, NULL) < 0) die("make / %s", "private");
+  /* Whatever the config asks, nothing mounted in here may reach the host: the copied tree
+   * (the rootfs, its parent mount, the host's shared mounts) first becomes a slave of the
+   * host's, which receives but never sends, so no mount the container makes, not even after
+   * it makes its / shared again (systemd's `mount --make-rshared /`), joins a host peer group.
+   * The propagation asked for is set on the container's own / after pivot_root (shared or
+   * unbindable before it would make pivot_root refuse a shared parent (EINVAL) or the rootfs
+   * bind an unbindable source). Pinned by test/propagation.root.test.ts. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) die("make / rslave");
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", rootfs);
   g_root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (g_root < 0) die("open rootfs %s", rootfs);
@@ -276,7 +278,7 @@ void setup_rootfs(const struct plan *p, int console_slave, int sync) {
   if (umount2(".", MNT_DETACH) < 0) die("detach old root");
   if (chdir("/") < 0) die("chdir /");
   close(g_root);
-  if (pre != prop && mount(NULL, "/", NULL, prop, NULL) < 0) die("rootfsPropagation of /");
+  if (mount(NULL, "/", NULL, prop, NULL) < 0) die("rootfsPropagation of /");
   if (plan_has(p, P_ROOT_RO)) {
     if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0 &&
         mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/"), NULL) < 0)

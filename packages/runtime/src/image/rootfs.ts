@@ -5,6 +5,9 @@
 //
 // Layout: <dir>/roots/<id>/{lease.json, upper/, work/, rootfs/, lower/<n>/ (idmapped layers)}.
 // lease.json names the layers the root uses; garbage collection never removes a leased layer.
+// While a root is mounted, <dir>/roots/<id> is a private bind mount of itself: the overlay and
+// its idmapped layers sit in no peer group, so they propagate into no other mount namespace on
+// a host whose / is shared (systemd's default), and nothing propagates back out of them.
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
@@ -21,6 +24,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   renameSync,
   rmSync,
   type Stats,
@@ -32,6 +36,8 @@ import { join } from 'node:path';
 import {
   lgetxattr,
   MNT_DETACH,
+  MS_BIND,
+  MS_PRIVATE,
   makedev,
   mknod,
   mount,
@@ -103,8 +109,10 @@ export class RootfsManager {
     private readonly layers: LayerStore,
     private readonly opts: { forceLegacyMount?: boolean } = {},
   ) {
-    this.dir = join(root, 'roots');
-    mkdirSync(this.dir, { recursive: true, mode: 0o711 });
+    mkdirSync(join(root, 'roots'), { recursive: true, mode: 0o711 });
+    // Mount points are found by path in /proc/self/mounts, which shows them resolved: a root
+    // under a symlink would otherwise never look mounted, and be mounted again on every start.
+    this.dir = realpathSync(join(root, 'roots'));
   }
 
   /** Whether overlayfs can be mounted here: the kernel lists it and a probe mount succeeds. */
@@ -241,6 +249,7 @@ export class RootfsManager {
     if (!r) throw new ImageError('not_found', `id: no root for container ${id}`);
     if (r.mode !== 'overlay' || this.isMounted(id)) return;
     const dir = this.rootDir(id);
+    makePrivateMount(dir);
     let lowers = r.layers.map((d) => this.layers.path(d)).reverse(); // overlay lists the top layer first
     if (lowers.length === 0) {
       mkdirSync(join(dir, 'empty'), { recursive: true });
@@ -428,6 +437,12 @@ export function mountsUnder(dir: string): string[] {
 
 function isMountPoint(p: string): boolean {
   return mountsUnder(p).includes(p);
+}
+
+/** Makes `dir` a mount point of its own (a bind of itself) with private propagation. */
+function makePrivateMount(dir: string): void {
+  if (!isMountPoint(dir)) mount(dir, dir, null, MS_BIND, null);
+  mount(null, dir, null, MS_PRIVATE, null);
 }
 
 /**

@@ -270,6 +270,9 @@ export function mountIdmapped(source: string, target: string, usernsFd: number):
     // struct mount_attr { u64 attr_set; u64 attr_clr; u64 propagation; u64 userns_fd; }
     const attr = Buffer.alloc(32);
     attr.writeBigUInt64LE(BigInt(MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY), 0);
+    // A clone of a shared mount is its peer: private, or mounts would propagate between the
+    // layer's copy and the host's mount the layer lives on (systemd hosts share /).
+    attr.writeBigUInt64LE(BigInt(MS_PRIVATE), 16);
     attr.writeBigUInt64LE(BigInt(usernsFd), 24);
     check(
       l.syscall(
