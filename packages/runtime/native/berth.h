@@ -106,6 +106,8 @@ pid_t clone_container(uint64_t flags);
 void write_id_maps(pid_t pid, const struct plan *p);
 void join_cgroups(const struct plan *p, pid_t pid);
 void join_namespaces(const struct plan *p, int pid_and_time_only);
+int joins_user_namespace(const struct plan *p);
+void enter_created_namespaces(uint64_t flags, int sync);
 void set_hostname(const struct plan *p);
 
 /* mount.c */

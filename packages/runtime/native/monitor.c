@@ -311,6 +311,7 @@ static void __attribute__((noreturn)) container_child(struct plan *p, int sock, 
     if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("become root in the user namespace");
   }
   join_namespaces(p, 0);
+  if (joins_user_namespace(p)) enter_created_namespaces(flags, sock);
   if ((flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) die("unshare cgroup namespace");
   open_stdio(p);
   if (slave >= 0) pty_make_controlling(slave);
@@ -357,7 +358,9 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   size_t pos;
   /* The cgroup namespace is unshared by the child once it is in its cgroups, so that they
    * are the namespace's root (as runc does). */
-  s.child = clone_container(flags & ~(uint64_t)(CLONE_NEWTIME_ | CLONE_NEWCGROUP));
+  /* Joining a user namespace: the child creates the others once inside it (ns.c). */
+  int join_user = joins_user_namespace(p);
+  s.child = clone_container(join_user ? 0 : flags & ~(uint64_t)(CLONE_NEWTIME_ | CLONE_NEWCGROUP));
   if (s.child < 0) die("clone");
   if (s.child == 0) {
     /* Nothing of the monitor's may stay open in init while it waits for start: the
@@ -385,6 +388,13 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   char c, line[1024];
   if (sync_send(s.sync, 'G') < 0) die("sync with container init");
   int r = sync_recv(s.sync, &c, line, sizeof line);
+  if (join_user && r == 1 && c == 'P') {
+    /* init is the child's child, in the namespaces made inside the joined user namespace */
+    pid_t first = s.child;
+    s.child = (pid_t)atoi(line);
+    waitpid(first, NULL, 0);
+    r = sync_recv(s.sync, &c, line, sizeof line);
+  }
   if (r == 1 && c == 'H') {
     /* The child's mounts are made: prestart and createRuntime hooks run here, in the
      * runtime's namespaces, before the child's createContainer hooks and pivot_root. */

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,8 +40,11 @@ void join_cgroups(const struct plan *p, pid_t pid) {
 }
 
 /* Namespaces joined by path. pid and time ones only affect children, so the monitor joins
- * them before clone; the child joins the rest, the user namespace first. */
+ * them before clone; the child joins the rest, the user namespace first. Every path is opened
+ * before the first setns: once in another user namespace, the host's /proc/<pid>/ns files may
+ * no longer be ours to open. */
 void join_namespaces(const struct plan *p, int pid_and_time_only) {
+  int fds[16], types[16], n = 0;
   for (int pass = 0; pass < 2; pass++) {
     size_t pos = 0;
     struct rec r;
@@ -50,12 +54,41 @@ void join_namespaces(const struct plan *p, int pid_and_time_only) {
       int for_children = type == CLONE_NEWPID || type == 0x80 /* CLONE_NEWTIME */;
       if (pid_and_time_only != for_children) continue;
       if ((pass == 0) != (type == CLONE_NEWUSER)) continue;
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) die("open namespace %s", path);
-      if (setns(fd, (int)type) < 0) die("setns %s", path);
-      close(fd);
+      if (n == 16) die_errno(E2BIG, "too many namespaces to join");
+      fds[n] = open(path, O_RDONLY | O_CLOEXEC);
+      if (fds[n] < 0) die("open namespace %s", path);
+      types[n++] = (int)type;
     }
   }
+  for (int i = 0; i < n; i++) {
+    if (setns(fds[i], types[i]) < 0) die("setns %s namespace", types[i] == CLONE_NEWUSER ? "user" : "joined");
+    close(fds[i]);
+  }
+}
+
+int joins_user_namespace(const struct plan *p) {
+  size_t pos = 0;
+  struct rec r;
+  while (plan_next(p, P_NS_JOIN, &pos, &r))
+    if (rec_u32(&r, 0) == CLONE_NEWUSER) return 1;
+  return 0;
+}
+
+/* In a user namespace joined by path, the namespaces to create must belong to it (a mount or
+ * PID namespace the host's user namespace owns would refuse the container's root its mounts
+ * and /proc): so they are made here, after setns, and a fork enters the new PID namespace.
+ * The parent (the monitor's direct child) reports the new init's pid ('P' <pid>) and exits;
+ * the monitor, a subreaper, adopts it. Returns in the new init. */
+void enter_created_namespaces(uint64_t flags, int sync) {
+  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("become root in the joined user namespace");
+  int create = (int)(flags & ~(uint64_t)(CLONE_NEWUSER | CLONE_NEWCGROUP | 0x80 /* CLONE_NEWTIME */));
+  if (create && unshare(create) < 0) die("create namespaces in the joined user namespace");
+  pid_t pid = fork();
+  if (pid < 0) die("fork container init");
+  if (pid == 0) return;
+  char msg[32];
+  int len = snprintf(msg, sizeof msg, "P%d", (int)pid);
+  _exit(send(sync, msg, (size_t)len, MSG_NOSIGNAL) == len ? 0 : 1);
 }
 
 void set_hostname(const struct plan *p) {

@@ -126,6 +126,7 @@ int sync_recv(int sock, char *c, char *line, size_t linelen) {
     if (l && line[l - 1] == '\n') line[l - 1] = 0;
   } else {
     *c = buf[0];
+    snprintf(line, linelen, "%s", buf + 1); /* the payload of a step that has one ('P' <pid>) */
   }
   return 1;
 }

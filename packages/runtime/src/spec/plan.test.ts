@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -140,6 +140,25 @@ describe('compiling configs', () => {
     expect(plan.uidMap).toBe('0 100000 65536\n');
     expect(plan.namespaces & CLONE.user).toBe(CLONE.user);
     expect(plan.mounts.find((m) => m.destination === '/sys')).toMatchObject({ source: '/sys', kind: 1 });
+  });
+
+  test('a user namespace joined by path gets no maps written; maps given with it must be its own', () => {
+    const own = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).map(Number);
+    const join = (maps?: Array<{ containerID: number; hostID: number; size: number }>) =>
+      compile((c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'network');
+        c.linux!.namespaces.push({ type: 'user', path: '/proc/self/ns/user' });
+        if (maps) c.linux!.uidMappings = maps;
+      });
+    const plan = join();
+    expect(plan.namespaces & CLONE.user).toBe(0);
+    expect(plan.joins).toContainEqual({ type: CLONE.user, path: '/proc/self/ns/user' });
+    expect(plan.uidMap).toBeUndefined();
+    expect(plan.mounts.find((m) => m.destination === '/sys')).toMatchObject({ source: '/sys', kind: 1 });
+    expect(() => join([{ containerID: own[0]!, hostID: own[1]!, size: own[2]! }])).not.toThrow();
+    expect(() => join([{ containerID: 0, hostID: 100000, size: 65536 }])).toThrow(
+      /^linux\.uidMappings: does not match the uid_map of the joined user namespace/,
+    );
   });
 
   test('time namespaces carry offsets; sysctls become /proc/sys paths', () => {

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { CgroupMode } from '../cgroup/manager.ts';
 import type { LinuxDeviceCgroup, LinuxResources } from '../cgroup/resources.ts';
@@ -146,6 +146,41 @@ export function capabilityMask(names: string[] | undefined, field: string): bigi
 
 function idMap(maps: Array<{ containerID: number; hostID: number; size: number }> | undefined) {
   return maps?.length ? maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('') : undefined;
+}
+
+/**
+ * A joined user namespace keeps the maps it has; none are written. Maps given with it must be
+ * that namespace's own (as runc checks), when they can be read (a /proc/<pid>/ns/user path).
+ */
+function checkJoinedMaps(
+  path: string,
+  uid: Array<{ containerID: number; hostID: number; size: number }> | undefined,
+  gid: Array<{ containerID: number; hostID: number; size: number }> | undefined,
+): void {
+  const m = /^\/proc\/(\d+|self)\/ns\/user$/.exec(path);
+  if (!m) return;
+  const norm = (text: string) =>
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).join(' '))
+      .filter(Boolean)
+      .sort()
+      .join('\n');
+  for (const [field, maps, file] of [
+    ['linux.uidMappings', uid, 'uid_map'],
+    ['linux.gidMappings', gid, 'gid_map'],
+  ] as const) {
+    if (!maps?.length) continue;
+    let actual: string;
+    try {
+      actual = readFileSync(`/proc/${m[1]}/${file}`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (norm(idMap(maps)!) !== norm(actual))
+      fail(field, `does not match the ${file} of the joined user namespace ${path}`);
+  }
 }
 
 const seccompCache = new Map<string, { filter: Buffer; flags: number }>();
@@ -299,6 +334,8 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
   }
   if (!seen.has('mount')) fail('linux.namespaces', 'Berth needs a mount namespace');
   const userns = (namespaces & CLONE.user) !== 0;
+  const joinedUser = joins.find((j) => j.type === CLONE.user);
+  if (joinedUser) checkJoinedMaps(joinedUser.path, linux.uidMappings, linux.gidMappings);
   if (
     !userns &&
     (linux.uidMappings?.length || linux.gidMappings?.length) &&
@@ -339,7 +376,7 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
       if (!existsSync(source)) fail(`${field}.source`, `${source} does not exist`);
       if (dest === '/dev') devBound = true;
     }
-    if (type === 'sysfs' && userns && !netns) {
+    if (type === 'sysfs' && (userns || joinedUser) && !netns) {
       // sysfs cannot be mounted in a user namespace that does not own a network namespace.
       source = '/sys';
       type = 'bind';
