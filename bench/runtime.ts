@@ -3,7 +3,10 @@
 //   floor      a minimal C program (bench/runtime-floor.c): clone with five namespaces,
 //              pivot_root, mount /proc, exec: the physical limit on this machine
 //   (a) lib    Berth's runtime library from a warm Node process, through the native spawner
-//              (berth-helper zygote), as berthd calls it; without and with cgroup limits
+//              (berth-helper zygote), as berthd calls it; without and with cgroup limits, the
+//              limits both in a cgroup from Berth's pool (made and pre-limited ahead of time,
+//              removed in the background after the exit: berthd's path) and in a cgroup made,
+//              limited and removed within the run (the path of a one-shot caller)
 //   (b) cli    `berth-runtime run` (a fresh Node process each time); `node -e 0` beside it
 //              shows how much of that is Node's own start-up
 //   (c) crun   `crun run` (in a private mount namespace with a tmpfs over the unified mount:
@@ -11,6 +14,10 @@
 //   (d) runc   `runc run`
 // Every command except (a) is fork+exec'd by a small C driver (bench/runtime-timer.c), so
 // none pays Node's spawn cost; (a) is timed inside Node around Runtime.run(). Medians.
+// Every run starts after an idle gap of IDLE_MS, the same for all: the pool does its work
+// (the next cgroup, the removal of the last one) in such gaps, off the measured path, as it
+// would between two container starts in berthd. ×crun compares each row with crun doing the
+// same work (the same bundle, the same limits).
 // Then the private memory (USS) of one idle container's monitor.
 // Berth's default bundle carries its security defaults (seccomp, masked and read-only paths,
 // devices, read-only root); the minimal one does only the floor's work, for both Berth and crun.
@@ -28,6 +35,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { detectHostCgroupLayout } from '../packages/runtime/src/cgroup/detect.ts';
+import { openCgroupPool } from '../packages/runtime/src/cgroup/index.ts';
+import { removeTestTree } from '../packages/runtime/src/cgroup/testing.ts';
 import { Runtime } from '../packages/runtime/src/container/runtime.ts';
 import { Spawner } from '../packages/runtime/src/container/spawner.ts';
 import { parseConfig } from '../packages/runtime/src/spec/config.ts';
@@ -64,13 +74,19 @@ const minimalBundle = join(base, 'minimal');
 mkdirSync(minimalBundle);
 symlinkSync(rootfs, join(minimalBundle, 'rootfs'));
 writeFileSync(join(minimalBundle, 'config.json'), JSON.stringify(minimal));
+const LIMITS = { memory: { limit: 256 << 20 }, pids: { limit: 512 } };
 const limited = structuredClone(config);
-limited.linux!.resources = {
-  ...limited.linux!.resources,
-  memory: { limit: 256 << 20 },
-  pids: { limit: 512 },
-};
+limited.linux!.resources = { ...limited.linux!.resources, ...LIMITS };
 writeFileSync(join(bundle, 'config.json'), JSON.stringify(limited));
+// The minimal bundle with the same limits, for crun (in its own cgroup) and for Berth.
+const minimalLimited = structuredClone(minimal);
+minimalLimited.linux!.resources = LIMITS;
+minimalLimited.linux!.cgroupsPath = `${cgroupParent}/m`;
+const minimalLimitedBundle = join(base, 'minimal-limits');
+mkdirSync(minimalLimitedBundle);
+symlinkSync(rootfs, join(minimalLimitedBundle, 'rootfs'));
+writeFileSync(join(minimalLimitedBundle, 'config.json'), JSON.stringify(minimalLimited));
+const IDLE_MS = 30;
 
 const host = new Timer(timerBin, false);
 const crunHost = new Timer(timerBin, true);
@@ -78,9 +94,19 @@ const spawner = new Spawner();
 const stateRoot = join(base, 'state');
 const lib = new Runtime({ root: stateRoot, cgroups: false, spawner });
 const libCg = new Runtime({ root: stateRoot, spawner });
+const pool = await openCgroupPool({ parent: `${cgroupParent}/pool`, size: 2 });
+const libPool = new Runtime({ root: stateRoot, spawner, cgroupPool: pool });
 const plainConfig = parseConfig(JSON.parse(JSON.stringify(config)));
 const limitedConfig = parseConfig(JSON.parse(JSON.stringify(limited)));
 const minimalConfig = parseConfig(JSON.parse(JSON.stringify(minimal)));
+// Without cgroupsPath: the pool's cgroups.
+const unplaced = (c: typeof limited) => {
+  const u = structuredClone(c);
+  u.linux!.cgroupsPath = undefined;
+  return parseConfig(JSON.parse(JSON.stringify(u)));
+};
+const limitedPoolConfig = unplaced(limited);
+const minimalPoolConfig = unplaced(minimalLimited);
 const minimalPlan = compilePlan(minimalConfig, { bundle: minimalBundle });
 const libRun = (rt: Runtime, b: string, c: typeof plainConfig) => async () => {
   const t = process.hrtime.bigint();
@@ -104,11 +130,18 @@ const variants: Array<[string, () => Promise<number>]> = [
     },
   ],
   ['(a) library, minimal bundle (= floor work)', libRun(lib, minimalBundle, minimalConfig)],
+  ['(a) library, minimal + cgroup limits (pool)', libRun(libPool, minimalLimitedBundle, minimalPoolConfig)],
   ['(a) library, Berth defaults', libRun(lib, bundle, plainConfig)],
-  ['(a) library, Berth defaults + cgroup limits', libRun(libCg, bundle, limitedConfig)],
+  ['(a) library, defaults + cgroup limits (pool)', libRun(libPool, bundle, limitedPoolConfig)],
+  ['(a) library, defaults + limits, cgroup per run', libRun(libCg, bundle, limitedConfig)],
   [
     '(c) crun run, minimal bundle',
     () => crunHost.time(['crun', '--root', join(base, 'crun'), 'run', '--bundle', minimalBundle, id()]),
+  ],
+  [
+    '(c) crun run, minimal + cgroup limits',
+    () =>
+      crunHost.time(['crun', '--root', join(base, 'crun'), 'run', '--bundle', minimalLimitedBundle, id()]),
   ],
   [
     '(b) berth-runtime run',
@@ -116,7 +149,7 @@ const variants: Array<[string, () => Promise<number>]> = [
   ],
   ['    of which node start-up (node -e 0)', () => host.time(['node', '-e', '0'])],
   [
-    '(c) crun run, Berth defaults',
+    '(c) crun run, Berth defaults + cgroup limits',
     () => crunHost.time(['crun', '--root', join(base, 'crun'), 'run', '--bundle', bundle, id()]),
   ],
   ['(d) runc run', () => host.time(['runc', '--root', join(base, 'runc'), 'run', '--bundle', bundle, id()])],
@@ -134,43 +167,44 @@ function uss(pid: number): number {
   return kb('Private_Clean') + kb('Private_Dirty');
 }
 
-function cleanupCgroups() {
-  for (const h of [
-    'cpu',
-    'cpuacct',
-    'cpuset',
-    'memory',
-    'devices',
-    'freezer',
-    'blkio',
-    'pids',
-    'unified',
-    'systemd',
-  ]) {
-    for (const d of [`/sys/fs/cgroup/${h}${cgroupParent}/c`, `/sys/fs/cgroup/${h}${cgroupParent}`])
-      if (existsSync(d)) spawnSync('rmdir', [d]);
-  }
-}
-
 try {
   const times = new Map<string, number[]>(variants.map(([n]) => [n, []]));
-  for (let i = 0; i < 3; i++) for (const [, f] of variants) await f(); // warm-up
+  const pause = () => new Promise((r) => setTimeout(r, IDLE_MS));
+  for (let i = 0; i < 3; i++) for (const [, f] of variants) await pause().then(f); // warm-up
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 ? [...variants].reverse() : variants;
-    for (const [name, f] of order) times.get(name)!.push(await f());
+    for (const [name, f] of order) {
+      await pause();
+      times.get(name)!.push(await f());
+    }
   }
-  const floor = median(times.get(variants[0]![0])!);
-  const crun = median(times.get('(c) crun run, Berth defaults')!);
-  console.log(`\nstart-to-exit of /bin/true, ${rounds} interleaved rounds, medians (ms)\n`);
+  const med = (name: string) => median(times.get(name)!);
+  const floor = med(variants[0]![0]);
+  // The crun row doing the same work as each row (same bundle, same limits).
+  const crunMinimal = med('(c) crun run, minimal bundle');
+  const crunMinimalLimits = med('(c) crun run, minimal + cgroup limits');
+  const crunDefaults = med('(c) crun run, Berth defaults + cgroup limits');
+  const peer = (name: string) =>
+    name.includes('minimal +')
+      ? crunMinimalLimits
+      : name.includes('minimal') || name.startsWith('floor') || name.includes('spawner')
+        ? crunMinimal
+        : crunDefaults;
   console.log(
-    `${'variant (×crun: against crun on Berth defaults)'.padEnd(48)}${'median'.padStart(9)}${'×floor'.padStart(9)}${'×crun'.padStart(9)}`,
+    `\nstart-to-exit of /bin/true, ${rounds} interleaved rounds, ${IDLE_MS} ms idle before each run, medians (ms)\n`,
+  );
+  console.log(
+    `${'variant'.padEnd(48)}${'median'.padStart(9)}${'×floor'.padStart(9)}${'×crun'.padStart(9)}  (×crun: crun doing the same work)`,
   );
   for (const [name] of variants) {
-    const m = median(times.get(name)!);
+    const m = med(name);
     console.log(
-      `${name.padEnd(48)}${m.toFixed(2).padStart(9)}${(m / floor).toFixed(2).padStart(9)}${(m / crun).toFixed(2).padStart(9)}`,
+      `${name.padEnd(48)}${m.toFixed(2).padStart(9)}${(m / floor).toFixed(2).padStart(9)}${(m / peer(name)).toFixed(2).padStart(9)}`,
     );
   }
+  console.log(
+    '\n(crun and runc run Berth defaults with the same limits; crun minimal rows: the minimal bundle)',
+  );
 
   // The monitor's private memory with one idle container.
   const idle = id();
@@ -191,8 +225,10 @@ try {
   spawner.close();
   host.close();
   crunHost.close();
-  for (const s of lib.list()) await lib.delete(s.id, true).catch(() => {});
-  cleanupCgroups();
+  for (const s of lib.list()) await libCg.delete(s.id, true).catch(() => {});
+  await pool.close();
+  const left = removeTestTree(detectHostCgroupLayout(), cgroupParent);
+  if (left.length) console.error('could not remove:', left.join(', '));
   spawnSync('umount', ['-l', base]);
   rmSync(base, { recursive: true, force: true });
 }

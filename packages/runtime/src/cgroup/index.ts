@@ -8,6 +8,7 @@ import { type CgroupFs, hostCgroupFs } from './fs.ts';
 import { readHostFacts } from './host.ts';
 import type { CgroupManager, CgroupPath } from './manager.ts';
 import { normaliseCgroupPath } from './path.ts';
+import { CgroupPool, type CgroupPoolOptions } from './pool.ts';
 import { v1Blkio } from './v1/blkio.ts';
 import { v1Cpu } from './v1/cpu.ts';
 import { v1Cpuacct } from './v1/cpuacct.ts';
@@ -27,6 +28,13 @@ export { CgroupError, type CgroupErrorCode } from './errors.ts';
 export { type CgroupFs, hostCgroupFs, recordingCgroupFs } from './fs.ts';
 export type * from './manager.ts';
 export { DEFAULT_CGROUP_PARENT, defaultCgroupPath, resolveCgroupPath } from './path.ts';
+export {
+  CgroupPool,
+  type CgroupPoolOptions,
+  DEFAULT_POOL_PARENT,
+  type PooledCgroup,
+  shapeKey,
+} from './pool.ts';
 export type * from './resources.ts';
 
 export interface CreateCgroupManagerOptions {
@@ -45,6 +53,23 @@ export interface CreateCgroupManagerOptions {
   bpf?: Bpf;
   /** The v1 event notification (eventfd) for OOM; the real one when absent. */
   cgroupEvents?: typeof watchCgroupEvent;
+}
+
+/**
+ * A pool of container cgroups made ahead of time on this host (see pool.ts), for
+ * `new Runtime({ cgroupPool })`: containers without linux.cgroupsPath start in one of them and
+ * their removal happens in the background. close() it when done.
+ */
+export function openCgroupPool(
+  o: Partial<Omit<CgroupPoolOptions, 'manager'>> & { manager?: CgroupPoolOptions['manager'] } = {},
+): Promise<CgroupPool> {
+  const layout = o.layout ?? detectHostCgroupLayout();
+  return CgroupPool.open({
+    ...o,
+    layout,
+    fs: o.fs ?? defaultFs(),
+    manager: o.manager ?? ((path) => createCgroupManager({ path, layout })),
+  });
 }
 
 const V1_CONTROLLERS: Record<string, Controller> = {

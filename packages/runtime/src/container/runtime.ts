@@ -13,6 +13,7 @@ import { constants } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createCgroupManager, detectHostCgroupLayout } from '../cgroup/index.ts';
 import type { CgroupManager, CgroupMode } from '../cgroup/manager.ts';
+import type { CgroupPool, PooledCgroup } from '../cgroup/pool.ts';
 import type { LinuxResources } from '../cgroup/resources.ts';
 import { type OciConfig, type ProcessSpec, parseConfig, processSchema, SpecError } from '../spec/config.ts';
 import { encodePlan } from '../spec/encode.ts';
@@ -55,6 +56,12 @@ export interface RuntimeOptions {
   compileSeccomp?: SeccompCompiler;
   /** A warm native spawner: containers start without paying Node's spawn cost. */
   spawner?: Spawner;
+  /**
+   * Cgroups made ahead of time (openCgroupPool from @berth/runtime/cgroup): a container whose
+   * config has no linux.cgroupsPath gets one of them (its path is in the state record), and
+   * delete() hands it back for removal in the background. Needs `cgroups` left at its default.
+   */
+  cgroupPool?: CgroupPool;
 }
 
 export interface CreateOptions {
@@ -280,42 +287,57 @@ export class Runtime {
       }
       config = parseConfig(raw);
     }
-    const cgroupPath = Runtime.cgroupPath(id, config);
+    const pool =
+      this.opts.cgroups === undefined && !config.linux?.cgroupsPath ? this.opts.cgroupPool : undefined;
+    const cgroupPath = pool ? undefined : Runtime.cgroupPath(id, config);
     const passFds = callerFds(o.preserveFds);
     if (existsSync(join(this.opts.root, id)))
       throw new RuntimeError('ALREADY_EXISTS', `container "${id}" already exists`);
-    // Everything that can be checked without side effects is checked before the first one.
+    // Everything that can be checked without side effects is checked before the first one
+    // (a pooled cgroup is taken first, its limits validated and written, and given back if
+    // the config fails to compile).
     const factory = await this.cgroups();
-    const cgroup = factory?.(cgroupPath);
-    const named = cgroup && !this.opts.cgroups ? namedCgroupDirs(cgroupPath) : [];
-    const plan = compilePlan(config, {
-      bundle,
-      cgroupProcs: [...(cgroup?.procsFiles() ?? []), ...named.map((d) => join(d, 'cgroup.procs'))],
-      cgroupMode: cgroup?.mode as CgroupMode | undefined,
-      compileSeccomp: this.opts.compileSeccomp,
-    });
+    let pooled: PooledCgroup | undefined;
+    if (pool) pooled = await pool.take(containerResources(config));
+    const cgroup = pooled ? pooled.manager : cgroupPath ? factory?.(cgroupPath) : undefined;
+    const named = cgroupPath && cgroup && !this.opts.cgroups ? namedCgroupDirs(cgroupPath) : [];
+    let plan: Plan;
+    try {
+      plan = compilePlan(config, {
+        bundle,
+        cgroupProcs: pooled
+          ? pooled.procsFiles
+          : [...(cgroup?.procsFiles() ?? []), ...named.map((d) => join(d, 'cgroup.procs'))],
+        cgroupMode: cgroup?.mode as CgroupMode | undefined,
+        compileSeccomp: this.opts.compileSeccomp,
+      });
+    } catch (e) {
+      if (pooled) pool!.release(pooled.path);
+      throw e;
+    }
 
     const dir = StateDir.create(this.opts.root, id);
     const rec: StateRecord = {
       id,
       bundle,
       created: new Date().toISOString(),
-      cgroupPath: cgroup ? cgroupPath : undefined,
-      cgroupParents: cgroup ? missingCgroupParents(plan.cgroupProcs, cgroupPath) : undefined,
+      cgroupPath: pooled ? pooled.path : cgroup ? cgroupPath : undefined,
+      ...(pooled ? { cgroupPooled: true } : {}),
+      cgroupParents: cgroup && cgroupPath ? missingCgroupParents(plan.cgroupProcs, cgroupPath) : undefined,
       annotations: config.annotations,
       poststop: config.hooks?.poststop,
     };
-    let cgroupCreated = false;
+    let cgroupCreated = pooled !== undefined;
     try {
       dir.write(rec);
       dir.writeConfig(config);
-      if (cgroup) {
+      if (cgroup && !pooled) {
         await cgroup.create();
         cgroupCreated = true;
         await cgroup.apply(containerResources(config));
         for (const d of named) mkdirSync(d, { recursive: true, mode: 0o755 });
-        delegateCgroup(plan.cgroupProcs, config);
       }
+      if (cgroup) delegateCgroup(plan.cgroupProcs, config);
       Object.assign(plan, {
         stateDir: dir.path,
         consoleSocket: o.consoleSocket,
@@ -368,10 +390,16 @@ export class Runtime {
       signalProcess(rec.pid, constants.signals.SIGKILL);
     await waitGone(rec.pid, rec.pidStart);
     await waitGone(rec.monitorPid, rec.monitorStart);
-    if (cgroup) await cgroup.destroy().catch(() => {});
-    if (rec.cgroupPath && !this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath);
+    if (cgroup) await this.removeCgroup(rec, cgroup).catch(() => {});
     removeCgroupParents(rec.cgroupParents);
     rmSync(dir.path, { recursive: true, force: true });
+  }
+
+  /** A pooled cgroup goes back to the pool, which removes it in the background. */
+  private async removeCgroup(rec: StateRecord, cg: CgroupManager): Promise<void> {
+    if (rec.cgroupPooled && this.opts.cgroupPool) return this.opts.cgroupPool.release(rec.cgroupPath!);
+    await cg.destroy();
+    if (!this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath!);
   }
 
   async start(id: string): Promise<void> {
@@ -446,8 +474,7 @@ export class Runtime {
     // A monitor that has written the exit record only has its socket left to unlink; waiting
     // for it would cost a poll interval per container for nothing.
     if (!dir.exit()) await waitGone(rec.monitorPid, rec.monitorStart);
-    if (cg) await cg.destroy();
-    if (cg && !this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath!);
+    if (cg) await this.removeCgroup(rec, cg);
     removeCgroupParents(rec.cgroupParents);
     rmSync(dir.path, { recursive: true, force: true });
     if (rec.poststop?.length)

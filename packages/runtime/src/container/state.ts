@@ -23,6 +23,8 @@ export interface StateRecord {
   cgroupPath?: string;
   /** Ancestors of cgroupPath that create made (absolute dirs); delete removes them if empty. */
   cgroupParents?: string[];
+  /** The cgroup came from a CgroupPool (delete hands it back for removal in the background). */
+  cgroupPooled?: boolean;
   annotations?: Record<string, string>;
   /** Kept here so delete need not parse the whole config. */
   poststop?: Hook[];

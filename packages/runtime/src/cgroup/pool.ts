@@ -1,0 +1,342 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CgroupLayout, detectHostCgroupLayout } from './detect.ts';
+import { errnoCode } from './errors.ts';
+import type { CgroupFs } from './fs.ts';
+import type { CgroupManager, CgroupPath } from './manager.ts';
+import { normaliseCgroupPath } from './path.ts';
+import type { LinuxResources } from './resources.ts';
+
+// A pool of container cgroups made ahead of time, so that starting a container does not pay
+// for mkdir in every hierarchy and for writing its limits, and deleting it does not wait for
+// the removal. Each slot is made off the critical path (a timer after a take), with the limits
+// of the last shape asked for already written ("pre-written for the common shape": a take with
+// the same limits writes nothing); a released slot is removed in the background.
+//
+// Layout: <parent>/<owner pid>-<owner start time>/<slot>, in every hierarchy (controllers,
+// unified, and named ones such as name=systemd, which an init like systemd needs). The owner
+// part lets the next pool under the same parent find what a crashed owner left: open() removes
+// the empty cgroups of every pool whose owner is gone (a slot still holding a container's
+// processes stays: containers outlive their creator).
+//
+// A slot can also hold a resident process (`resident`): the native spawner's warm cell, a
+// process that already sits in the slot's cgroups so that the container's init is born inside
+// them by clone, without a migration (a write to cgroup.procs waits for an RCU grace period on
+// kernels without favordynmods: about 2 ms here). See spawner.ts.
+
+export const DEFAULT_POOL_PARENT = '/berth/pool';
+
+export interface CgroupPoolOptions {
+  /** Parent of the pools, from each hierarchy's root (tests: "/berth-test-<random>/pool"). */
+  parent?: CgroupPath;
+  /** Ready slots kept at hand (default 4). 0 makes every slot on demand (and still removes in the background). */
+  size?: number;
+  /** Makes the manager of a path (the runtime's factory: createCgroupManager with the host's layout). */
+  manager: (path: CgroupPath) => CgroupManager;
+  /** The host's layout, for the named v1 hierarchies; detected when absent. */
+  layout?: CgroupLayout;
+  /** The read/write seam for the named hierarchies' directories (mkdir, rmdir, listDirs). */
+  fs: CgroupFs;
+  /** Delay before a refill starts after a take (default 0: the next turn of the event loop). */
+  refillDelayMs?: number;
+  /**
+   * Puts a process into a ready slot (the spawner's warm cell) and resolves with its id, or
+   * undefined when it cannot. Called for every slot made ready while `residents` allows it.
+   */
+  resident?: {
+    prepare(procsFiles: string[]): Promise<string | undefined>;
+    /** The slot is going away unused: let the resident go (its cgroup is removed after). */
+    discard(id: string): void;
+  };
+}
+
+/** A cgroup handed out by take(): it belongs to one container until release(). */
+export interface PooledCgroup {
+  readonly path: CgroupPath;
+  readonly manager: CgroupManager;
+  /** Every cgroup.procs file a process must be in: the manager's and the named hierarchies'. */
+  readonly procsFiles: string[];
+  /** The id of the process already inside (a warm cell), if any: the container must be cloned by it. */
+  readonly resident?: string;
+}
+
+interface Slot {
+  path: CgroupPath;
+  manager: CgroupManager;
+  /** Key of the limits written into it (undefined: none yet). */
+  shape?: string;
+  resident?: string;
+}
+
+/** The same limits give the same key, whatever the order of their fields. */
+export function shapeKey(r: LinuxResources): string {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canon)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v as Record<string, unknown>)
+              .filter(([, x]) => x !== undefined)
+              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+              .map(([k, x]) => [k, canon(x)]),
+          )
+        : v;
+  return JSON.stringify(canon(r));
+}
+
+/** Start time of a process (clock ticks since boot, field 22 of /proc/<pid>/stat), or undefined. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export class CgroupPool {
+  /** This pool's directory: <parent>/<pid>-<start>. */
+  readonly dir: CgroupPath;
+  private readonly parent: CgroupPath;
+  private readonly size: number;
+  private readonly named: string[];
+  private readonly ready: Slot[] = [];
+  private readonly removing = new Set<Promise<void>>();
+  private last?: { key: string; resources: LinuxResources };
+  private seq = 0;
+  private refilling?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly tag = randomBytes(3).toString('hex');
+
+  private constructor(private readonly o: CgroupPoolOptions) {
+    this.parent = normaliseCgroupPath(o.parent ?? DEFAULT_POOL_PARENT, 'parent');
+    this.dir = `${this.parent}/${process.pid}-${startTime(process.pid) ?? '0'}`;
+    this.size = o.size ?? 4;
+    const layout = o.layout ?? detectHostCgroupLayout();
+    this.named = Object.values(layout.v1Named ?? {});
+  }
+
+  /**
+   * Cleans what pools of dead owners left under `parent` (empty cgroups only), makes this
+   * pool's directory and starts filling it.
+   */
+  static async open(o: CgroupPoolOptions): Promise<CgroupPool> {
+    const pool = new CgroupPool(o);
+    await pool.removeStale();
+    await pool.o.manager(pool.dir).create();
+    for (const m of pool.named) pool.mkdirs(m, pool.dir);
+    pool.scheduleRefill();
+    return pool;
+  }
+
+  /** How many slots are ready now (for tests and the benchmark). */
+  get readyCount(): number {
+    return this.ready.length;
+  }
+
+  /**
+   * A cgroup with `resources` applied. A ready slot with the same limits is handed out as it
+   * is; otherwise a slot (ready, or made now) gets them written, all validated first as apply()
+   * does. The pool refills itself afterwards, with these limits.
+   */
+  async take(resources: LinuxResources): Promise<PooledCgroup> {
+    if (this.closed) throw new Error('cgroup pool: closed');
+    const key = shapeKey(resources);
+    if (this.last?.key !== key) this.last = { key, resources };
+    let i = this.ready.findIndex((s) => s.shape === key);
+    if (i < 0) i = this.ready.findIndex((s) => s.shape === undefined);
+    let slot = i >= 0 ? this.ready.splice(i, 1)[0]! : undefined;
+    if (!slot) slot = await this.make(undefined, false);
+    if (slot.shape !== key) {
+      try {
+        await slot.manager.apply(resources);
+      } catch (e) {
+        this.discard(slot);
+        throw e;
+      }
+      slot.shape = key;
+    }
+    this.scheduleRefill();
+    return {
+      path: slot.path,
+      manager: slot.manager,
+      procsFiles: this.procsFiles(slot),
+      ...(slot.resident ? { resident: slot.resident } : {}),
+    };
+  }
+
+  /**
+   * The container of `path` is gone: remove its cgroup in the background (anything still in it
+   * is killed first). Any path works, also one of another pool (a container of an earlier
+   * owner); close() waits for these removals.
+   */
+  release(path: CgroupPath): void {
+    this.removeLater(this.o.manager(path), path);
+  }
+
+  /** Stops refilling, removes the ready slots and waits for every removal; the pool's directory goes when empty. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.refilling;
+    for (const s of this.ready.splice(0)) this.discard(s);
+    while (this.removing.size > 0) await Promise.allSettled([...this.removing]);
+    await this.removeIfEmpty(this.dir);
+  }
+
+  private procsFiles(slot: Slot): string[] {
+    return [...slot.manager.procsFiles(), ...this.named.map((m) => join(m, slot.path, 'cgroup.procs'))];
+  }
+
+  private async make(resources: LinuxResources | undefined, withResident: boolean): Promise<Slot> {
+    const path = `${this.dir}/${this.tag}${++this.seq}`;
+    const manager = this.o.manager(path);
+    const slot: Slot = { path, manager };
+    try {
+      await manager.create();
+      for (const m of this.named) this.o.fs.mkdir(join(m, path));
+      if (resources) {
+        await manager.apply(resources);
+        slot.shape = shapeKey(resources);
+      }
+      if (withResident && this.o.resident) {
+        const id = await this.o.resident.prepare(this.procsFiles(slot));
+        if (id) slot.resident = id;
+      }
+    } catch (e) {
+      this.discard(slot);
+      throw e;
+    }
+    return slot;
+  }
+
+  private discard(slot: Slot): void {
+    if (slot.resident) this.o.resident?.discard(slot.resident);
+    this.removeLater(slot.manager, slot.path);
+  }
+
+  private removeLater(manager: CgroupManager, path: CgroupPath): void {
+    const p = (async () => {
+      await new Promise((r) => setImmediate(r));
+      await manager.destroy().catch(() => {});
+      for (const m of this.named) await this.rmTree(join(m, path));
+    })();
+    this.removing.add(p);
+    void p.finally(() => this.removing.delete(p));
+  }
+
+  private scheduleRefill(): void {
+    if (this.closed || this.timer || this.refilling) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.refilling = this.refill().finally(() => {
+        this.refilling = undefined;
+      });
+    }, this.o.refillDelayMs ?? 0);
+    this.timer.unref();
+  }
+
+  /** One slot per turn of the event loop, so that a refill never holds the loop for long. */
+  private async refill(): Promise<void> {
+    while (!this.closed) {
+      const stale = this.ready.findIndex((s) => s.shape !== this.last?.key);
+      if (this.ready.length >= this.size && (stale < 0 || !this.last)) return;
+      // Limits changed: the oldest slot of another shape makes room for one of the new shape.
+      if (this.ready.length >= this.size) this.discard(this.ready.splice(stale, 1)[0]!);
+      try {
+        const slot = await this.make(this.last?.resources, this.o.resident !== undefined);
+        if (this.closed) this.discard(slot);
+        else this.ready.push(slot);
+      } catch {
+        // The kernel refused these limits ahead of time: stop pre-writing them (take() writes
+        // and reports them itself).
+        this.last = undefined;
+        return;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  // --- directories ---------------------------------------------------------------------
+
+  private mkdirs(mount: string, path: CgroupPath): void {
+    let dir = mount;
+    for (const part of path.split('/').filter(Boolean)) {
+      dir = join(dir, part);
+      this.o.fs.mkdir(dir);
+    }
+  }
+
+  /** rmdir `dir` and its children, retried briefly while an exiting process still holds one. */
+  private async rmTree(dir: string): Promise<void> {
+    const rm = (d: string) => {
+      if (!this.o.fs.exists(d)) return;
+      for (const c of this.o.fs.listDirs(d)) rm(join(d, c));
+      this.o.fs.rmdir(d);
+    };
+    for (let i = 0; ; i++) {
+      try {
+        rm(dir);
+        return;
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') return;
+        if (i >= 50) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+
+  /** Removes a pool directory once nothing is left in it (a container's slot keeps it). */
+  private async removeIfEmpty(dir: CgroupPath): Promise<boolean> {
+    const m = this.o.manager(dir);
+    if ((await m.pids()).length > 0) return false;
+    const mounts = [
+      ...new Set(m.procsFiles().map((f) => f.slice(0, -(dir.length + '/cgroup.procs'.length)))),
+    ];
+    const all = [...mounts, ...this.named];
+    if (all.some((mount) => this.listDirs(join(mount, dir)).length > 0)) return false;
+    try {
+      await m.destroy();
+    } catch {
+      return false;
+    }
+    for (const n of this.named) await this.rmTree(join(n, dir));
+    return true;
+  }
+
+  private listDirs(dir: string): string[] {
+    try {
+      return this.o.fs.listDirs(dir);
+    } catch {
+      return [];
+    }
+  }
+
+  /** The pools of owners that are gone: their empty slots removed, then the pool if empty. */
+  private async removeStale(): Promise<void> {
+    const parentManager = this.o.manager(this.parent);
+    const mounts = [
+      ...new Set(
+        parentManager.procsFiles().map((f) => f.slice(0, -(this.parent.length + '/cgroup.procs'.length))),
+      ),
+      ...this.named,
+    ];
+    const pools = new Set(mounts.flatMap((mount) => this.listDirs(join(mount, this.parent))));
+    for (const name of pools) {
+      const owner = /^(\d+)-(\d+)$/.exec(name);
+      if (!owner) continue; // not a pool's directory: not ours to touch
+      if (startTime(Number(owner[1])) === owner[2]) continue; // its owner lives
+      const dir = `${this.parent}/${name}`;
+      const slots = new Set(mounts.flatMap((mount) => this.listDirs(join(mount, dir))));
+      for (const slot of slots) {
+        const m = this.o.manager(`${dir}/${slot}`);
+        if ((await m.pids()).length > 0) continue; // a container still runs there
+        await m.destroy().catch(() => {});
+        for (const n of this.named) await this.rmTree(join(n, dir, slot));
+      }
+      await this.removeIfEmpty(dir);
+    }
+  }
+}

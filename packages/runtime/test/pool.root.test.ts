@@ -1,0 +1,123 @@
+// Needs root and the real kernel: a pool of container cgroups under /berth-test-<random>/pool
+// in every hierarchy of this host, containers started in them through the library (the way
+// berthd starts them), and the removal of everything the pool made, also what a crashed owner
+// left behind.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { detectHostCgroupLayout } from '../src/cgroup/detect.ts';
+import { createCgroupManager, openCgroupPool, recordingCgroupFs } from '../src/cgroup/index.ts';
+import type { CgroupPool } from '../src/cgroup/pool.ts';
+import { mountsOf, removeTestTree, spawnInCgroup, testParent, waitUntil } from '../src/cgroup/testing.ts';
+import { Runtime } from '../src/container/runtime.ts';
+import { Spawner } from '../src/container/spawner.ts';
+import { busyboxRootfs, makeBundle, removeScratch, scratch } from './fixtures.ts';
+
+const layout = detectHostCgroupLayout();
+let parent: string;
+let base: string;
+const pools: CgroupPool[] = [];
+const spawners: Spawner[] = [];
+
+beforeEach(() => {
+  parent = testParent();
+  base = scratch();
+});
+afterEach(async () => {
+  for (const p of pools.splice(0)) await p.close();
+  for (const s of spawners.splice(0)) s.close();
+  removeScratch(base);
+  expect(removeTestTree(layout, parent)).toEqual([]);
+});
+
+const dirsIn = (path: string) => mountsOf(layout).filter((m) => existsSync(join(m, path)));
+const pidsMax = (path: string) => readFileSync(join(layout.v1.pids!, path, 'pids.max'), 'utf8').trim();
+
+test('a pool hands out cgroups with the limits asked for, pre-writes the next ones and removes what it made', async () => {
+  const fs = recordingCgroupFs((await import('../src/cgroup/fs.ts')).hostCgroupFs({ maxOpenFiles: 0 }));
+  const pool = await openCgroupPool({
+    parent: `${parent}/pool`,
+    size: 2,
+    fs,
+    manager: (path) => createCgroupManager({ path, layout, fs }),
+  });
+  pools.push(pool);
+  expect(pool.dir).toMatch(new RegExp(`^${parent}/pool/${process.pid}-\\d+$`));
+  await waitUntil('two ready', () => pool.readyCount === 2);
+
+  const a = await pool.take({ pids: { limit: 64 } });
+  expect(a.path.startsWith(`${pool.dir}/`)).toBe(true);
+  expect(pidsMax(a.path)).toBe('64');
+  // In every hierarchy, the named ones (name=systemd) included.
+  expect(dirsIn(a.path)).toEqual(mountsOf(layout));
+  expect(a.procsFiles).toHaveLength(mountsOf(layout).length);
+
+  // The refill writes the same limits ahead of time: the next take of that shape writes nothing.
+  await waitUntil('refilled with the new shape', () => pool.readyCount === 2);
+  await new Promise((r) => setTimeout(r, 50));
+  fs.writes.length = 0;
+  const b = await pool.take({ pids: { limit: 64 } });
+  expect(fs.writes).toEqual([]);
+  expect(pidsMax(b.path)).toBe('64');
+
+  // An impossible limit is refused naming the field, and the slot is not handed out.
+  await expect(pool.take({ pids: { limit: -5 } })).rejects.toThrow(/pids\.limit/);
+
+  pool.release(a.path);
+  pool.release(b.path);
+  await pool.close();
+  pools.length = 0;
+  expect(dirsIn(`${parent}/pool`).length).toBeGreaterThan(0); // the parent stays, empty
+  expect(mountsOf(layout).flatMap((m) => (existsSync(join(m, pool.dir)) ? [m] : []))).toEqual([]);
+});
+
+test('open() removes the empty cgroups a dead owner left, and keeps one a container still runs in', async () => {
+  const stale = `${parent}/pool/999999999-1`;
+  const empty = createCgroupManager({ path: `${stale}/x1`, layout });
+  const busy = createCgroupManager({ path: `${stale}/x2`, layout });
+  await empty.create();
+  await busy.create();
+  const child = spawnInCgroup(busy.procsFiles(), 'sleep 30');
+  try {
+    await waitUntil('child inside', () => readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() === 'sleep');
+    // A directory that is not a pool's (no owner in its name) is not the pool's to touch.
+    const other = createCgroupManager({ path: `${parent}/pool/not-a-pool`, layout });
+    await other.create();
+    pools.push(await openCgroupPool({ parent: `${parent}/pool`, size: 0 }));
+    expect(dirsIn(`${stale}/x1`)).toEqual([]);
+    expect(dirsIn(`${stale}/x2`).length).toBeGreaterThan(0);
+    expect(dirsIn(`${parent}/pool/not-a-pool`).length).toBeGreaterThan(0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('containers without cgroupsPath start in a pooled cgroup with their limits; delete hands it back', async () => {
+  const spawner = new Spawner();
+  spawners.push(spawner);
+  const pool = await openCgroupPool({ parent: `${parent}/pool`, size: 1 });
+  pools.push(pool);
+  const rt = new Runtime({ root: join(base, 'state'), spawner, cgroupPool: pool });
+  const rootfs = busyboxRootfs(base);
+  const bundle = makeBundle(base, 'b', rootfs, (c) => {
+    c.linux!.cgroupsPath = undefined;
+    c.linux!.resources = { ...c.linux!.resources, pids: { limit: 33 } };
+    c.process!.args = ['sleep', '30'];
+  });
+  const id = 'berth-test-pool-1';
+  const { pid } = await rt.create(id, { bundle, stdio: 'ignore' });
+  const rec = JSON.parse(readFileSync(join(base, 'state', id, 'state.json'), 'utf8'));
+  expect(rec.cgroupPooled).toBe(true);
+  expect(rec.cgroupPath.startsWith(`${pool.dir}/`)).toBe(true);
+  // init is inside before it runs its command, in every hierarchy, with the limits.
+  const membership = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  for (const c of ['memory', 'pids', 'devices', 'name=systemd'])
+    expect(membership).toMatch(new RegExp(`:${c}:${rec.cgroupPath}\\n`));
+  expect(membership).toMatch(new RegExp(`^0::${rec.cgroupPath}$`, 'm'));
+  expect(pidsMax(rec.cgroupPath)).toBe('33');
+  await rt.start(id);
+  expect(await rt.ps(id)).toEqual([pid]);
+  await rt.delete(id, true);
+  await pool.close(); // waits for the removal in the background
+  expect(dirsIn(rec.cgroupPath)).toEqual([]);
+});
