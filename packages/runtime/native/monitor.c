@@ -284,6 +284,7 @@ static void devnull_stdio(void) {
   if (fd > 2) close(fd);
 }
 
+/* The plan's stdio files (zygote containers) on fds 0, 1 and 2. */
 static void open_stdio(const struct plan *p) {
   size_t pos = 0, off = 0;
   struct rec r;
@@ -313,7 +314,6 @@ static void __attribute__((noreturn)) container_child(struct plan *p, int sock, 
   join_namespaces(p, 0);
   if (joins_user_namespace(p)) enter_created_namespaces(flags, sock);
   if ((flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) die("unshare cgroup namespace");
-  open_stdio(p);
   if (slave >= 0) pty_make_controlling(slave);
   else setsid();
   if (flags & CLONE_NEWNS) setup_rootfs(p, slave, sock);
@@ -347,6 +347,11 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   int sigfd = make_sigfd();
+  /* init inherits its stdio files from us: opened here, as the caller's root, because init
+   * itself is already the user namespace's root (an unprivileged host id) when it could open
+   * them, and a log file in the caller's private state dir is out of its reach. We go back to
+   * /dev/null before serving. */
+  open_stdio(p);
   join_namespaces(p, 1);
   uint64_t flags = plan_u64(p, P_NS_FLAGS, 0);
   if (flags & CLONE_NEWTIME_) {

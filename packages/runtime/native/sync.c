@@ -86,7 +86,10 @@ int write_file_atomic(int dirfd, const char *name, const char *data, size_t len)
   snprintf(tmp, sizeof tmp, ".%s.tmp", name);
   int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return -1;
-  if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+  /* No fsync: these records describe live processes (the exit of a container's init), which a
+   * power loss ends anyway; the rename alone keeps readers from seeing a torn file. An fsync
+   * cost every container's exit 2.5 ms or more on an ext4 state dir. */
+  if (write_all(fd, data, len) < 0) {
     close(fd);
     return -1;
   }

@@ -1,5 +1,5 @@
 // Needs root: the warm path (a long-lived berth-helper zygote) runs real containers.
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Runtime } from '../src/container/runtime.ts';
@@ -11,6 +11,7 @@ let spawner: Spawner;
 let rt: Runtime;
 beforeAll(() => {
   base = scratch();
+  chmodSync(base, 0o755); // container root in a user namespace must reach the rootfs
   spawner = new Spawner();
   rt = new Runtime({ root: join(base, 'state'), cgroups: false, spawner });
 });
@@ -43,4 +44,24 @@ test('a failure inside the helper comes back as an error and leaves nothing', as
   });
   await expect(rt.run('berth-test-warm-missing', { bundle: missing })).rejects.toThrow(/exec \/nope/);
   expect(existsSync(join(base, 'state', 'berth-test-warm-missing'))).toBe(false);
+});
+
+test("a user-namespaced container's output goes to files only root can reach (opened by its monitor)", async () => {
+  const bundle = makeBundle(base, 'warm-userns', busyboxRootfs(base), (c) => {
+    c.process!.args = ['sh', '-c', 'echo out $(id -u); echo err >&2'];
+    c.linux!.namespaces!.push({ type: 'user' });
+    c.linux!.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    c.linux!.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    const devpts = c.mounts!.find((m) => m.destination === '/dev/pts')!;
+    devpts.options = devpts.options!.filter((o) => !o.startsWith('gid='));
+  });
+  const logs = join(base, 'private');
+  mkdirSync(logs, { mode: 0o700 });
+  const log = join(logs, 'console.log');
+  const exit = await rt.run('berth-test-warm-userns', {
+    bundle,
+    stdioFiles: ['/dev/null', log, log],
+  });
+  expect(exit).toEqual({ code: 0, signal: 0 });
+  expect(readFileSync(log, 'utf8')).toBe('out 0\nerr\n');
 });

@@ -368,7 +368,9 @@ export class Runtime {
   private async launch(plan: Plan, o: CreateOptions, id: string, passFds: number[]): Promise<number> {
     if (this.opts.spawner && !o.consoleSocket && !passFds.length) {
       const r = this.opts.spawner.spawn(plan);
-      if (id) this.exits.set(id, r.exited);
+      // Only run (autostart) waits for the spawner's report of the exit; anything else waits
+      // through the monitor's socket, so a long-lived caller keeps no promise per container.
+      if (id && o.autostart) this.exits.set(id, r.exited);
       return r.created;
     }
     const run = runHelper('create', encodePlan(plan), o.stdio ?? 'inherit', passFds);

@@ -88,9 +88,20 @@ export class Spawner {
     }
   }
 
+  /** False once the zygote has exited (then every spawn fails at once; make a new Spawner). */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   spawn(plan: Plan): { created: Promise<number>; exited: Promise<{ code: number; signal: number }> } {
     const id = `r${++this.seq}`;
     const p: Pending = { created: new Deferred(), exited: new Deferred() };
+    if (!this.alive) {
+      const e = new RuntimeError('CREATE_FAILED', 'the spawner exited');
+      p.created.reject(e);
+      p.exited.reject(e);
+      return { created: p.created.promise, exited: p.exited.promise };
+    }
     if (this.pending.size === 0) this.hold(true);
     this.pending.set(id, p);
     p.created.promise.catch((e: Error) => p.exited.reject(e));
