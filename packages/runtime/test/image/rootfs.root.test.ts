@@ -109,6 +109,24 @@ describe('container roots', () => {
     await store.removeRootfs('shifted-copy');
   });
 
+  it("keeps each range's user namespace for the next root: a range that comes back, and another beside it", async () => {
+    const img = await twoLayerImage(store);
+    const range = (hostID: number) => ({
+      uidMap: [{ containerID: 0, hostID, size: 65536 }],
+      gidMap: [{ containerID: 0, hostID: hostID + 1, size: 65536 }],
+    });
+    for (const [id, base] of [
+      ['again1', 300000],
+      ['other', 400000],
+      ['again2', 300000],
+    ] as const) {
+      const { rootfs } = await store.createRootfs(id, img.digest, { idmap: range(base) });
+      const st = statSync(join(rootfs.path, 'home/user'));
+      expect([st.uid, st.gid]).toEqual([base + 1000, base + 1 + 1000]);
+    }
+    for (const id of ['again1', 'other', 'again2']) await store.removeRootfs(id);
+  });
+
   it('mounts images with more layers than the one-page mount(2) options allow', async () => {
     const layers: Buffer[] = [];
     for (let i = 0; i < 120; i++) layers.push(await makeTar([{ name: `l${i}`, content: `${i}` }]));
