@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAgentClient } from '../packages/agent/src/client/index.ts';
+import { parseTraces } from '../packages/agent/src/trace.ts';
 import { startBerthd } from '../packages/agent/test/berthd-process.ts';
 import { busyboxBundle, compilePeers, sh, Timer } from './lib/peers.ts';
 
@@ -49,6 +50,8 @@ const args = {
   socketGroup: '0',
   extraArgs: ['--config', join(base, 'agent.json')],
 };
+// berthd's per-phase timing lines (packages/agent/src/trace.ts), summarised after the run.
+process.env.BERTH_TRACE = '1';
 let berthd = await startBerthd(args);
 const client = createAgentClient({ socketPath: args.socketPath });
 const host = new Timer(timerBin, false);
@@ -126,6 +129,16 @@ try {
     console.log(
       `${name.padEnd(42)}${p50.toFixed(2).padStart(9)}${p99.toFixed(2).padStart(9)}${(p50 / floor).toFixed(2).padStart(9)}${(p50 / crun).toFixed(2).padStart(9)}`,
     );
+  }
+
+  // Where berthd's time goes: per-phase medians of its trace lines for the timed rounds.
+  console.log(`\nberthd's phases (medians of the last ${rounds} of each, ms)`);
+  const traces = parseTraces(berthd.stderr());
+  for (const op of ['create', 'exit']) {
+    const mine = traces.filter((t) => t.op === op).slice(-rounds);
+    const phases = [...new Set(mine.flatMap((t) => Object.keys(t.ms)))];
+    const med = (k: string) => stats(mine.map((t) => t.ms[k] ?? 0)).p50.toFixed(2);
+    console.log(`  ${op.padEnd(7)}${phases.map((k) => `${k} ${med(k)}`).join('  ')}`);
   }
 
   // 50 at once: time until every one runs.

@@ -44,10 +44,7 @@ export const containerRouter = router({
   create: procedure
     .input(z.object({ config: ContainerConfig, start: z.boolean().default(false), actor: Actor }).strict())
     .output(ContainerInfo)
-    .mutation(async ({ ctx, input }) => {
-      const created = await svc(ctx).create(input.config, input.actor);
-      return input.start ? svc(ctx).start(created.name, input.actor) : created;
-    }),
+    .mutation(({ ctx, input }) => svc(ctx).create(input.config, input.actor, { start: input.start })),
   start: procedure
     .input(ContainerRef)
     .output(ContainerInfo)

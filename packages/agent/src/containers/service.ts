@@ -28,6 +28,7 @@ import { AgentError, conflict, forbidden, invalid, notFound } from '../errors.ts
 import type { EventLog } from '../events/log.ts';
 import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/images.ts';
 import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/types.ts';
+import { startTrace, type Trace } from '../trace.ts';
 import { resolveInRoot } from './files.ts';
 import { type ContainerNetworks, writeNetFiles } from './network.ts';
 import { KeyedMutex } from './serial.ts';
@@ -209,9 +210,12 @@ export class ContainerService {
       seedIdBase?: number | null;
       event?: 'container.created' | 'container.cloned';
       from?: string;
+      /** Start it too, under the same lock (what `create --start` and `launch` ask for). */
+      start?: boolean;
     } = {},
   ): Promise<ContainerInfo> {
     const config = ContainerConfig.parse(input);
+    const trace = startTrace('create', config.name);
     const binds = this.checkPolicy(config);
     for (const v of config.volumes)
       if (v.type === 'volume' && !(await this.d.db.volume.findUnique({ where: { name: v.source } })))
@@ -228,6 +232,7 @@ export class ContainerService {
     if (await this.d.db.container.findUnique({ where: { name: config.name } }))
       throw conflict(`a container named ${config.name} already exists`);
     this.needRuntime();
+    trace.mark('checks');
     const image = await this.d.images.resolve(config.image, (img) => {
       void this.d.events.append('image.pulled', {
         actor,
@@ -236,39 +241,45 @@ export class ContainerService {
       });
     });
 
+    trace.mark('image');
     const id = randomBytes(6).toString('hex');
     // Id ranges are handed out one create at a time: two creates must never get the same one.
     const { idBase, intent } = await this.mutex.run(ALLOCATION_KEY, async () => {
       const base = config.privileged ? undefined : await this.allocateIdBase();
-      const journal = await this.d.db.intent.create({ data: { op: 'create', containerId: id } });
+      // The intent and the record in one transaction: both or neither (one commit).
       try {
-        await this.d.db.container.create({
-          data: {
-            id,
-            name: config.name,
-            image: config.image,
-            imageDigest: image.digest,
-            config: JSON.stringify(config),
-            state: 'creating',
-            groupName: config.group ?? null,
-            restartPolicy: config.restart,
-            autostart: config.autostart,
-            autostartOrder: config.autostartOrder,
-            labels: JSON.stringify(config.labels),
-            idBase: base ?? null,
-          },
-        });
+        const [journal] = await this.d.db.$transaction([
+          this.d.db.intent.create({ data: { op: 'create', containerId: id } }),
+          this.d.db.container.create({
+            data: {
+              id,
+              name: config.name,
+              image: config.image,
+              imageDigest: image.digest,
+              config: JSON.stringify(config),
+              state: 'creating',
+              groupName: config.group ?? null,
+              restartPolicy: config.restart,
+              autostart: config.autostart,
+              autostartOrder: config.autostartOrder,
+              labels: JSON.stringify(config.labels),
+              idBase: base ?? null,
+            },
+          }),
+        ]);
+        return { idBase: base, intent: journal };
       } catch (e) {
-        await this.d.db.intent.delete({ where: { id: journal.id } });
         if ((e as { code?: string }).code === 'P2002')
           throw conflict(`a container named ${config.name} already exists`);
         throw e;
       }
-      return { idBase: base, intent: journal };
     });
+    trace.mark('record');
     return this.mutex.run(id, async () => {
+      let row: ContainerRow;
       try {
         const root = await this.d.images.createRoot(id, image, idBase, ID_RANGE);
+        trace.mark('root');
         if (opts.seedUpper) {
           this.seedUpper(id, root, opts.seedUpper, { from: opts.seedIdBase ?? 0, to: idBase ?? 0 });
           await this.d.images.ensureMounted(id);
@@ -277,12 +288,18 @@ export class ContainerService {
           if (v.type === 'volume') prepareVolumeDir(this.volumeDir(v.source), idBase);
         const spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns);
         mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
+        trace.mark('spec');
         await this.d.runtime.create(id, this.dir(id), spec, this.logFile(id));
-        await this.d.db.container.update({
-          where: { id },
-          data: { state: 'created', spec: JSON.stringify(spec) },
-        });
-        await this.d.db.intent.delete({ where: { id: intent.id } });
+        trace.mark('runtime');
+        // Created, and the intent done, in one commit.
+        [row] = await this.d.db.$transaction([
+          this.d.db.container.update({
+            where: { id },
+            data: { state: 'created', spec: JSON.stringify(spec) },
+          }),
+          this.d.db.intent.delete({ where: { id: intent.id } }),
+        ]);
+        trace.mark('commit');
       } catch (e) {
         await this.rollbackCreate(id).catch(() => {});
         await this.d.db.intent.deleteMany({ where: { id: intent.id } });
@@ -293,7 +310,14 @@ export class ContainerService {
         subject: config.name,
         data: { id, image: config.image, digest: image.digest, ...(opts.from ? { from: opts.from } : {}) },
       });
-      return this.info((await this.d.db.container.findUnique({ where: { id } }))!);
+      trace.mark('event');
+      if (opts.start) {
+        row = await this.startLocked(row, false, trace);
+        await this.d.events.append('container.started', { actor, subject: row.name, data: { id } });
+        trace.mark('started');
+      }
+      trace.end();
+      return this.info(row);
     });
   }
 
@@ -363,15 +387,19 @@ export class ContainerService {
   // ---- lifecycle ------------------------------------------------------------------------
 
   async start(name: string, actor: string): Promise<ContainerInfo> {
+    const trace = startTrace('start', name);
     return this.withContainer(name, 'start', async (row) => {
-      await this.startLocked(row);
+      trace.mark('lookup');
+      const started = await this.startLocked(row, false, trace);
       await this.d.events.append('container.started', { actor, subject: row.name, data: { id: row.id } });
-      return this.info((await this.d.db.container.findUnique({ where: { id: row.id } }))!);
+      trace.mark('event');
+      trace.end();
+      return this.info(started);
     });
   }
 
   /** Start under the container's lock: a stopped container gets a fresh runtime instance. */
-  private async startLocked(row: ContainerRow, restarting = false): Promise<void> {
+  private async startLocked(row: ContainerRow, restarting = false, trace?: Trace): Promise<ContainerRow> {
     this.needRuntime();
     const rs = this.d.runtime.state(row.id);
     let pid = rs?.pid;
@@ -385,15 +413,23 @@ export class ContainerService {
         this.logFile(row.id),
       ));
     }
+    trace?.mark('instance');
     const config = JSON.parse(row.config) as ContainerConfig;
     if (config.network === 'bridge') await this.attachBridge(row, config, pid);
+    // Watched from before the start: a short-lived init can exit before start returns, and its
+    // monitor goes with it; a waiter that connects too late falls back to polling for the
+    // monitor's end. The exit is recorded only once this start has committed (our lock).
+    this.watch(row.id);
     try {
       await this.d.runtime.start(row.id);
+      trace?.mark('start');
     } catch (e) {
+      // The next start watches its own instance (this waiter ends with this one, changing nothing).
+      this.watching.delete(row.id);
       if (config.network === 'bridge') await this.d.networks?.detach(row.id).catch(() => {});
       throw e;
     }
-    await this.d.db.container.update({
+    const started = await this.d.db.container.update({
       where: { id: row.id },
       data: {
         state: 'running',
@@ -404,7 +440,8 @@ export class ContainerService {
         ...(restarting ? {} : { restartCount: 0 }),
       },
     });
-    this.watch(row.id);
+    trace?.mark('running');
+    return started;
   }
 
   /** Between the runtime's create (init's netns exists) and start: eth0 on the default network,
@@ -623,36 +660,46 @@ export class ContainerService {
   watch(id: string): void {
     if (this.watching.has(id) || this.closed) return;
     this.watching.add(id);
+    const trace = startTrace('exit', id);
     this.d.runtime
       .wait(id)
       .catch(() => ({ code: -1, signal: 0 }))
       .then(async (exit) => {
         this.watching.delete(id);
         if (this.closed) return;
-        await this.mutex.run(id, () => this.onExit(id, exit));
+        trace.mark('wait');
+        await this.mutex.run(id, () => this.onExit(id, exit, trace));
+        trace.end();
       })
       .catch((e: Error) => console.error(`berthd: after container ${id} exited: ${e.message}`));
   }
 
-  private async onExit(id: string, exit: RuntimeExit): Promise<void> {
+  private async onExit(id: string, exit: RuntimeExit, trace: Trace): Promise<void> {
+    trace.mark('lock');
     const row = await this.d.db.container.findUnique({ where: { id } });
     if (!row || (row.state !== 'running' && row.state !== 'paused')) return; // stop/delete handled it
     const rs = this.d.runtime.state(id);
     if (rs && rs.status !== 'stopped') return; // a later instance is running
-    const oom = await this.d.runtime.oomKills(id).catch(() => 0);
+    trace.mark('lookup');
+    // Only a SIGKILL can be the OOM killer's: the cgroup's counters are read for no other exit.
+    const oom = exit.signal === 9 ? await this.d.runtime.oomKills(id).catch(() => 0) : 0;
+    trace.mark('oom');
     await this.d.networks
       ?.detach(id)
       .catch((e: Error) => console.error(`berthd: detaching ${row.name}: ${e.message}`));
+    trace.mark('detach');
     await this.d.db.container.update({
       where: { id },
       data: { state: 'stopped', exitCode: exitStatus(exit), finishedAt: new Date() },
     });
+    trace.mark('commit');
     if (oom > 0 && exit.signal === 9)
       await this.d.events.append('container.oom-killed', { subject: row.name, data: { id } });
     await this.d.events.append('container.exited', {
       subject: row.name,
       data: { id, exitCode: exitStatus(exit), signal: exit.signal },
     });
+    trace.mark('event');
     this.applyRestartPolicy({ ...row, exitCode: exitStatus(exit) });
   }
 

@@ -35,5 +35,12 @@ export async function openAgentDb(file: string, migrationsDir = agentMigrationsD
   } finally {
     raw.close();
   }
-  return new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${file}`, timeout: 5000 }) });
+  const db = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${file}`, timeout: 5000 }) });
+  // With WAL, NORMAL syncs at checkpoints instead of at every commit (measured here: 2.5 ms
+  // of fsync per commit, about ten commits per container create+start+exit). A commit is
+  // still atomic and survives berthd being killed, which is what the intent journal and
+  // recovery rely on; only a power loss can take back the last commits, and with them every
+  // container those commits were about. Per connection: set on Prisma's own.
+  await db.$executeRawUnsafe('PRAGMA synchronous = NORMAL');
+  return db;
 }

@@ -1,7 +1,6 @@
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroupManager } from '@berth/runtime/cgroup';
-import { compileSeccomp } from '@berth/runtime/seccomp';
 import type {
   ContainerRuntime,
   DefaultSpecOptions,
@@ -36,9 +35,16 @@ interface RuntimeLike {
   exec(id: string, o: { process: unknown; stdio?: unknown }): Promise<{ pid: number; exit: Promise<number> }>;
 }
 
+/** @berth/runtime's warm native spawner (a berth-helper zygote). */
+interface SpawnerLike {
+  readonly alive: boolean;
+  close(): void;
+}
+
 type RuntimeCtor = new (opts: {
   root: string;
   compileSeccomp?: (seccomp: unknown, arch: 'x86_64' | 'aarch64') => Buffer;
+  spawner?: SpawnerLike;
 }) => RuntimeLike;
 
 export interface RealRuntimeOptions {
@@ -48,26 +54,50 @@ export interface RealRuntimeOptions {
 
 export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<ContainerRuntime> {
   let Ctor: RuntimeCtor | undefined;
+  let SpawnerCtor: (new () => SpawnerLike) | undefined;
   let defaultConfig: ((o: DefaultSpecOptions) => Record<string, unknown>) | undefined;
   let reason: string | undefined;
   try {
     const mod = (await import('@berth/runtime')) as Record<string, unknown>;
     Ctor = typeof mod.Runtime === 'function' ? (mod.Runtime as RuntimeCtor) : undefined;
+    if (typeof mod.Spawner === 'function') SpawnerCtor = mod.Spawner as new () => SpawnerLike;
     if (typeof mod.defaultConfig === 'function') defaultConfig = mod.defaultConfig as typeof defaultConfig;
     if (!Ctor || !defaultConfig)
       reason = 'this build of berthd has no container runtime (packages/runtime exports no Runtime)';
   } catch (e) {
     reason = `the container runtime failed to load: ${(e as Error).message}`;
   }
-  const rt = Ctor
-    ? new Ctor({
-        root: opts.root,
-        compileSeccomp: (seccomp, arch) => compileSeccomp(seccomp as never, arch),
-      })
-    : undefined;
+  // Containers are created through a warm spawner (a berth-helper zygote, one fork of a small
+  // C process per container instead of Node spawning the helper: most of a create's time).
+  // Its monitors outlive it and berthd; one that died (never expected) is replaced on the
+  // next create. Without a built helper there is none, and the runtime reports why it fails.
+  let spawner: SpawnerLike | undefined;
+  const warmSpawner = (): SpawnerLike | undefined => {
+    if (spawner?.alive) return spawner;
+    try {
+      spawner = SpawnerCtor ? new SpawnerCtor() : undefined;
+    } catch {
+      spawner = undefined;
+    }
+    return spawner;
+  };
+  const makeRuntime = (sp: SpawnerLike | undefined) =>
+    Ctor
+      ? new Ctor({
+          // The runtime compiles the seccomp profile itself, once per profile (it caches).
+          root: opts.root,
+          ...(sp ? { spawner: sp } : {}),
+        })
+      : undefined;
+  let rt = makeRuntime(warmSpawner());
   const need = (): RuntimeLike => {
     if (!rt) throw new Error(reason);
     return rt;
+  };
+  /** The runtime, with a live spawner (a new Runtime is cheap: it is its options and a map). */
+  const forCreate = (): RuntimeLike => {
+    if (rt && spawner && !spawner.alive) rt = makeRuntime(warmSpawner());
+    return need();
   };
   return {
     unavailableReason: () => reason,
@@ -80,11 +110,24 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       // is 077, and a user-namespaced container could then not bind its own cgroup. 022 for
       // the duration (only directories under /sys/fs/cgroup and the runtime root are made).
       const old = process.umask(0o022);
-      const log = openSync(logFile, 'a', 0o600);
       try {
-        return await need().create(id, { bundle, config: spec, stdio: ['ignore', log, log] });
+        const runtime = forCreate();
+        if (spawner) {
+          // The monitor opens these as root before init is cloned; init inherits them.
+          closeSync(openSync(logFile, 'a', 0o600));
+          return await runtime.create(id, {
+            bundle,
+            config: spec,
+            stdioFiles: ['/dev/null', logFile, logFile],
+          });
+        }
+        const log = openSync(logFile, 'a', 0o600);
+        try {
+          return await runtime.create(id, { bundle, config: spec, stdio: ['ignore', log, log] });
+        } finally {
+          closeSync(log);
+        }
       } finally {
-        closeSync(log);
         process.umask(old);
       }
     },
@@ -129,7 +172,9 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       return stats?.memory?.oomKill ?? 0;
     },
     group: (path) => groupCgroup(path),
-    close() {},
+    close() {
+      spawner?.close();
+    },
   };
 }
 
