@@ -1,7 +1,16 @@
 // Root-test harness for the CLI: the real bundled berthd on a temporary socket and state
 // dir (started before the file's tests, stopped and removed after), and the bundled `berth`.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
@@ -139,4 +148,75 @@ function walk(root: string, dirsOnly = false): string[] {
   };
   if (existsSync(root)) visit(root);
   return out;
+}
+
+/**
+ * A berthd of the test file's own: state under /tmp/<tag>-… (traversable, as /var/lib is), its
+ * agent.json from `config`, containers' cgroups under /<tag>. `prepare` runs on the dir before
+ * berthd starts. After the file's tests its containers are removed, it stops, and whatever is
+ * left (processes, mounts, cgroups, the dir) is cleaned up, even when a test failed.
+ */
+export function useTaggedBerthd(
+  tag: string,
+  config: Record<string, unknown> = {},
+  prepare?: (dir: string) => void | Promise<void>,
+): {
+  readonly dir: string;
+  readonly berthd: BerthdProcess | undefined;
+  berth(...argv: string[]): Promise<BerthRun>;
+  /** `berth …argv`'s stdout; throws with berthd's stderr unless it exits 0. */
+  ok(...argv: string[]): Promise<string>;
+} {
+  const state = { dir: '', berthd: undefined as BerthdProcess | undefined };
+  const socketPath = () => join(state.dir, 'berthd.sock');
+  const berth = (...argv: string[]) => runBerth(socketPath(), argv, 180_000);
+  beforeAll(async () => {
+    state.dir = mkdtempSync(`/tmp/${tag}-`);
+    chmodSync(state.dir, 0o755);
+    writeFileSync(join(state.dir, 'agent.json'), JSON.stringify({ cgroupParent: `/${tag}`, ...config }));
+    await prepare?.(state.dir);
+    state.berthd = await startBerthd({
+      socketPath: socketPath(),
+      stateDir: join(state.dir, 'state'),
+      socketGroup: '0',
+      extraArgs: ['--config', join(state.dir, 'agent.json')],
+    });
+  }, 900_000);
+  afterAll(async () => {
+    try {
+      if (state.berthd && state.berthd.child.exitCode === null) {
+        const list = await berth('ls', '--format', 'json');
+        for (const c of JSON.parse(list.stdout || '[]') as Array<{ name: string }>)
+          await berth('rm', '-f', c.name);
+        await state.berthd.stop();
+      }
+    } finally {
+      if (state.dir) cleanupTestHost(state.dir, tag);
+    }
+  }, 300_000);
+  return {
+    get dir() {
+      return state.dir;
+    },
+    get berthd() {
+      return state.berthd;
+    },
+    berth,
+    async ok(...argv) {
+      const r = await berth(...argv);
+      if (r.code !== 0)
+        throw new Error(
+          `berth ${argv.join(' ')} exited ${r.code}: ${r.stderr}\nberthd said:\n${state.berthd?.stderr()}`,
+        );
+      return r.stdout;
+    },
+  };
+}
+
+/** The host's mount entries under `dir` or naming `tag`, from the mount point on (ids vary). */
+export function hostMountsOf(dir: string, tag: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => (l.split(' ')[4] ?? '').startsWith(dir) || l.includes(tag))
+    .map((l) => l.split(' ').slice(4).join(' '));
 }

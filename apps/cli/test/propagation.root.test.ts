@@ -5,55 +5,22 @@
 // mount table gains nothing, and berthd's own mounts for the container (its root's directory,
 // the idmapped layer, the overlay) belong to no peer group.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import type { ContainerInfo } from '@berth/contracts';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type BerthRun, cleanupTestHost, runBerth } from './harness.ts';
+import { expect, it } from 'vitest';
+import { hostMountsOf, useTaggedBerthd } from './harness.ts';
 
 const TAG = `berth-test-cliprop-${process.pid}`;
 
-let dir: string;
-let berthd: BerthdProcess | undefined;
-const args = () => ({
-  socketPath: join(dir, 'berthd.sock'),
-  stateDir: join(dir, 'state'),
-  socketGroup: '0',
-  extraArgs: ['--config', join(dir, 'agent.json')],
-});
-const berth = (...argv: string[]): Promise<BerthRun> => runBerth(args().socketPath, argv);
-
-/** The host's mount entries under the test dir or made by the container (ids left out). */
-function ourHostMounts(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => (l.split(' ')[4] ?? '').startsWith(dir) || l.includes(TAG))
-    .map((l) => l.split(' ').slice(4).join(' '));
-}
-
-beforeAll(async () => {
-  dir = mkdtempSync(`/tmp/${TAG}-`);
-  chmodSync(dir, 0o755);
+const agent = useTaggedBerthd(TAG, { stopTimeoutSec: 2 }, (dir) => {
   // The state dir on a shared mount, as everything is on a systemd host.
   mkdirSync(join(dir, 'state'));
   execFileSync('mount', ['--bind', join(dir, 'state'), join(dir, 'state')]);
   execFileSync('mount', ['--make-shared', join(dir, 'state')]);
-  writeFileSync(join(dir, 'agent.json'), JSON.stringify({ cgroupParent: `/${TAG}`, stopTimeoutSec: 2 }));
-  berthd = await startBerthd(args());
-}, 60_000);
-
-afterAll(async () => {
-  try {
-    if (berthd && berthd.child.exitCode === null) {
-      const list = await berth('ls', '--format', 'json');
-      for (const c of JSON.parse(list.stdout || '[]') as ContainerInfo[]) await berth('rm', '-f', c.name);
-      await berthd.stop();
-    }
-  } finally {
-    cleanupTestHost(dir, TAG);
-  }
-}, 120_000);
+});
+const { berth } = agent;
+const ourHostMounts = () => hostMountsOf(agent.dir, TAG);
 
 it('nothing the container mounts, even on a / it made rshared, reaches the host', async () => {
   const before = ourHostMounts();

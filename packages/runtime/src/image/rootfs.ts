@@ -209,6 +209,9 @@ export class RootfsManager {
     try {
       if (mode === 'overlay') {
         mkdirSync(join(tmp, 'upper'), { mode: 0o755 });
+        // The upper directory's mode is that of the container's /: never the caller's umask
+        // (berthd's 077 made / 0700, and every non-root user of the container lost its files).
+        chmodSync(join(tmp, 'upper'), 0o755);
         mkdirSync(join(tmp, 'work'), { mode: 0o700 });
         if (opts.idmap) {
           const root = shiftId(0, opts.idmap.uidMap);
