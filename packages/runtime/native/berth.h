@@ -62,6 +62,7 @@ enum plan_type {
   P_HOOK = 37,        /* u32 kind (0 startContainer, 1 createContainer, 2 prestart, 3 createRuntime), u32 timeout, strings path, args..., "", env... */
   P_STATE_JSON = 38,  /* string: the container state given to in-container hooks */
   P_RUNTIME_STATE = 39, /* string: the state for prestart/createRuntime, "pid":-1 filled in */
+  P_SECCOMP_LISTENER = 40, /* strings: listenerPath, containerProcessState JSON ("pid":-1 filled in) */
 };
 
 struct plan {
@@ -98,8 +99,10 @@ int write_all(int fd, const void *buf, size_t len);
 int write_file(const char *path, const char *data, size_t len);
 int write_file_atomic(int dirfd, const char *name, const char *data, size_t len);
 int send_fd(int sock, int fd);
+int send_fd_data(int sock, int fd, const void *data, size_t len);
 int sync_send(int sock, char c);
 int sync_recv(int sock, char *c, char *line, size_t linelen); /* c='E' with line on error */
+int sync_recv_fd(int sock, char *c, char *line, size_t linelen, int *fd); /* and an fd passed with it */
 
 /* ns.c */
 pid_t clone_container(uint64_t flags);
@@ -128,6 +131,9 @@ int plan_has_hook(const struct plan *p, uint32_t kind);
 void pass_fds_hold(const struct plan *p);    /* close-on-exec until the process is exec'd */
 void pass_fds_release(const struct plan *p); /* the monitor's copies, once the child has them */
 void pass_fds_install(const struct plan *p); /* in the process, just before execve */
+int listener_connect(const struct plan *p);   /* -1 when the plan has no seccomp listener */
+int listener_send(int sock, const char *state, int fd, pid_t pid);
+char *listener_state(const struct plan *p);
 
 /* pty.c */
 int pty_open(int *slave, uint16_t rows, uint16_t cols);

@@ -53,7 +53,18 @@ void install_seccomp(const struct plan *p) {
   if (r.len < 8 || (r.len - 8) % sizeof(struct sock_filter)) die_errno(EINVAL, "malformed seccomp record");
   struct sock_fprog prog = {.len = (unsigned short)((r.len - 8) / sizeof(struct sock_filter)),
                             .filter = (struct sock_filter *)(r.data + 8)};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, rec_u32(&r, 0), &prog) < 0) die("install seccomp filter");
+  uint32_t flags = rec_u32(&r, 0);
+  long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (fd < 0) die("install seccomp filter");
+  if (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+    /* SCMP_ACT_NOTIFY: the listener goes to whoever supervises us (the monitor or the exec
+     * session, on the report channel, 'N'), which sends it on to linux.seccomp.listenerPath;
+     * we go on once it is delivered ('n'), keeping no copy. */
+    char c, line[8];
+    if (send_fd_data(g_report_fd, (int)fd, "N", 1) < 0) die("pass on the seccomp listener");
+    close((int)fd);
+    if (sync_recv(g_report_fd, &c, line, sizeof line) != 1 || c != 'n') _exit(1);
+  }
 }
 
 void finalize_process(const struct plan *p) {

@@ -49,6 +49,8 @@ struct session {
   int started;
   int start_client; /* index of the client waiting for the start reply, or -1 */
   int exited, status;
+  int notify_sock;    /* connected to linux.seccomp.listenerPath, or -1 */
+  char *notify_state; /* the containerProcessState template sent there */
   struct client c[MAX_CLIENTS];
 };
 
@@ -157,9 +159,30 @@ static void client_input(struct session *s, int i) {
   }
 }
 
+/* The process's seccomp listener fd (see install_seccomp) on to listenerPath, once. */
+static int deliver_listener(struct session *s, int fd) {
+  int r = s->notify_sock >= 0 && fd >= 0 ? listener_send(s->notify_sock, s->notify_state, fd, s->child) : -1;
+  int e = s->notify_sock >= 0 ? errno : ENOTCONN;
+  if (fd >= 0) close(fd);
+  if (s->notify_sock >= 0) close(s->notify_sock);
+  s->notify_sock = -1;
+  errno = e;
+  return r;
+}
+
 static void on_sync(struct session *s) {
   char c, line[1024];
-  int r = sync_recv(s->sync, &c, line, sizeof line);
+  int fd = -1;
+  int r = sync_recv_fd(s->sync, &c, line, sizeof line, &fd);
+  if (r == 1 && c == 'N') {
+    /* no_new_privs: the filter went in after start, just before execve */
+    if (deliver_listener(s, fd) == 0 && sync_send(s->sync, 'n') == 0) return;
+    snprintf(line, sizeof line, "err %d send the seccomp listener: %s", errno, strerror(errno));
+    kill(s->child, SIGKILL);
+    c = 'E';
+  } else if (fd >= 0) {
+    close(fd);
+  }
   close(s->sync);
   s->sync = -1;
   if (r == 1 && c == 'E') {
@@ -334,6 +357,8 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = keep_report};
   g_report_fd = report_fd;
   pass_fds_hold(p);
+  s.notify_sock = listener_connect(p);
+  s.notify_state = listener_state(p);
   const char *state_dir = plan_str(p, P_STATE_DIR);
   if (state_dir) {
     s.dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -371,6 +396,7 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
     /* Nothing of the monitor's may stay open in init while it waits for start: the
      * caller's report pipe in particular, or the caller would never see it close. */
     close(sv[0]), close(report_fd), close(sigfd);
+    if (s.notify_sock >= 0) close(s.notify_sock);
     if (s.lfd >= 0) close(s.lfd);
     if (s.dirfd >= 0) close(s.dirfd);
     if (s.master >= 0) close(s.master);
@@ -392,25 +418,39 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   join_cgroups(p, s.child);
   char c, line[1024];
   if (sync_send(s.sync, 'G') < 0) die("sync with container init");
-  int r = sync_recv(s.sync, &c, line, sizeof line);
-  if (join_user && r == 1 && c == 'P') {
-    /* init is the child's child, in the namespaces made inside the joined user namespace */
-    pid_t first = s.child;
-    s.child = (pid_t)atoi(line);
-    waitpid(first, NULL, 0);
-    r = sync_recv(s.sync, &c, line, sizeof line);
-  }
-  if (r == 1 && c == 'H') {
-    /* The child's mounts are made: prestart and createRuntime hooks run here, in the
-     * runtime's namespaces, before the child's createContainer hooks and pivot_root. */
-    char msg[512];
-    if (run_hooks_of(p, 2, s.child, msg, sizeof msg) < 0 || run_hooks_of(p, 3, s.child, msg, sizeof msg) < 0) {
-      kill(s.child, SIGKILL);
-      waitpid(s.child, NULL, 0);
-      die_errno(0, "%s", msg);
+  /* Steps before 'R' (ready): 'P' init's pid (user namespace joined), 'H' hooks to run
+   * here, 'N' the seccomp listener to deliver. */
+  int r, nfd;
+  for (;;) {
+    nfd = -1;
+    r = sync_recv_fd(s.sync, &c, line, sizeof line, &nfd);
+    if (r == 1 && c == 'P' && join_user) {
+      /* init is the child's child, in the namespaces made inside the joined user namespace */
+      pid_t first = s.child;
+      s.child = (pid_t)atoi(line);
+      waitpid(first, NULL, 0);
+    } else if (r == 1 && c == 'H') {
+      /* The child's mounts are made: prestart and createRuntime hooks run here, in the
+       * runtime's namespaces, before the child's createContainer hooks and pivot_root. */
+      char msg[512];
+      if (run_hooks_of(p, 2, s.child, msg, sizeof msg) < 0 || run_hooks_of(p, 3, s.child, msg, sizeof msg) < 0) {
+        kill(s.child, SIGKILL);
+        waitpid(s.child, NULL, 0);
+        die_errno(0, "%s", msg);
+      }
+      if (sync_send(s.sync, 'h') < 0) die("sync with container init");
+    } else if (r == 1 && c == 'N') {
+      if (deliver_listener(&s, nfd) < 0) {
+        int e = errno;
+        kill(s.child, SIGKILL);
+        waitpid(s.child, NULL, 0);
+        die_errno(e, "send the seccomp listener");
+      }
+      if (sync_send(s.sync, 'n') < 0) die("sync with container init");
+    } else {
+      if (nfd >= 0) close(nfd);
+      break;
     }
-    if (sync_send(s.sync, 'h') < 0) die("sync with container init");
-    r = sync_recv(s.sync, &c, line, sizeof line);
   }
   if (r != 1 || c != 'R') {
     kill(s.child, SIGKILL);
@@ -454,6 +494,8 @@ int exec_run(struct plan *p, int report_fd) {
   struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = 1};
   g_report_fd = report_fd;
   pass_fds_hold(p);
+  s.notify_sock = listener_connect(p); /* on the host's filesystem, before setns */
+  s.notify_state = listener_state(p);
   pid_t target = (pid_t)plan_u64(p, P_TARGET_PID, 0) & 0x7fffffff;
   int pidfd = (int)syscall(SYS_pidfd_open, target, 0);
   if (pidfd < 0) die("pidfd_open %d", target);
@@ -500,6 +542,18 @@ int exec_run(struct plan *p, int report_fd) {
   if (slave >= 0) close(slave);
   pass_fds_release(p);
   s.sync = sv[0];
+  if (s.notify_sock >= 0 && !plan_has(p, P_NNP)) {
+    /* the filter goes in with the credentials, before any start: deliver it now */
+    char c, line[1024];
+    int nfd = -1, r = sync_recv_fd(s.sync, &c, line, sizeof line, &nfd);
+    if (r != 1 || c != 'N' || deliver_listener(&s, nfd) < 0 || sync_send(s.sync, 'n') < 0) {
+      int e = errno;
+      kill(s.child, SIGKILL);
+      waitpid(s.child, NULL, 0);
+      if (r == 1 && c == 'E') report("%s", line), _exit(1);
+      die_errno(e, "send the seccomp listener");
+    }
+  }
   if (!s.start_on_attach) s.started = 1;
   report("ok %d", s.child);
   int st = serve(&s, sigfd);

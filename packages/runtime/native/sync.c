@@ -97,9 +97,9 @@ int write_file_atomic(int dirfd, const char *name, const char *data, size_t len)
   return renameat(dirfd, tmp, dirfd, name);
 }
 
-int send_fd(int sock, int fd) {
-  char data = 'F';
-  struct iovec iov = {.iov_base = &data, .iov_len = 1};
+/* One message with fd attached (SCM_RIGHTS). */
+int send_fd_data(int sock, int fd, const void *data, size_t len) {
+  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
   union {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
@@ -110,17 +110,35 @@ int send_fd(int sock, int fd) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == (ssize_t)len ? 0 : -1;
 }
+
+int send_fd(int sock, int fd) { return send_fd_data(sock, fd, "F", 1); }
 
 int sync_send(int sock, char c) { return send(sock, &c, 1, MSG_NOSIGNAL) == 1 ? 0 : -1; }
 
-int sync_recv(int sock, char *c, char *line, size_t linelen) {
+int sync_recv_fd(int sock, char *c, char *line, size_t linelen, int *fd) {
   char buf[1024];
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf - 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
   ssize_t n;
-  do n = recv(sock, buf, sizeof buf - 1, 0);
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n <= 0) return n == 0 ? 0 : -1;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+    int got;
+    memcpy(&got, CMSG_DATA(cm), sizeof got);
+    if (fd) *fd = got;
+    else close(got);
+  }
   buf[n] = 0;
   if (n > 4 && memcmp(buf, "err ", 4) == 0) {
     *c = 'E';
@@ -133,3 +151,5 @@ int sync_recv(int sock, char *c, char *line, size_t linelen) {
   }
   return 1;
 }
+
+int sync_recv(int sock, char *c, char *line, size_t linelen) { return sync_recv_fd(sock, c, line, linelen, NULL); }

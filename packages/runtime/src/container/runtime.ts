@@ -24,6 +24,7 @@ import {
   containerResources,
   type Plan,
   type SeccompCompiler,
+  seccompListenerState,
 } from '../spec/plan.ts';
 import { signalProcess } from '../sys/index.ts';
 import { RuntimeError } from './errors.ts';
@@ -346,6 +347,10 @@ export class Runtime {
         stdio: o.stdioFiles,
         preserveFds: passFds.length,
         stateJson: JSON.stringify(this.ociState(dir, rec, 'running')),
+        seccompListener: plan.seccompListener && {
+          ...plan.seccompListener,
+          state: seccompListenerState(plan.seccompListener, this.ociState(dir, rec, 'creating')),
+        },
         runtimeStateJson: JSON.stringify({ ...this.ociState(dir, rec, 'created'), pid: -1 }),
       } satisfies Partial<Plan>);
       const pid = await this.launch(plan, o, id, passFds);
@@ -531,6 +536,10 @@ export class Runtime {
       consoleSocket: o.consoleSocket,
       attachSocket: o.attachSocket,
       preserveFds: passFds.length,
+      seccompListener: p.seccompListener && {
+        ...p.seccompListener,
+        state: seccompListenerState(p.seccompListener, this.ociState(dir, rec, 'running')),
+      },
     };
     const run = runHelper('exec', encodePlan(plan), o.stdio ?? 'inherit', passFds);
     const first = await run.next();

@@ -43,6 +43,7 @@ export const P = {
   HOOK: 37,
   STATE_JSON: 38,
   RUNTIME_STATE: 39,
+  SECCOMP_LISTENER: 40,
 } as const;
 
 class Writer {
@@ -155,6 +156,8 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
     );
   if (plan.stateJson) w.strings(P.STATE_JSON, plan.stateJson);
   if (plan.runtimeStateJson) w.strings(P.RUNTIME_STATE, plan.runtimeStateJson);
+  if (plan.seccompListener)
+    w.strings(P.SECCOMP_LISTENER, plan.seccompListener.path, plan.seccompListener.state);
   return w.done();
 }
 

@@ -2,7 +2,13 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { CgroupMode } from '../cgroup/manager.ts';
 import type { LinuxDeviceCgroup, LinuxResources } from '../cgroup/resources.ts';
-import { compileSeccomp, hostSeccompArch, parseLinuxSeccomp, seccompFilterFlags } from '../seccomp/index.ts';
+import {
+  compileSeccomp,
+  hostSeccompArch,
+  parseLinuxSeccomp,
+  SECCOMP_FILTER_FLAG_NEW_LISTENER,
+  seccompFilterFlags,
+} from '../seccomp/index.ts';
 import { type Device, type Hook, type OciConfig, type ProcessSpec, SpecError } from './config.ts';
 import { CAPABILITIES, CLONE, MS, RLIMITS } from './linux.ts';
 import { PROPAGATION, parseMountOptions } from './mounts.ts';
@@ -52,6 +58,12 @@ export interface PlanProcess {
   oomScoreAdj?: number;
   /** struct sock_filter[] and the seccomp(2) flags word */
   seccomp?: { filter: Buffer; flags: number };
+  /**
+   * SCMP_ACT_NOTIFY: where the helper sends the listener fd (linux.seccomp.listenerPath), and
+   * the runtime-spec's containerProcessState sent with it ("pid":-1 filled in by the helper);
+   * the runtime fills `state` in (seccompListenerState), the compiler leaves it empty.
+   */
+  seccompListener?: { path: string; metadata?: string; state: string };
   terminal?: { rows: number; cols: number };
 }
 
@@ -229,6 +241,15 @@ export function compileProcess(
       }
     }
   }
+  let seccompListener: PlanProcess['seccompListener'];
+  if (bpf && bpf.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+    const s = seccomp as { listenerPath?: string; listenerMetadata?: string };
+    const path = s.listenerPath ?? '';
+    if (!isAbsolute(path)) fail('linux.seccomp.listenerPath', 'must be an absolute path');
+    if (Buffer.byteLength(path) > 107)
+      fail('linux.seccomp.listenerPath', 'is longer than a Unix socket path may be (107 bytes)');
+    seccompListener = { path, metadata: s.listenerMetadata, state: '' };
+  }
   return {
     args: proc.args,
     env: proc.env ?? [],
@@ -242,6 +263,7 @@ export function compileProcess(
     noNewPrivileges: proc.noNewPrivileges ?? false,
     oomScoreAdj: proc.oomScoreAdj,
     seccomp: bpf,
+    seccompListener,
     terminal: proc.terminal
       ? { rows: proc.consoleSize?.height ?? 24, cols: proc.consoleSize?.width ?? 80 }
       : undefined,
@@ -442,6 +464,24 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
     prestartHooks: config.hooks?.prestart ?? [],
     createRuntimeHooks: config.hooks?.createRuntime ?? [],
   };
+}
+
+/**
+ * The runtime-spec's containerProcessState (runtime.md) a seccomp listener receives with its
+ * fd: "pid":-1 stands for the process's pid (and init's, while it is being created) until the
+ * helper knows it.
+ */
+export function seccompListenerState(
+  listener: { metadata?: string },
+  state: { id: string; status: string; pid?: number; bundle: string; annotations?: Record<string, string> },
+): string {
+  return JSON.stringify({
+    ociVersion: '1.2.0',
+    fds: ['seccompFd'],
+    pid: -1,
+    ...(listener.metadata !== undefined ? { metadata: listener.metadata } : {}),
+    state: { ociVersion: '1.2.0', ...state, pid: state.pid ?? -1 },
+  });
 }
 
 /**
