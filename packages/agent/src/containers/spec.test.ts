@@ -1,0 +1,81 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ContainerConfig } from '@berth/contracts';
+import { compilePlan, defaultConfig, MS, parseConfig } from '@berth/runtime';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ContainerRuntime } from '../runtime/types.ts';
+import { buildSpec, SYSTEMD_STOP_SIGNAL, stopSignalOf } from './spec.ts';
+
+// What berthd asks of the runtime for a system container, compiled into the runtime's plan for
+// both host layouts: this host is hybrid, so the v2 (pure unified) path is pinned here.
+
+const bundle = mkdtempSync(join(tmpdir(), 'berth-test-spec-'));
+mkdirSync(join(bundle, 'rootfs'));
+afterAll(() => rmSync(bundle, { recursive: true, force: true }));
+
+const rt = { defaultSpec: (o) => defaultConfig({ ...o, seccomp: false }) } as Pick<
+  ContainerRuntime,
+  'defaultSpec'
+> as ContainerRuntime;
+const image = { env: ['LANG=C.UTF-8'], entrypoint: null, cmd: ['/sbin/init'] };
+
+function systemSpec() {
+  return buildSpec(rt, {
+    id: 'c1',
+    config: ContainerConfig.parse({ name: 'deb', image: 'debian', kind: 'system' }),
+    image,
+    rootfs: join(bundle, 'rootfs'),
+    cgroupsPath: '/berth/c1',
+    idBase: 1_000_000_000,
+    uid: 0,
+    gid: 0,
+    binds: [],
+  });
+}
+
+describe('a system container', () => {
+  it('runs /sbin/init with container=berth, stops on SIGRTMIN+3, and has /run and /run/lock as tmpfs', () => {
+    const spec = systemSpec() as {
+      process: { args: string[]; env: string[] };
+      mounts: Array<{ destination: string; type?: string; options?: string[] }>;
+    };
+    expect(spec.process.args).toEqual(['/sbin/init']);
+    expect(spec.process.env).toContain('container=berth');
+    expect(stopSignalOf(ContainerConfig.parse({ name: 'd', image: 'x', kind: 'system' }), image)).toBe(
+      SYSTEMD_STOP_SIGNAL,
+    );
+    for (const d of ['/run', '/run/lock'])
+      expect(spec.mounts.find((m) => m.destination === d)).toMatchObject({ type: 'tmpfs' });
+    expect(spec.mounts.find((m) => m.destination === '/sys/fs/cgroup')!.options).not.toContain('ro');
+  });
+
+  it('on a cgroup v2 host gets a writable cgroup2 mount of its own cgroup namespace', () => {
+    const plan = compilePlan(parseConfig(systemSpec()), {
+      bundle,
+      cgroupMode: 'v2',
+      cgroupProcs: ['/sys/fs/cgroup/berth/c1/cgroup.procs'],
+    });
+    const cg = plan.mounts.filter((m) => m.destination.startsWith('/sys/fs/cgroup'));
+    expect(cg).toHaveLength(1);
+    expect(cg[0]).toMatchObject({ type: 'cgroup2', kind: 0 });
+    expect(cg[0]!.flags & MS.RDONLY).toBe(0);
+    expect(systemSpec()).toMatchObject({
+      linux: { namespaces: expect.arrayContaining([{ type: 'cgroup' }]) },
+    });
+  });
+
+  it('on a v1 or hybrid host gets its own directory of every hierarchy bound in writable', () => {
+    const procs = ['memory/berth/c1', 'systemd/berth/c1', 'unified/berth/c1'].map(
+      (d) => `/sys/fs/cgroup/${d}/cgroup.procs`,
+    );
+    const plan = compilePlan(parseConfig(systemSpec()), { bundle, cgroupMode: 'hybrid', cgroupProcs: procs });
+    const binds = plan.mounts.filter((m) => m.destination.startsWith('/sys/fs/cgroup/'));
+    expect(binds.map((m) => [m.destination, m.source])).toEqual([
+      ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/memory/berth/c1'],
+      ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/systemd/berth/c1'],
+      ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/unified/berth/c1'],
+    ]);
+    for (const b of binds) expect(b.flags & MS.RDONLY).toBe(0);
+  });
+});
