@@ -106,7 +106,7 @@ it('a Debian system container boots systemd to running, runs services, stops on 
   const unitPid = (await ok('exec', 'deb', '--', 'systemctl', 'show', '-P', 'MainPID', 'berth-hello')).trim();
   expect(await ok('exec', 'deb', '--', 'cat', `/proc/${unitPid}/cgroup`)).toMatch(/berth-hello\.service$/m);
   let logged = '';
-  for (let i = 0; i < 30 && !logged.includes('hello from a service'); i++) {
+  for (let i = 0; i < 120 && !logged.includes('hello from a service'); i++) {
     logged = (await berth('exec', 'deb', '--', 'journalctl', '--no-pager', '-u', 'berth-hello')).stdout;
     if (!logged.includes('hello from a service')) await new Promise((r) => setTimeout(r, 500));
   }
