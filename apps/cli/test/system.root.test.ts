@@ -149,4 +149,6 @@ it('a Debian system container boots systemd to running, runs services, stops on 
   expect(cgroupDirs(c.id)).toEqual([]);
   for (const d of ['containers', 'runtime', 'images/roots'])
     expect(existsSync(join(agent.dir, 'state', d, c.id)), `${d}/${c.id}`).toBe(false);
+  const execDir = join(agent.dir, 'state', 'exec');
+  expect(existsSync(execDir) ? readdirSync(execDir) : [], 'exec sessions').toEqual([]);
 }, 600_000);
