@@ -4,6 +4,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { containerCommands } from './commands/containers.ts';
 import { imageCommand } from './commands/image.ts';
 import { infoCommand } from './commands/info.ts';
+import { networkCommand } from './commands/network.ts';
 import { eventsCommand, groupCommand, volumeCommand } from './commands/resources.ts';
 import { statsCommand } from './commands/stats.ts';
 
@@ -45,7 +46,7 @@ Exit status:
   ${EXIT.failure}  the agent answered with an error, or the command failed
   ${EXIT.usage}  bad usage (unknown command or option, invalid value)
   ${EXIT.unreachable}  the agent is unreachable ("agent unreachable at <socket>" on stderr)
-  ${EXIT.notFound}  no such container, group, volume or snapshot
+  ${EXIT.notFound}  no such container, group, volume, network or snapshot
   ${EXIT.conflict}  not possible in the current state, or the name is taken
   ${EXIT.forbidden}  the agent's policy does not allow it
   berth exec exits with the command's own status.`,
@@ -55,6 +56,7 @@ Exit status:
     imageCommand(),
     ...containerCommands(),
     volumeCommand(),
+    networkCommand(),
     groupCommand(),
     eventsCommand(),
     statsCommand(),

@@ -3,42 +3,31 @@
 // bundled `berth` CLI. Everything it makes lives under names containing "berth-test" and is
 // removed in afterAll, even when a test fails.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import type { AgentEventInfo, ContainerInfo } from '@berth/contracts';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BerthRun, cleanupTestHost, runBerth, until } from './harness.ts';
+import { type BerthRun, berthdArgs, cleanupTestHost, runBerth, testDir, until } from './harness.ts';
 
 const TAG = `berth-test-cli-${process.pid}`;
 const CGROUP_PARENT = `/${TAG}`;
 
 let dir: string;
 let berthd: BerthdProcess | undefined;
-const args = () => ({
-  socketPath: join(dir, 'berthd.sock'),
-  stateDir: join(dir, 'state'),
-  socketGroup: '0',
-  extraArgs: ['--config', join(dir, 'agent.json')],
-});
+const args = () => berthdArgs(dir);
 
 beforeAll(async () => {
-  dir = mkdtempSync(`/tmp/${TAG}-`);
-  // Traversable, as /var/lib is: a container's user-namespaced root reaches its root fs by path.
-  chmodSync(dir, 0o755);
+  dir = testDir(TAG, (d) => ({
+    cgroupParent: CGROUP_PARENT,
+    bindMountAllowlist: [join(d, 'shared')],
+    maxLimits: { memoryBytes: 8 * 2 ** 30 },
+    stopTimeoutSec: 2,
+  }));
   mkdirSync(join(dir, 'shared'));
   writeFileSync(join(dir, 'shared', 'hello.txt'), 'from the host\n');
   writeFileSync(join(dir, 'secret'), 'host secret\n');
-  writeFileSync(
-    join(dir, 'agent.json'),
-    JSON.stringify({
-      cgroupParent: CGROUP_PARENT,
-      bindMountAllowlist: [join(dir, 'shared')],
-      maxLimits: { memoryBytes: 8 * 2 ** 30 },
-      stopTimeoutSec: 2,
-    }),
-  );
   berthd = await startBerthd(args());
 }, 60_000);
 

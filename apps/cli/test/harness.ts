@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
+import { type BerthdArgs, type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import { afterAll, beforeAll } from 'vitest';
 
 export const CLI_BUNDLE = fileURLToPath(new URL('../dist/berth.js', import.meta.url));
@@ -70,6 +70,25 @@ export function useBerthd(label: string): {
       });
     },
   };
+}
+
+/** berthd's arguments for a test dir made by testDir(): its socket, state dir and agent.json. */
+export function berthdArgs(dir: string): BerthdArgs {
+  return {
+    socketPath: join(dir, 'berthd.sock'),
+    stateDir: join(dir, 'state'),
+    socketGroup: '0',
+    extraArgs: ['--config', join(dir, 'agent.json')],
+  };
+}
+
+/** A fresh `/tmp/<tag>-…` dir with berthd's config (made from the dir's path) in agent.json;
+ * traversable, as /var/lib is (a container's user-namespaced root reaches its root fs by path). */
+export function testDir(tag: string, agentConfig: (dir: string) => Record<string, unknown>): string {
+  const dir = mkdtempSync(`/tmp/${tag}-`);
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'agent.json'), JSON.stringify(agentConfig(dir)));
+  return dir;
 }
 
 /** Runs the bundled `berth --socket <socketPath> …argv` (killed after `timeoutMs`). */

@@ -4,13 +4,13 @@
 // containers and to 127.0.0.1. Everything is removed in afterAll, even when a test fails.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
-import type { ContainerInfo } from '@berth/contracts';
+import type { ContainerInfo, NetworkInfo } from '@berth/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BerthRun, cleanupTestHost, runBerth, until } from './harness.ts';
+import { type BerthRun, berthdArgs, cleanupTestHost, runBerth, testDir, until } from './harness.ts';
 
 const TAG = `berth-test-clinet-${process.pid}`;
 const CGROUP_PARENT = `/${TAG}`;
@@ -20,33 +20,31 @@ const TABLE = `berth_test_clinet_${process.pid}`;
 const IF_PREFIX = `k${hex.slice(0, 3)}`;
 const SUBNET = `10.${124 + (randomBytes(1)[0]! % 3)}.${randomBytes(1)[0]!}.0/24`;
 
+/** A /24 of the test's own for user network `i` (the default network has SUBNET). */
+const subnet = (i: number): string =>
+  SUBNET.replace(/\.(\d+)\.0\/24$/, (_, x) => `.${(Number(x) + i) % 256}.0/24`);
+/** Bridges of the networks the test created (removed in cleanup whatever happens). */
+const userBridges = new Set<string>();
+
 let dir: string;
 let berthd: BerthdProcess | undefined;
-const args = () => ({
-  socketPath: join(dir, 'berthd.sock'),
-  stateDir: join(dir, 'state'),
-  socketGroup: '0',
-  extraArgs: ['--config', join(dir, 'agent.json')],
-});
+const args = () => berthdArgs(dir);
 
 beforeAll(async () => {
-  dir = mkdtempSync(`/tmp/${TAG}-`);
-  chmodSync(dir, 0o755);
-  writeFileSync(
-    join(dir, 'agent.json'),
-    JSON.stringify({
-      cgroupParent: CGROUP_PARENT,
-      stopTimeoutSec: 2,
-      // Not the global ip_forward: other tests share this host.
-      network: {
-        subnet: SUBNET,
-        bridge: BRIDGE,
-        table: TABLE,
-        hostIfPrefix: IF_PREFIX,
-        forwarding: 'bridges',
-      },
-    }),
-  );
+  dir = testDir(TAG, () => ({
+    cgroupParent: CGROUP_PARENT,
+    stopTimeoutSec: 2,
+    // The spoofing test's container needs NET_ADMIN to change its own address and MAC.
+    allowPrivileged: true,
+    // Not the global ip_forward: other tests share this host.
+    network: {
+      subnet: SUBNET,
+      bridge: BRIDGE,
+      table: TABLE,
+      hostIfPrefix: IF_PREFIX,
+      forwarding: 'bridges',
+    },
+  }));
   berthd = await startBerthd(args());
 }, 60_000);
 
@@ -65,7 +63,7 @@ afterAll(async () => {
 /** Whatever the test left: processes, mounts, cgroups, the dir, and our links and nft tables. */
 function cleanupHost(): void {
   try {
-    for (const l of links().filter((n) => n === BRIDGE || n.startsWith(IF_PREFIX)))
+    for (const l of links().filter((n) => n === BRIDGE || n.startsWith(IF_PREFIX) || userBridges.has(n)))
       spawnSync('ip', ['link', 'del', l], { stdio: 'ignore' });
     for (const family of ['inet', 'bridge'])
       spawnSync('nft', ['delete', 'table', family, TABLE], { stdio: 'ignore' });
@@ -199,6 +197,18 @@ describe('bridge networking', () => {
     expect(Object.keys(endpoints()).sort()).toEqual([srv.id, cli.id].sort());
     expect((await berth('exec', 'cli', '--', 'sh', '-c', script)).stdout).toContain('hello-from-srv');
 
+    // berthd killed -9: the kernel keeps the containers' links and rules (the published port
+    // still answers); a new berthd adopts them, and names resolve again through its responder.
+    berthd?.child.kill('SIGKILL');
+    await berthd?.exited;
+    expect(await httpGet(hostPort)).toContain('hello-from-srv');
+    berthd = await startBerthd(args());
+    expect(Object.keys(endpoints()).sort()).toEqual([srv.id, cli.id].sort());
+    await until('srv by name after berthd was killed', async () =>
+      (await berth('exec', 'cli', '--', 'sh', '-c', script)).stdout.includes('hello-from-srv'),
+    );
+    expect(await httpGet(hostPort)).toContain('hello-from-srv');
+
     // Stop releases the lease; start attaches again.
     await ok('stop', 'cli');
     expect(Object.keys(endpoints())).toEqual([srv.id]);
@@ -225,4 +235,261 @@ describe('bridge networking', () => {
       (JSON.parse(await ok('ls', '--format', 'json')) as ContainerInfo[]).map((c) => c.name),
     ).not.toContain('nobr');
   }, 60_000);
+});
+
+// ---- user networks, isolation, modes --------------------------------------------------------
+
+async function createNetwork(name: string, ...opts: string[]): Promise<NetworkInfo> {
+  const info = JSON.parse(await ok('network', 'create', name, ...opts, '--format', 'json')) as NetworkInfo;
+  userBridges.add(info.bridge);
+  return info;
+}
+
+const HTTPD =
+  'mkdir -p /www && echo "hello-from-$(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www';
+
+/** In `from`: GET / from `target` (a name, resolved through the network's DNS, or an IP). */
+async function fetchIn(from: string, target: string): Promise<string> {
+  const script = /^[\d.]+$/.test(target)
+    ? `printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 ${target} 80`
+    : `ip=$(nslookup ${target} 2>/dev/null | awk '/^Address/ {a=$NF} END {print a}'); echo "ip=$ip"; [ -n "$ip" ] && printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 "$ip" 80`;
+  const r = await berth('exec', from, '--', 'sh', '-c', script);
+  return r.stdout + r.stderr;
+}
+
+async function inspect(name: string): Promise<ContainerInfo> {
+  return JSON.parse(await ok('inspect', name)) as ContainerInfo;
+}
+
+const prefix24 = (cidr: string): string => cidr.replace(/\.0\/24$/, '.');
+
+describe('user networks', () => {
+  it('are created, listed, inspected; their containers reach each other by name, never across networks', async () => {
+    const blue = await createNetwork('blue', '--subnet', subnet(1));
+    const red = await createNetwork('red', '--subnet', subnet(2), '--ipv6');
+    expect(blue).toMatchObject({ name: 'blue', subnet: subnet(1), isolated: false, default: false });
+    expect(red.subnet6).toMatch(/^fd[0-9a-f:]+\/64$/);
+    const ls = await ok('network', 'ls');
+    expect(ls).toContain('blue');
+    expect(ls).toContain(subnet(2));
+
+    // Bad input names the field and changes nothing; an overlapping subnet is a conflict.
+    const bad = await berth('network', 'create', 'green', '--subnet', '10.1.2.3/24');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('subnet');
+    const overlap = await berth('network', 'create', 'green', '--subnet', subnet(1));
+    expect(overlap.code).toBe(5);
+    expect(overlap.stderr).toContain('overlaps');
+    const reserved = await berth('network', 'create', 'host', '--subnet', subnet(3));
+    expect(reserved.code).toBe(2);
+    expect((await berth('network', 'inspect', 'green')).code).toBe(4);
+    const missing = await berth('launch', 'busybox', 'lost', '--network', 'nosuchnet', '--', 'true');
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toContain('nosuchnet');
+
+    await ok('launch', 'busybox', 'srvb', '--network', 'blue', '--', 'sh', '-c', HTTPD);
+    await ok('launch', 'busybox', 'clib', '--network', 'blue', '--', 'sleep', '1000');
+    await ok('launch', 'busybox', 'clir', '--network', 'red', '--', 'sleep', '1000');
+    const srvb = await inspect('srvb');
+    expect(srvb.network?.network).toBe('blue');
+    expect(srvb.network?.ip.startsWith(prefix24(subnet(1)))).toBe(true);
+    expect(srvb.network?.gateway).toBe(blue.gateway);
+    expect(srvb.network?.mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    const clir = await inspect('clir');
+    expect(clir.network?.ip6).toMatch(/^fd/);
+    // ls shows the network and address in a column.
+    const row = (await ok('ls')).split('\n').find((l) => l.startsWith('srvb '));
+    expect(row).toContain(`blue ${srvb.network?.ip}`);
+
+    let out = '';
+    await until('srvb from clib by name', async () => {
+      out = await fetchIn('clib', 'srvb');
+      return out.includes('hello-from-srvb');
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}: ${out}`);
+    });
+    // From red: the name does not resolve there, and the address does not answer.
+    expect(await fetchIn('clir', 'srvb')).not.toContain('hello-from');
+    expect(await fetchIn('clir', srvb.network!.ip)).not.toContain('hello-from');
+    // ...while it does from blue by address (so the check above can fail).
+    expect(await fetchIn('clib', srvb.network!.ip)).toContain('hello-from-srvb');
+
+    const info = JSON.parse(await ok('network', 'inspect', 'blue')) as NetworkInfo;
+    expect(info.containers.map((c) => c.container)).toEqual(['clib', 'srvb']);
+    const rm = await berth('network', 'rm', 'blue');
+    expect(rm.code).toBe(5);
+    expect(rm.stderr).toContain('attached');
+    expect(await ok('events', '--since', '0', '--subject', 'blue')).toMatch(
+      /network\.created blue by \S+ subnet=/,
+    );
+  }, 180_000);
+
+  it('--isolated: neighbours cannot reach each other; the gateway and its DNS answer', async () => {
+    await createNetwork('iso', '--subnet', subnet(4), '--isolated');
+    await ok('launch', 'busybox', 'isoa', '--network', 'iso', '--', 'sh', '-c', HTTPD);
+    await ok('launch', 'busybox', 'isob', '--network', 'iso', '--', 'sleep', '1000');
+    const a = await inspect('isoa');
+    // The name resolves (DNS on the gateway works), but the neighbour does not answer.
+    let out = '';
+    await until('isoa resolves from isob', async () => {
+      out = await fetchIn('isob', 'isoa');
+      return out.includes(`ip=${a.network?.ip}`);
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}: ${out}`);
+    });
+    expect(out).not.toContain('hello-from');
+    expect(await fetchIn('isob', a.network!.ip)).not.toContain('hello-from');
+    // The container itself serves: from its own namespace it answers.
+    expect(await fetchIn('isoa', '127.0.0.1')).toContain('hello-from-isoa');
+  }, 120_000);
+
+  it('a published port answers on the host loopback and, through the host address, to another container (hairpin)', async () => {
+    const hostPort = await freePort();
+    await createNetwork('pub', '--subnet', subnet(5));
+    await ok(
+      'launch',
+      'busybox',
+      'web',
+      '--network',
+      'pub',
+      '--publish',
+      `${hostPort}:80`,
+      '--',
+      'sh',
+      '-c',
+      HTTPD,
+    );
+    await ok('launch', 'busybox', 'webcli', '--network', 'pub', '--', 'sleep', '1000');
+    await ok('launch', 'busybox', 'othercli', '--network', 'bridge', '--', 'sleep', '1000');
+    const web = await inspect('web');
+    expect(web.network?.ports).toEqual([
+      { protocol: 'tcp', hostAddress: '0.0.0.0', hostPort, containerPort: 80 },
+    ]);
+    expect((await ok('ls')).split('\n').find((l) => l.startsWith('web '))).toContain(
+      `0.0.0.0:${hostPort}->80/tcp`,
+    );
+    await until(
+      'the published port on 127.0.0.1',
+      async () => (await httpGet(hostPort))?.includes('hello-from-web') ?? false,
+    );
+    const gw = web.network!.gateway;
+    const hairpin = `printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 ${gw} ${hostPort}`;
+    let out = '';
+    await until('hairpin from a neighbour', async () => {
+      out = (await berth('exec', 'webcli', '--', 'sh', '-c', hairpin)).stdout;
+      return out.includes('hello-from-web');
+    });
+    // And from a container on another network, through its own gateway (a host address too).
+    const other = await inspect('othercli');
+    const viaOther = `printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 ${other.network!.gateway} ${hostPort}`;
+    await until('the published port from another network', async () =>
+      (await berth('exec', 'othercli', '--', 'sh', '-c', viaOther)).stdout.includes('hello-from-web'),
+    );
+    // A port published twice is refused, naming the port.
+    const twice = await berth(
+      'launch',
+      'busybox',
+      'web2',
+      '--network',
+      'pub',
+      '--publish',
+      `${hostPort}:80`,
+      '--',
+      'true',
+    );
+    expect(twice.code).not.toBe(0);
+    expect(twice.stderr).toContain(String(hostPort));
+  }, 120_000);
+
+  it('drops what a container sends with another IP or MAC (even with NET_ADMIN)', async () => {
+    await createNetwork('spoof', '--subnet', subnet(6));
+    await ok('launch', 'busybox', 'victim', '--network', 'spoof', '--', 'sh', '-c', HTTPD);
+    await ok('launch', 'busybox', 'bystander', '--network', 'spoof', '--', 'sleep', '1000');
+    // Privileged: NET_ADMIN to change its own address and MAC (the API has no per-capability
+    // option); the bridge's rules must hold whatever the container does inside.
+    await ok('launch', 'busybox', 'spoofer', '--network', 'spoof', '--privileged', '--', 'sleep', '1000');
+    const victim = await inspect('victim');
+    const bystander = await inspect('bystander');
+    const me = await inspect('spoofer');
+    const len = 24;
+    const sh = (script: string) => berth('exec', 'spoofer', '--', 'sh', '-c', script);
+    const get = `printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 ${victim.network!.ip} 80`;
+    // Its own identity works (so the checks below can fail).
+    await until('victim from spoofer', async () => (await sh(get)).stdout.includes('hello-from-victim'));
+    // Another container's IP.
+    let r = await sh(
+      `ip addr flush dev eth0 && ip addr add ${bystander.network!.ip}/${len} dev eth0 && ${get}`,
+    );
+    expect(r.stdout).not.toContain('hello-from');
+    // A made-up address in the subnet.
+    const made = `${prefix24(subnet(6))}200`;
+    r = await sh(`ip addr flush dev eth0 && ip addr add ${made}/${len} dev eth0 && ${get}`);
+    expect(r.stdout).not.toContain('hello-from');
+    // Its own address back, another MAC.
+    r = await sh(
+      `ip addr flush dev eth0 && ip addr add ${me.network!.ip}/${len} dev eth0 && ip link set eth0 address 02:42:de:ad:be:ef && ${get}`,
+    );
+    expect(r.stdout).not.toContain('hello-from');
+    // Both back: it works again.
+    await sh(`ip link set eth0 address ${me.network!.mac}`);
+    await until('victim from spoofer with its own identity again', async () =>
+      (await sh(get)).stdout.includes('hello-from-victim'),
+    );
+  }, 120_000);
+
+  it("cannot reach the agent's socket from inside", async () => {
+    await ok('launch', 'busybox', 'nosock', '--network', 'bridge', '--', 'sleep', '1000');
+    const sock = args().socketPath;
+    const script = [
+      `test -e ${sock} && echo FOUND-path`,
+      // (The root's overlay options name the state dir; the socket itself is never mounted.)
+      'grep -F berthd.sock /proc/self/mountinfo && echo FOUND-mount',
+      `for p in /proc/*/root${sock} /proc/*/cwd/berthd.sock /proc/1/root${dir}; do test -e "$p" && echo "FOUND-$p"; done`,
+      `ls -la ${dir} 2>&1 | grep -q berthd.sock && echo FOUND-ls`,
+      // connect(2) by path: busybox nc cannot speak AF_UNIX, so a shell redirection to it.
+      `(echo > ${sock}) 2>/dev/null && echo FOUND-write`,
+      'echo done',
+    ].join('; ');
+    const r = await berth('exec', 'nosock', '--', 'sh', '-c', script);
+    expect(r.stdout).toContain('done');
+    expect(r.stdout).not.toContain('FOUND');
+    // The host can (the check is real).
+    expect(existsSync(sock)).toBe(true);
+  }, 60_000);
+
+  it('network modes: none has only loopback, host is refused by policy, container:NAME shares a namespace', async () => {
+    await ok('launch', 'busybox', 'lonely', '--network', 'none', '--', 'sleep', '1000');
+    const links = await ok('exec', 'lonely', '--', 'sh', '-c', "ip -o link | awk -F': ' '{print $2}'");
+    expect(links.trim().split('\n')).toEqual(['lo']);
+    expect((await inspect('lonely')).network).toBeUndefined();
+    const host = await berth('launch', 'busybox', 'hosty', '--network', 'host', '--', 'true');
+    expect(host.code).toBe(6);
+    expect(host.stderr).toContain('allowHostNetwork');
+    await ok('launch', 'busybox', 'peer', '--network', 'bridge', '--', 'sh', '-c', HTTPD);
+    await ok('launch', 'busybox', 'sidecar', '--network', 'container:peer', '--', 'sleep', '1000');
+    const ip = (await inspect('peer')).network!.ip;
+    expect(await ok('exec', 'sidecar', '--', 'ip', '-o', 'addr', 'show', 'eth0')).toContain(ip);
+    await until('peer on the shared loopback', async () =>
+      (await fetchIn('sidecar', '127.0.0.1')).includes('hello-from-peer'),
+    );
+  }, 60_000);
+
+  it('teardown: deleting the containers and networks leaves no veth, rule, lease or bridge', async () => {
+    const list = JSON.parse(await ok('ls', '--format', 'json')) as ContainerInfo[];
+    for (const c of list) await ok('rm', '-f', c.name);
+    const forced = await ok('network', 'rm', '--force', 'blue');
+    expect(forced).toContain('removed network blue');
+    for (const n of ['red', 'iso', 'pub', 'spoof']) await ok('network', 'rm', n);
+    expect(endpoints()).toEqual({});
+    expect(links().filter((l) => l.startsWith(IF_PREFIX) || userBridges.has(l))).toEqual([]);
+    const nets = JSON.parse(await ok('network', 'ls', '--format', 'json')) as NetworkInfo[];
+    expect(nets.map((n) => n.name)).toEqual([BRIDGE]);
+    const fw = nftTableText();
+    for (const b of userBridges) expect(fw).not.toContain(b);
+    // No container's port in the sets (the guard rule's "prefix*" stays).
+    expect(fw).not.toMatch(new RegExp(`"${IF_PREFIX}[0-9a-f]`));
+    expect(await ok('events', '--since', '0', '--subject', 'blue')).toMatch(
+      /network\.removed blue .*detached=/,
+    );
+  }, 120_000);
 });

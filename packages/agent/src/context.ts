@@ -12,6 +12,7 @@ import type { z } from 'zod';
 import type { ContainerService } from './containers/service.ts';
 import type { EventLog } from './events/log.ts';
 import type { GroupService } from './groups/service.ts';
+import type { NetworkService } from './networks/service.ts';
 import type { VolumeService } from './volumes/service.ts';
 
 // What procedures may use, injected by the server (and by tests). Types only: the client's
@@ -53,5 +54,6 @@ export interface AgentContext {
   containers?: ContainerService;
   groups?: GroupService;
   volumes?: VolumeService;
+  networks?: NetworkService;
   events?: EventLog;
 }

@@ -4,6 +4,7 @@ import { groupRouter } from './groups/router.ts';
 import { hostRouter } from './host/router.ts';
 import { imageRouter } from './images/router.ts';
 import { metricsRouter } from './metrics/router.ts';
+import { networkRouter } from './networks/router.ts';
 import { router } from './trpc.ts';
 import { volumeRouter } from './volumes/router.ts';
 
@@ -14,6 +15,7 @@ export const agentRouter = router({
   container: containerRouter,
   group: groupRouter,
   volume: volumeRouter,
+  network: networkRouter,
   event: eventRouter,
   metrics: metricsRouter,
 });

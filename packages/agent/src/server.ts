@@ -20,6 +20,7 @@ import { handleImageArchives } from './images/http.ts';
 import { imagesService } from './images/service.ts';
 import { feedMetrics } from './metrics/feed.ts';
 import { metricsService } from './metrics/service.ts';
+import { NetworkService } from './networks/service.ts';
 import { type RemoteListener, startRemoteListener } from './remote/index.ts';
 import { agentRouter } from './router.ts';
 import { type ImageAdapter, storeImages } from './runtime/images.ts';
@@ -145,6 +146,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     networks,
   });
   const volumes = new VolumeService({ db, events, dirOf: (name) => containers.volumeDir(name) });
+  const networkApi = new NetworkService({ db, events, networks });
   const unavailable = runtime.unavailableReason();
   if (unavailable) console.error(`berthd: containers cannot run: ${unavailable}`);
   const recovered = await recover(containers);
@@ -179,6 +181,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     containers,
     groups,
     volumes,
+    networks: networkApi,
     events,
     metrics,
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ContainerNetworkInfo, NetworkName, RateLimit } from './network.ts';
 
 // A container as callers describe it (the Berth config) and as the agent reports it. Every
 // field is checked here so that a bad request is refused before anything changes, with an
@@ -68,14 +69,22 @@ export const Limits = z
   .strict();
 export type Limits = z.infer<typeof Limits>;
 
-/** `none` (loopback only), `bridge`, `host`, or `container:<name>` (share its network namespace). */
-export const NetworkMode = z.union([
-  z.enum(['none', 'bridge', 'host']),
-  z
-    .string()
-    .regex(/^container:/, 'must be none, bridge, host or container:<name>')
-    .refine((s) => ContainerName.safeParse(s.slice('container:'.length)).success, 'names no valid container'),
-]);
+/** `none` (loopback only), `bridge` (the default network), `host`, `container:<name>` (share its
+ * network namespace), or the name of a network created with `berth network create`. */
+export const NetworkMode = z.string().superRefine((s, ctx) => {
+  if (['none', 'bridge', 'host'].includes(s)) return;
+  if (s.startsWith('container:')) {
+    if (!ContainerName.safeParse(s.slice('container:'.length)).success)
+      ctx.addIssue({ code: 'custom', message: 'names no valid container' });
+    return;
+  }
+  const r = NetworkName.safeParse(s);
+  if (!r.success)
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be none, bridge, host, container:<name> or a network name (${r.error.issues[0]?.message})`,
+    });
+});
 export type NetworkMode = z.infer<typeof NetworkMode>;
 
 /** A published port: `hostPort` on the host's `hostAddress` forwarded to the container's `containerPort`. */
@@ -178,8 +187,10 @@ export const ContainerConfig = z
     kind: z.enum(['app', 'system']).default('app'),
     limits: Limits.default({}),
     network: NetworkMode.default('none'),
-    /** Published ports (network bridge only). */
+    /** Published ports (bridge networks only). */
     ports: z.array(PublishedPort).max(256).default([]),
+    /** Per-container rate limits (bridge networks only). */
+    rateLimit: RateLimit.optional(),
     volumes: z.array(VolumeMount).max(64).default([]),
     restart: RestartPolicy.default('no'),
     autostart: z.boolean().default(false),
@@ -221,6 +232,8 @@ export const ContainerInfo = z.object({
   restartCount: z.number().int(),
   group: z.string().nullable(),
   config: ContainerConfig,
+  /** Its address, MAC and published ports while it is on a bridge network. */
+  network: ContainerNetworkInfo.optional(),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),

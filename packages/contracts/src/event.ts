@@ -34,6 +34,8 @@ export const EventKind = z.enum([
   'group.deleted',
   'volume.created',
   'volume.deleted',
+  'network.created',
+  'network.removed',
   'recovery.rolled-back',
   'recovery.finished',
 ]);

@@ -6,5 +6,6 @@ export * from './group.ts';
 export * from './host.ts';
 export * from './image.ts';
 export * from './metrics.ts';
+export * from './network.ts';
 export * from './token.ts';
 export * from './volume.ts';

@@ -42,8 +42,13 @@ void join_cgroups(const struct plan *p, pid_t pid) {
 /* Namespaces joined by path. pid and time ones only affect children, so the monitor joins
  * them before clone; the child joins the rest, the user namespace first. Every path is opened
  * before the first setns: once in another user namespace, the host's /proc/<pid>/ns files may
- * no longer be ours to open. */
+ * no longer be ours to open. A network namespace joined by a container that gets a new user
+ * namespace is joined by the monitor too: from inside its new user namespace the child holds
+ * no capability over another container's network namespace (owned by that one's user
+ * namespace), while the monitor, still host root, does; clone without CLONE_NEWNET then hands
+ * it to the child. */
 void join_namespaces(const struct plan *p, int pid_and_time_only) {
+  int new_user = (plan_u64(p, P_NS_FLAGS, 0) & CLONE_NEWUSER) != 0;
   int fds[16], types[16], n = 0;
   for (int pass = 0; pass < 2; pass++) {
     size_t pos = 0;
@@ -51,7 +56,8 @@ void join_namespaces(const struct plan *p, int pid_and_time_only) {
     while (plan_next(p, P_NS_JOIN, &pos, &r)) {
       uint32_t type = rec_u32(&r, 0);
       const char *path = rec_str(&r, 4, NULL);
-      int for_children = type == CLONE_NEWPID || type == 0x80 /* CLONE_NEWTIME */;
+      int for_children = type == CLONE_NEWPID || type == 0x80 /* CLONE_NEWTIME */ ||
+                         (type == CLONE_NEWNET && new_user);
       if (pid_and_time_only != for_children) continue;
       if ((pass == 0) != (type == CLONE_NEWUSER)) continue;
       if (n == 16) die_errno(E2BIG, "too many namespaces to join");

@@ -4,6 +4,7 @@ import {
   type ContainerInfo,
   type PublishedPort,
   parsePublish,
+  parseRate,
 } from '@berth/contracts';
 import { Command, Option } from 'commander';
 import { actor, clientOf, limitsFrom, parseNumber, printJson, table, UsageError } from '../client.ts';
@@ -34,6 +35,8 @@ interface CreateOpts {
   system?: boolean;
   network?: string;
   publish?: string[];
+  rateIn?: string;
+  rateOut?: string;
   volume?: string[];
   restart?: string;
   autostart?: boolean;
@@ -87,6 +90,14 @@ function configFrom(
     limits: limitsFrom(o),
     ...(o.network ? { network: o.network } : {}),
     ...(o.publish?.length ? { ports: o.publish.map(publishOf) } : {}),
+    ...(o.rateIn || o.rateOut
+      ? {
+          rateLimit: {
+            ...(o.rateIn ? { ingressBps: rateOf(o.rateIn, 'rate-in') } : {}),
+            ...(o.rateOut ? { egressBps: rateOf(o.rateOut, 'rate-out') } : {}),
+          },
+        }
+      : {}),
     volumes: (o.volume ?? []).map(parseVolume),
     ...(o.restart ? { restart: o.restart } : {}),
     autostart: Boolean(o.autostart),
@@ -108,6 +119,14 @@ function publishOf(spec: string): PublishedPort {
     return parsePublish(spec);
   } catch (e) {
     throw new UsageError((e as Error).message);
+  }
+}
+
+function rateOf(spec: string, option: string): number {
+  try {
+    return parseRate(spec);
+  } catch (e) {
+    throw new UsageError(`--${option}: ${(e as Error).message}`);
   }
 }
 
@@ -133,12 +152,17 @@ function createLike(name: 'create' | 'launch', start: boolean): Command {
     .option('-u, --user <user>', 'uid[:gid] or user name')
     .option('--hostname <name>', 'host name (default: the container name)')
     .option('--system', "a system container: the image's init (systemd) as PID 1")
-    .option('--network <mode>', 'none, bridge, host or container:<name>')
+    .option(
+      '--network <mode>',
+      'none, bridge (the default network), host, container:<name> or a network name',
+    )
     .option(
       '-p, --publish <[hostIP:]hostPort:containerPort[/udp]>',
-      'publish a port (bridge; repeatable)',
+      'publish a port (bridge networks; repeatable)',
       collect,
     )
+    .option('--rate-in <bits/s>', 'limit what the container receives (e.g. 10M; bridge networks)')
+    .option('--rate-out <bits/s>', 'limit what the container sends (e.g. 10M; bridge networks)')
     .option(
       '-v, --volume <SOURCE:TARGET[:ro]>',
       'named volume or allowed host directory (repeatable)',
@@ -194,15 +218,32 @@ function ago(iso: string | null): string {
   return `${Math.floor(s / 86_400)}d ago`;
 }
 
+/** NETWORK: the network and addresses while attached, else the mode (none, host, container:…). */
+export function networkColumn(c: ContainerInfo): string {
+  const n = c.network;
+  if (!n) return c.config.network;
+  return [n.network, n.ip, ...(n.ip6 ? [n.ip6] : [])].join(' ');
+}
+
+/** PORTS: hostAddress:hostPort->containerPort/protocol, comma-separated. */
+export function portsColumn(c: ContainerInfo): string {
+  const ports = c.network?.ports ?? c.config.ports;
+  return (
+    ports.map((p) => `${p.hostAddress}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(',') || '-'
+  );
+}
+
 export function formatContainers(list: ContainerInfo[]): string {
   return table(
-    ['NAME', 'STATE', 'IMAGE', 'PID', 'GROUP', 'CREATED'],
+    ['NAME', 'STATE', 'IMAGE', 'PID', 'GROUP', 'NETWORK', 'PORTS', 'CREATED'],
     list.map((c) => [
       c.name,
       c.state === 'stopped' && c.exitCode !== null ? `stopped (${c.exitCode})` : c.state,
       c.image,
       c.pid !== undefined ? String(c.pid) : '-',
       c.group ?? '-',
+      networkColumn(c),
+      portsColumn(c),
       ago(c.createdAt),
     ]),
   );

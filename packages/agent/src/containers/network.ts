@@ -1,12 +1,16 @@
+import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { AgentPolicy, PublishedPort } from '@berth/contracts';
+import type { AgentPolicy, ContainerNetworkInfo, PublishedPort, RateLimit } from '@berth/contracts';
 import {
   type ContainerNetFiles,
   type Endpoint,
+  type EndpointStats,
   FileNetStateStore,
+  NetworkManager as Manager,
   NetError,
-  NetworkManager,
+  type NetworkManager,
+  type NetworkRecord,
 } from '@berth/runtime/net';
 import { AgentError } from '../errors.ts';
 import { resolveInRoot } from './files.ts';
@@ -15,19 +19,30 @@ import { resolveInRoot } from './files.ts';
 // at agent start when a network state exists, which rebuilds Berth's nftables tables, bridges
 // and DNS responders from it). The state lives in <stateDir>/network.json through the library's
 // FileNetStateStore (temp file + fsync + rename): the manager reads and writes its whole state
-// at once, which a file does atomically; berthd is its only writer. Leases of containers the
-// DB no longer has are pruned at start.
+// at once, which a file does atomically and durably before any link or rule exists; berthd is
+// its only writer. The agent DB holds containers; a lease whose container the DB no longer has
+// is pruned at start, so the two cannot disagree for longer than a restart.
 
 export interface AttachRequest {
   containerId: string;
   pid: number;
+  /** The container's network mode: "bridge" (the default network) or a network's name. */
+  network: string;
   hostname: string;
   aliases: string[];
   ports: PublishedPort[];
+  rateLimit?: RateLimit;
+}
+
+/** Whether a container's network mode puts it on a bridge network (the default or a named one). */
+export function onBridgeNetwork(mode: string): boolean {
+  return mode !== 'none' && mode !== 'host' && !mode.startsWith('container:');
 }
 
 export class ContainerNetworks {
   private manager?: Promise<NetworkManager>;
+  /** The manager once open: what info() reads synchronously. */
+  private opened?: NetworkManager;
 
   constructor(
     private readonly policy: AgentPolicy['network'],
@@ -38,22 +53,33 @@ export class ContainerNetworks {
     return join(this.stateDir, 'network.json');
   }
 
+  /** Name of the default network (what mode "bridge" means). */
+  get defaultName(): string {
+    return this.policy.bridge;
+  }
+
   /** Whether a network state exists (then the manager is opened at start to restore it). */
   hasState(): boolean {
     return existsSync(this.stateFile);
   }
 
-  private open(): Promise<NetworkManager> {
-    this.manager ??= NetworkManager.open({
+  open(): Promise<NetworkManager> {
+    this.manager ??= Manager.open({
       store: new FileNetStateStore(this.stateFile),
       table: this.policy.table,
       hostIfPrefix: this.policy.hostIfPrefix,
       forwarding: this.policy.forwarding,
       defaultNetwork: { name: this.policy.bridge, bridge: this.policy.bridge, subnet: this.policy.subnet },
-    }).catch((e: unknown) => {
-      this.manager = undefined;
-      throw toAgentError(e);
-    });
+    }).then(
+      (m) => {
+        this.opened = m;
+        return m;
+      },
+      (e: unknown) => {
+        this.manager = undefined;
+        throw toAgentError(e);
+      },
+    );
     return this.manager;
   }
 
@@ -64,11 +90,25 @@ export class ContainerNetworks {
     return m.prune(exists);
   }
 
-  /** Attaches a created container (its init's netns) to the default network. */
+  /** The network a mode names ("bridge": the default one), made first if it is the default. */
+  private async networkOf(m: NetworkManager, mode: string): Promise<NetworkRecord> {
+    if (mode === 'bridge' || mode === this.policy.bridge) return m.ensureDefaultNetwork();
+    const net = m.getNetwork(mode);
+    if (!net) throw new AgentError('NOT_FOUND', `network ${mode} not found (berth network ls)`);
+    return net;
+  }
+
+  /** Refuses a mode naming a network that does not exist (checked at create, again at start). */
+  async check(mode: string): Promise<void> {
+    if (!onBridgeNetwork(mode) || mode === 'bridge' || mode === this.policy.bridge) return;
+    await this.networkOf(await this.open(), mode);
+  }
+
+  /** Attaches a created container (its init's netns) to its network. */
   async attach(req: AttachRequest): Promise<Endpoint> {
     const m = await this.open();
     try {
-      const net = await m.ensureDefaultNetwork();
+      const net = await this.networkOf(m, req.network);
       await m.detach(req.containerId);
       return await m.attach({
         containerId: req.containerId,
@@ -77,6 +117,7 @@ export class ContainerNetworks {
         hostname: req.hostname,
         aliases: req.aliases,
         ports: req.ports,
+        ...(req.rateLimit ? { rateLimit: req.rateLimit } : {}),
       });
     } catch (e) {
       throw toAgentError(e);
@@ -88,6 +129,104 @@ export class ContainerNetworks {
     if (!this.manager && !this.hasState()) return;
     const m = await this.open();
     await m.detach(containerId);
+  }
+
+  /** Where a container is on a bridge network now (undefined when it has no endpoint). */
+  containerInfo(containerId: string): ContainerNetworkInfo | undefined {
+    const ep = this.opened?.getEndpoint(containerId);
+    if (!ep) return undefined;
+    const net = this.opened?.getNetwork(ep.network);
+    return {
+      network: ep.network,
+      ip: ep.ip,
+      ...(ep.ip6 ? { ip6: ep.ip6 } : {}),
+      mac: ep.mac,
+      gateway: net?.gateway ?? '',
+      ...(net?.gateway6 ? { gateway6: net.gateway6 } : {}),
+      ports: ep.ports,
+      ...(ep.rateLimit ? { rateLimit: ep.rateLimit } : {}),
+    };
+  }
+
+  /** rx/tx of every container with an endpoint (as the containers see them). */
+  async stats(): Promise<EndpointStats[]> {
+    const m = this.opened;
+    if (!m) return [];
+    const out = await Promise.all(
+      m.listEndpoints().map((ep) => m.stats(ep.containerId).catch(() => undefined)),
+    );
+    return out.filter((s): s is EndpointStats => s !== undefined);
+  }
+
+  // ---- networks (berth network ...) ----
+
+  async list(): Promise<NetworkRecord[]> {
+    if (!this.manager && !this.hasState()) return [];
+    return (await this.open()).listNetworks();
+  }
+
+  async get(name: string): Promise<NetworkRecord> {
+    const net = (await this.list()).find((n) => n.name === name);
+    if (!net) throw new AgentError('NOT_FOUND', `network ${name} not found`);
+    return net;
+  }
+
+  /** Endpoints on a network: container id, address, MAC. */
+  async endpointsOf(
+    name: string,
+  ): Promise<Array<{ containerId: string; ip: string; ip6?: string; mac: string }>> {
+    if (!this.manager && !this.hasState()) return [];
+    return (await this.open()).listEndpoints().filter((e) => e.network === name);
+  }
+
+  async create(spec: {
+    name: string;
+    subnet: string;
+    subnet6?: string;
+    isolated: boolean;
+    mtu?: number;
+  }): Promise<NetworkRecord> {
+    if (spec.name === this.policy.bridge)
+      throw new AgentError('CONFLICT', `network ${spec.name}: that is the name of the default network`);
+    const m = await this.open();
+    try {
+      return await m.createNetwork({
+        name: spec.name,
+        bridge: this.bridgeFor(spec.name),
+        subnet: spec.subnet,
+        ...(spec.subnet6 ? { subnet6: spec.subnet6 } : {}),
+        isolated: spec.isolated,
+        ...(spec.mtu ? { mtu: spec.mtu } : {}),
+      });
+    } catch (e) {
+      throw toAgentError(e);
+    }
+  }
+
+  /** A user network's bridge: never the network's own name, which could be a host interface's
+   * (a bridge of that name would be adopted). Distinct per table, so test agents never share. */
+  private bridgeFor(name: string): string {
+    return `br-${createHash('sha256').update(`${this.policy.table}/${name}`).digest('hex').slice(0, 10)}`;
+  }
+
+  /** Deletes a network; refused while containers are attached unless `force` (they are
+   * detached first, and keep running without a network). Returns the detached container ids. */
+  async remove(name: string, force: boolean): Promise<string[]> {
+    const m = await this.open();
+    const attached = m.listEndpoints().filter((e) => e.network === name);
+    try {
+      if (!m.getNetwork(name)) throw new AgentError('NOT_FOUND', `network ${name} not found`);
+      if (attached.length && !force)
+        throw new AgentError(
+          'CONFLICT',
+          `network ${name} has ${attached.length} container(s) attached; stop them first or use --force`,
+        );
+      for (const ep of attached) await m.detach(ep.containerId);
+      await m.deleteNetwork(name);
+      return attached.map((e) => e.containerId);
+    } catch (e) {
+      throw toAgentError(e);
+    }
   }
 
   async close(): Promise<void> {
@@ -114,16 +253,6 @@ export function writeNetFiles(rootfs: string, files: ContainerNetFiles, uid: num
 }
 
 function toAgentError(e: unknown): Error {
-  if (e instanceof NetError) {
-    const code =
-      e.code === 'invalid_argument'
-        ? 'INVALID_INPUT'
-        : e.code === 'not_found'
-          ? 'NOT_FOUND'
-          : e.code === 'conflict' || e.code === 'already_exists' || e.code === 'port_in_use'
-            ? 'CONFLICT'
-            : 'INTERNAL';
-    return new AgentError(code, `network: ${e.message}`);
-  }
+  if (e instanceof NetError) return new AgentError(e.errorCode, `network: ${e.message}`);
   return e as Error;
 }

@@ -30,7 +30,7 @@ import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/imag
 import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/types.ts';
 import { startTrace, type Trace } from '../trace.ts';
 import { resolveInRoot } from './files.ts';
-import { type ContainerNetworks, writeNetFiles } from './network.ts';
+import { type ContainerNetworks, onBridgeNetwork, writeNetFiles } from './network.ts';
 import { KeyedMutex } from './serial.ts';
 import { buildSpec, hostnameOf, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
 import { refusal, type Verb } from './state-machine.ts';
@@ -104,6 +104,7 @@ export class ContainerService {
 
   info(r: Omit<ContainerRow, 'spec'>): ContainerInfo {
     const rs = r.state === 'running' || r.state === 'paused' ? this.d.runtime.state(r.id) : undefined;
+    const network = this.d.networks?.containerInfo(r.id);
     return {
       id: r.id,
       name: r.name,
@@ -115,6 +116,7 @@ export class ContainerService {
       restartCount: r.restartCount,
       group: r.groupName,
       config: JSON.parse(r.config) as ContainerConfig,
+      ...(network ? { network } : {}),
       createdAt: r.createdAt.toISOString(),
       startedAt: r.startedAt?.toISOString() ?? null,
       finishedAt: r.finishedAt?.toISOString() ?? null,
@@ -153,13 +155,16 @@ export class ContainerService {
       throw forbidden('privileged containers are not allowed by this agent (allowPrivileged in its config)');
     if (config.network === 'host' && !p.allowHostNetwork)
       throw forbidden("the host's network is not allowed by this agent (allowHostNetwork in its config)");
-    if (config.network === 'bridge' && !this.d.networks)
+    const bridged = onBridgeNetwork(config.network);
+    if (bridged && !this.d.networks)
       throw new AgentError(
         'CONFLICT',
-        'network bridge: this agent has no bridge networking; use none, host or container:<name>',
+        `network ${config.network}: this agent has no bridge networking; use none, host or container:<name>`,
       );
-    if (config.ports.length > 0 && config.network !== 'bridge')
-      throw invalid('ports', 'published ports need network bridge');
+    if (config.ports.length > 0 && !bridged)
+      throw invalid('ports', 'published ports need network bridge (or a network made with berth network create)');
+    if (config.rateLimit && !bridged)
+      throw invalid('rateLimit', 'rate limits need network bridge (or a network made with berth network create)');
     const seen = new Set<string>();
     for (const [i, p] of config.ports.entries()) {
       const key = `${p.protocol}/${p.hostPort}`;
@@ -220,6 +225,7 @@ export class ContainerService {
     for (const v of config.volumes)
       if (v.type === 'volume' && !(await this.d.db.volume.findUnique({ where: { name: v.source } })))
         throw notFound(`volume ${v.source}`);
+    await this.d.networks?.check(config.network);
     const cgroupParent = await this.d.groupPath(config.group);
     let joinNetns: string | undefined;
     if (config.network.startsWith('container:')) {
@@ -415,7 +421,7 @@ export class ContainerService {
     }
     trace?.mark('instance');
     const config = JSON.parse(row.config) as ContainerConfig;
-    if (config.network === 'bridge') await this.attachBridge(row, config, pid);
+    if (onBridgeNetwork(config.network)) await this.attachBridge(row, config, pid);
     // Watched from before the start: a short-lived init can exit before start returns, and its
     // monitor goes with it; a waiter that connects too late falls back to polling for the
     // monitor's end. The exit is recorded only once this start has committed (our lock).
@@ -426,7 +432,7 @@ export class ContainerService {
     } catch (e) {
       // The next start watches its own instance (this waiter ends with this one, changing nothing).
       this.watching.delete(row.id);
-      if (config.network === 'bridge') await this.d.networks?.detach(row.id).catch(() => {});
+      if (onBridgeNetwork(config.network)) await this.d.networks?.detach(row.id).catch(() => {});
       throw e;
     }
     const started = await this.d.db.container.update({
@@ -459,9 +465,11 @@ export class ContainerService {
     const ep = await this.d.networks.attach({
       containerId: row.id,
       pid,
+      network: config.network,
       hostname,
       aliases: byName !== hostname ? [byName] : [],
       ports: config.ports,
+      ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     });
     try {
       const rootfs = spec.root?.path;
