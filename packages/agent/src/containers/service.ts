@@ -162,9 +162,9 @@ export class ContainerService {
         `network ${config.network}: this agent has no bridge networking; use none, host or container:<name>`,
       );
     if (config.ports.length > 0 && !bridged)
-      throw invalid('ports', 'published ports need network bridge (or a network made with berth network create)');
+      throw invalid('ports', 'published ports need network bridge or a user network');
     if (config.rateLimit && !bridged)
-      throw invalid('rateLimit', 'rate limits need network bridge (or a network made with berth network create)');
+      throw invalid('rateLimit', 'rate limits need network bridge or a user network');
     const seen = new Set<string>();
     for (const [i, p] of config.ports.entries()) {
       const key = `${p.protocol}/${p.hostPort}`;
