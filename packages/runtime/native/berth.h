@@ -63,6 +63,7 @@ enum plan_type {
   P_STATE_JSON = 38,  /* string: the container state given to in-container hooks */
   P_RUNTIME_STATE = 39, /* string: the state for prestart/createRuntime, "pid":-1 filled in */
   P_SECCOMP_LISTENER = 40, /* strings: listenerPath, containerProcessState JSON ("pid":-1 filled in) */
+  P_SETGROUPS_DENY = 41, /* empty: write "deny" to setgroups before gid_map (rootless) */
 };
 
 struct plan {

@@ -25,6 +25,8 @@ static void write_map(pid_t pid, const char *file, const char *content) {
 void write_id_maps(pid_t pid, const struct plan *p) {
   const char *uid = plan_str(p, P_UID_MAP), *gid = plan_str(p, P_GID_MAP);
   if (uid) write_map(pid, "uid_map", uid);
+  /* An unprivileged writer may map its own gid only once setgroups is denied. */
+  if (gid && plan_has(p, P_SETGROUPS_DENY)) write_map(pid, "setgroups", "deny");
   if (gid) write_map(pid, "gid_map", gid);
 }
 

@@ -63,6 +63,12 @@ export interface RuntimeOptions {
    * delete() hands it back for removal in the background. Needs `cgroups` left at its default.
    */
   cgroupPool?: CgroupPool;
+  /**
+   * Run by an unprivileged user (runc --rootless): containers map only its own ids and get
+   * no cgroup (their linux.resources are not applied), as runc and crun do without a
+   * delegated cgroup.
+   */
+  rootless?: boolean;
 }
 
 export interface CreateOptions {
@@ -234,7 +240,7 @@ export class Runtime {
   }
 
   private async cgroups(): Promise<CgroupFactory | undefined> {
-    if (this.opts.cgroups === false) return undefined;
+    if (this.opts.cgroups === false || this.opts.rootless) return undefined;
     if (this.opts.cgroups) return this.opts.cgroups;
     return (path: string) => createCgroupManager({ path });
   }
@@ -311,6 +317,7 @@ export class Runtime {
           : [...(cgroup?.procsFiles() ?? []), ...named.map((d) => join(d, 'cgroup.procs'))],
         cgroupMode: cgroup?.mode as CgroupMode | undefined,
         compileSeccomp: this.opts.compileSeccomp,
+        rootless: this.opts.rootless ? { uid: process.geteuid!(), gid: process.getegid!() } : undefined,
       });
     } catch (e) {
       if (pooled) pool!.release(pooled.path);

@@ -1,18 +1,20 @@
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { LinuxResources } from '../cgroup/resources.ts';
 import { attach } from '../container/monitor-client.ts';
 import { Runtime } from '../container/runtime.ts';
 import { StateDir } from '../container/state.ts';
 import { type OciConfig, type ProcessSpec, parseConfig, processSchema } from '../spec/config.ts';
-import { defaultConfig } from '../spec/defaults.ts';
+import { defaultConfig, rootlessConfig } from '../spec/defaults.ts';
 import { type FlagSpec, parseFlags, UsageError } from './args.ts';
 import { features } from './features.ts';
 
 // `berth-runtime`: the OCI runtime command line, following runc's conventions so tools
 // written for runc or crun drive it unchanged. Thin: every verb calls the library.
 
-const USAGE = `usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND [ARGS]
+const USAGE = `usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] [--rootless true|false|auto]
+                     COMMAND [ARGS]
 commands:
   create [--bundle DIR] [--pid-file F] [--console-socket SOCK] [--preserve-fds N] ID
   start ID                 state ID                   kill [--all] ID [SIGNAL]
@@ -23,7 +25,8 @@ commands:
   pause ID                 resume ID
   update [--resources F|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N]
          [--cpu-period N] [--cpu-shares N] [--cpuset-cpus S] [--cpuset-mems S] ID
-  spec [--bundle DIR] [--stdout] [--rootless]   Berth's secure default config.json
+  spec [--bundle DIR] [--stdout] [--rootless]   Berth's secure default config.json (--rootless:
+                           mapping only the caller's own uid and gid, no cgroup limits)
   features                 the runtime-spec features document (JSON)`;
 
 const VERSION = '0.1.0';
@@ -37,6 +40,26 @@ interface Global {
   root: string;
   log?: string;
   json: boolean;
+  rootless: boolean;
+}
+
+/** runc's --rootless true|false|auto; auto (the default) means "not run by root". */
+function rootlessMode(flag: unknown): boolean {
+  if (flag === undefined || flag === 'auto') return process.geteuid!() !== 0;
+  if (flag === 'true' || flag === 'false') return flag === 'true';
+  throw new UsageError(`--rootless: "${flag}" is not one of true, false, auto`);
+}
+
+/** As runc: /run/… for root, the user's runtime dir (or a private dir in /tmp) otherwise. */
+function defaultRoot(rootless: boolean): string {
+  if (!rootless) return '/run/berth-runtime';
+  const uid = process.geteuid!();
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  if (xdg) return join(xdg, 'berth-runtime');
+  const dir = join(tmpdir(), `berth-runtime-${uid}`);
+  if (existsSync(dir) && statSync(dir).uid !== uid)
+    throw new UsageError(`${dir} belongs to another user: pass --root`);
+  return dir;
 }
 
 function logError(g: Global, msg: string): void {
@@ -66,11 +89,19 @@ export async function cli(argv: string[]): Promise<number> {
     process.stdout.write(`berth-runtime ${VERSION}\nspec: 1.2.0\n`);
     return 0;
   }
-  const g: Global = {
-    root: resolve((g0.flags.root as string) ?? '/run/berth-runtime'),
-    log: g0.flags.log as string | undefined,
-    json: g0.flags['log-format'] === 'json',
-  };
+  let g: Global = { root: '', log: g0.flags.log as string | undefined, json: false, rootless: false };
+  try {
+    const rootless = rootlessMode(g0.flags.rootless);
+    g = {
+      root: resolve((g0.flags.root as string) ?? defaultRoot(rootless)),
+      log: g0.flags.log as string | undefined,
+      json: g0.flags['log-format'] === 'json',
+      rootless,
+    };
+  } catch (e) {
+    process.stderr.write(`berth-runtime: ${(e as Error).message}\n`);
+    return 1;
+  }
   const [cmd, ...rest] = g0.rest;
   if (!cmd) {
     process.stderr.write(`${USAGE}\n`);
@@ -131,7 +162,7 @@ function createOptions(flags: Record<string, unknown>) {
 }
 
 async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number> {
-  const rt = new Runtime({ root: g.root });
+  const rt = new Runtime({ root: g.root, rootless: g.rootless });
   switch (cmd) {
     case 'create': {
       const { flags, positionals } = parseFlags(argv, CREATE);
@@ -209,7 +240,13 @@ async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number>
         booleans: ['--stdout', '--rootless'],
         aliases: { '-b': 'bundle' },
       });
-      const config = defaultConfig(flags.rootless ? { userns: { hostId: 100000, size: 65536 } } : {});
+      const config = flags.rootless
+        ? rootlessConfig(
+            defaultConfig({ userns: { hostId: 0, size: 1 } }),
+            process.geteuid!(),
+            process.getegid!(),
+          )
+        : defaultConfig();
       const text = `${JSON.stringify(config, null, 2)}\n`;
       if (flags.stdout) {
         process.stdout.write(text);

@@ -131,3 +131,27 @@ export function defaultConfig(opts: DefaultConfigOptions = {}): OciConfig {
   };
   return config;
 }
+
+/**
+ * A rootless container (runc's `spec --rootless`): its root is the caller's own uid and gid
+ * (the only ids an unprivileged user may map without newuidmap), mount options naming other
+ * ids are dropped, and there are no cgroup limits (an unprivileged caller has no cgroup to
+ * put them in). The rest of Berth's defaults stay, its own network namespace included.
+ */
+export function rootlessConfig(config: OciConfig, uid: number, gid: number): OciConfig {
+  const linux = config.linux ?? {};
+  const { resources: _limits, ...rest } = linux;
+  return {
+    ...config,
+    mounts: config.mounts?.map((m) => ({
+      ...m,
+      ...(m.options ? { options: m.options.filter((o) => !/^(uid|gid)=/.test(o)) } : {}),
+    })),
+    linux: {
+      ...rest,
+      namespaces: [...(linux.namespaces ?? []).filter((n) => n.type !== 'user'), { type: 'user' }],
+      uidMappings: [{ containerID: 0, hostID: uid, size: 1 }],
+      gidMappings: [{ containerID: 0, hostID: gid, size: 1 }],
+    },
+  };
+}

@@ -44,6 +44,7 @@ export const P = {
   STATE_JSON: 38,
   RUNTIME_STATE: 39,
   SECCOMP_LISTENER: 40,
+  SETGROUPS_DENY: 41,
 } as const;
 
 class Writer {
@@ -98,6 +99,7 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
   for (const j of plan.joins ?? []) w.record(P.NS_JOIN, cat(u32(j.type), strs(j.path)));
   if (plan.uidMap) w.strings(P.UID_MAP, plan.uidMap);
   if (plan.gidMap) w.strings(P.GID_MAP, plan.gidMap);
+  if (plan.setgroupsDeny) w.flag(P.SETGROUPS_DENY);
   if (plan.timeOffsets) w.strings(P.TIMENS, plan.timeOffsets);
   for (const f of plan.cgroupProcs ?? []) w.strings(P.CGROUP_PROCS, f);
   if (plan.rootfs) w.strings(P.ROOTFS, plan.rootfs);

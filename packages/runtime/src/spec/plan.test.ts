@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { type OciConfig, parseConfig } from './config.ts';
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultConfig } from './defaults.ts';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultConfig, rootlessConfig } from './defaults.ts';
 import { encodePlan, P } from './encode.ts';
 import { CLONE, DOCKER_DEFAULT_CAPABILITIES, MS } from './linux.ts';
 import { parseMountOptions } from './mounts.ts';
@@ -159,6 +159,32 @@ describe('compiling configs', () => {
     expect(() => join([{ containerID: 0, hostID: 100000, size: 65536 }])).toThrow(
       /^linux\.uidMappings: does not match the uid_map of the joined user namespace/,
     );
+  });
+
+  test("rootless: the caller's own ids only, setgroups denied, no supplementary groups", () => {
+    const own = (c: OciConfig) => rootlessConfig(c, 1000, 1001);
+    const plan = compilePlan(parseConfig(own(defaultConfig({ args: ['true'] }))), {
+      bundle,
+      rootless: { uid: 1000, gid: 1001 },
+    });
+    expect(plan.uidMap).toBe('0 1000 1\n');
+    expect(plan.gidMap).toBe('0 1001 1\n');
+    expect(plan.setgroupsDeny).toBe(true);
+    expect(encodePlan(plan).includes(Buffer.from([P.SETGROUPS_DENY, 0, 0, 0, 0, 0, 0, 0]))).toBe(true);
+    const rootless = { rootless: { uid: 1000, gid: 1001 } };
+    expect(() => compile((c) => Object.assign(c, own(c)), { rootless: { uid: 1000, gid: 5 } })).toThrow(
+      /^linux\.gidMappings: a rootless container can map only its own gid 5/,
+    );
+    expect(() => compile(undefined, rootless)).toThrow(/^linux\.namespaces: a rootless container needs/);
+    expect(() =>
+      compile((c) => {
+        Object.assign(c, own(c));
+        c.process!.user.additionalGids = [5];
+      }, rootless),
+    ).toThrow(/^process\.user\.additionalGids/);
+    const config = own(defaultConfig());
+    expect(config.linux!.resources).toBeUndefined();
+    expect(config.mounts!.flatMap((m) => m.options ?? []).some((o) => /^(u|g)id=/.test(o))).toBe(false);
   });
 
   test('time namespaces carry offsets; sysctls become /proc/sys paths', () => {

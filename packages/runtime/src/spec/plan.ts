@@ -104,6 +104,8 @@ export interface Plan extends PlanProcess {
   stdio?: [string, string, string];
   requestId?: string;
   targetPid?: number;
+  /** Rootless: "deny" goes to /proc/<pid>/setgroups before gid_map (an unprivileged writer must). */
+  setgroupsDeny?: boolean;
   /** The caller's fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
   preserveFds?: number;
 }
@@ -119,6 +121,8 @@ export interface CompileOptions {
   /** The seccomp compiler (src/seccomp) unless a test injects another. */
   compileSeccomp?: SeccompCompiler;
   arch?: 'x86_64' | 'aarch64';
+  /** Run by an unprivileged user (these are its ids): only they can be mapped, no setgroups. */
+  rootless?: { uid: number; gid: number };
 }
 
 const S_IFCHR = 0o020000;
@@ -158,6 +162,23 @@ export function capabilityMask(names: string[] | undefined, field: string): bigi
 
 function idMap(maps: Array<{ containerID: number; hostID: number; size: number }> | undefined) {
   return maps?.length ? maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('') : undefined;
+}
+
+/**
+ * What an unprivileged caller can do without newuidmap (user_namespaces(7)): a new user
+ * namespace mapping its own uid and gid, one id each, with setgroups denied.
+ */
+function checkRootless(config: OciConfig, userns: boolean, ids: { uid: number; gid: number }): void {
+  const linux = config.linux ?? {};
+  if (!userns) fail('linux.namespaces', 'a rootless container needs a new user namespace');
+  const own = (maps: typeof linux.uidMappings, id: number) =>
+    maps?.length === 1 && maps[0]!.hostID === id && maps[0]!.size === 1;
+  if (!own(linux.uidMappings, ids.uid))
+    fail('linux.uidMappings', `a rootless container can map only its own uid ${ids.uid}, once (size 1)`);
+  if (!own(linux.gidMappings, ids.gid))
+    fail('linux.gidMappings', `a rootless container can map only its own gid ${ids.gid}, once (size 1)`);
+  if (config.process?.user.additionalGids?.length)
+    fail('process.user.additionalGids', 'a rootless container cannot have them (setgroups is denied)');
 }
 
 /**
@@ -370,6 +391,7 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
     fail('linux.gidMappings', 'a new user namespace needs gid mappings');
   const hasNs = (t: keyof typeof CLONE) =>
     (namespaces & CLONE[t]) !== 0 || joins.some((j) => j.type === CLONE[t]);
+  if (opts.rootless) checkRootless(config, userns, opts.rootless);
   if (config.hostname !== undefined && !hasNs('uts')) fail('hostname', 'needs a UTS namespace');
   if (config.domainname !== undefined && !hasNs('uts')) fail('domainname', 'needs a UTS namespace');
   if (linux.timeOffsets && !(namespaces & CLONE.time))
@@ -459,6 +481,7 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
     hostname: config.hostname,
     domainname: config.domainname,
     sysctl,
+    setgroupsDeny: opts.rootless ? true : undefined,
     startHooks: config.hooks?.startContainer ?? [],
     createHooks: config.hooks?.createContainer ?? [],
     prestartHooks: config.hooks?.prestart ?? [],
