@@ -85,6 +85,9 @@ function exitOf(name: string): { ready: Promise<void>; done: Promise<void> } {
   return { ready: readyP, done };
 }
 
+/** When the create+start call returned (its reply), per timed or warm-up run. */
+const replied: number[] = [];
+
 async function agentRun(): Promise<number> {
   const name = `b${++seq}`;
   const exit = exitOf(name);
@@ -95,6 +98,7 @@ async function agentRun(): Promise<number> {
     start: true,
     actor: 'bench',
   });
+  replied.push(Number(process.hrtime.bigint() - t) / 1e6);
   await exit.done;
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   await client.container.delete.mutate({ name, actor: 'bench' });
@@ -133,6 +137,7 @@ try {
 
   // Where berthd's time goes: per-phase medians of its trace lines for the timed rounds.
   console.log(`\nberthd's phases (medians of the last ${rounds} of each, ms)`);
+  console.log(`  reply to create+start (client side) ${stats(replied.slice(-rounds)).p50.toFixed(2)}`);
   const traces = parseTraces(berthd.stderr());
   for (const op of ['create', 'exit']) {
     const mine = traces.filter((t) => t.op === op).slice(-rounds);

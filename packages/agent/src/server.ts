@@ -172,6 +172,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     events,
     targets: metrics.targets,
     groupPath: (n) => groups.path(n),
+    ...(runtime.cgroupPath ? { cgroupPathOf: (id: string) => runtime.cgroupPath?.(id) } : {}),
     signal: metricsFeed.signal,
   }).catch((err: Error) => console.error(`berthd: metrics targets: ${err.message}`));
 

@@ -13,6 +13,11 @@ export interface MetricsFeedDeps {
   targets: MetricsTargets;
   /** A group's cgroup path (throws when the group does not exist). */
   groupPath: (name: string) => Promise<string>;
+  /**
+   * Where the runtime put a container (its cgroup may come from a pool, not be the spec's
+   * cgroupsPath). Without it, the spec's cgroupsPath.
+   */
+  cgroupPathOf?: (id: string) => string | undefined;
   signal: AbortSignal;
 }
 
@@ -20,12 +25,14 @@ const SAMPLED_STATES = new Set(['running', 'paused']);
 
 export async function feedMetrics(d: MetricsFeedDeps): Promise<void> {
   const syncContainer = async (where: { id: string } | { name: string }) => {
-    const row = await d.db.container.findUnique({ where });
+    // Without the spec when the runtime says where the cgroup is: the spec is the bulk of a row,
+    // and this runs for every container event.
+    const row = await d.db.container.findUnique({ where, omit: { spec: d.cgroupPathOf !== undefined } });
     if (!row) {
       if ('id' in where) d.targets.unregister(where.id);
       return;
     }
-    const cgroupPath = cgroupPathOf(row.spec);
+    const cgroupPath = d.cgroupPathOf ? d.cgroupPathOf(row.id) : cgroupPathOf(row.spec!);
     if (SAMPLED_STATES.has(row.state) && cgroupPath)
       d.targets.register({
         id: row.id,

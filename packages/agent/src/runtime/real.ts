@@ -172,6 +172,7 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       return stats?.memory?.oomKill ?? 0;
     },
     group: (path) => groupCgroup(path),
+    cgroupPath: (id) => readCgroupPath(opts.root, id),
     close() {
       spawner?.close();
     },

@@ -80,5 +80,8 @@ export interface ContainerRuntime {
   /** The OOM kills counted in the container's cgroup so far. */
   oomKills(id: string): Promise<number>;
   group(path: string): GroupCgroup;
+  /** The cgroup the runtime put the container's current instance in (its own record of it);
+   * undefined when it has no instance or cannot say. */
+  cgroupPath?(id: string): string | undefined;
   close(): void;
 }
