@@ -140,7 +140,7 @@ it('a Debian system container boots systemd to running, runs services, stops on 
   await ok('stop', 'deb');
   const stopped = await inspect('deb');
   expect(stopped.state).toBe('stopped');
-  expect(stopped.exitCode).not.toBe(137);
+  expect(stopped.exitCode).toBe(0); // a halt, not a kill (137)
   expect(Date.now() - t0).toBeLessThan(STOP_TIMEOUT * 1000);
 
   await ok('rm', 'deb');
