@@ -64,7 +64,14 @@ enum plan_type {
   P_RUNTIME_STATE = 39, /* string: the state for prestart/createRuntime, "pid":-1 filled in */
   P_SECCOMP_LISTENER = 40, /* strings: listenerPath, containerProcessState JSON ("pid":-1 filled in) */
   P_SETGROUPS_DENY = 41, /* empty: write "deny" to setgroups before gid_map (rootless) */
+  /* Warm cells (cell.c); numbered apart so that records added above never collide. */
+  P_CELL = 50,          /* string: run this container in that warm cell (zygote) */
+  P_CELL_PREPARE = 51,  /* empty: make a warm cell in the plan's P_CGROUP_PROCS; id = P_REQUEST_ID */
+  P_CELL_DISCARD = 52,  /* string: let that warm cell go unused */
 };
+
+#define BERTH_PLAN_MAX (4u << 20)
+#define CLONE_NEWTIME_ 0x80 /* CLONE_NEWTIME, missing from older headers */
 
 struct plan {
   unsigned char *buf;
@@ -78,7 +85,7 @@ struct rec {
 };
 
 /* plan.c */
-int plan_read(int fd, struct plan *p);
+int plan_read(int fd, struct plan *p); /* reads into p->buf (p->mapped bytes) if set, else maps one */
 int plan_read_framed(int fd, struct plan *p); /* u32 length, then the plan; 0 on EOF */
 void plan_free(struct plan *p);
 /* Iterate records of one type: *pos starts at 0; returns 1 and fills r, or 0 at the end. */
@@ -145,6 +152,13 @@ int send_console(const char *path, int master);
 
 /* monitor.c */
 int monitor_run(struct plan *p, int report_fd, int keep_report);
+void container_child(struct plan *p, int sock, int slave) __attribute__((noreturn));
+void enter_time_namespace(const struct plan *p, uint64_t flags);
+
+/* cell.c */
+int cell_run(struct plan *prepare, int planfd, int report_fd);
+int cell_active(void);
+pid_t cell_clone(const struct plan *p, int child_sock, int slave);
 int exec_run(struct plan *p, int report_fd);
 
 #endif

@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #define MAX_CLIENTS 32
-#define CLONE_NEWTIME_ 0x80
 
 struct client {
   int fd;
@@ -322,7 +321,7 @@ static void open_stdio(const struct plan *p) {
 }
 
 /* The container's init between clone and exec. */
-static void __attribute__((noreturn)) container_child(struct plan *p, int sock, int slave) {
+void container_child(struct plan *p, int sock, int slave) {
   char c, line[8];
   g_report_fd = sock, g_report_tag = NULL;
   sigset_t set;
@@ -353,6 +352,14 @@ static void __attribute__((noreturn)) container_child(struct plan *p, int sock, 
   exec_process(p);
 }
 
+/* clone() cannot take CLONE_NEWTIME; unshare makes our next child enter a new one. */
+void enter_time_namespace(const struct plan *p, uint64_t flags) {
+  if (!(flags & CLONE_NEWTIME_)) return;
+  if (unshare(CLONE_NEWTIME_) < 0) die("unshare time namespace");
+  const char *off = plan_str(p, P_TIMENS);
+  if (off && write_file("/proc/self/timens_offsets", off, strlen(off)) < 0) die("write timens_offsets");
+}
+
 int monitor_run(struct plan *p, int report_fd, int keep_report) {
   struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = keep_report};
   g_report_fd = report_fd;
@@ -375,22 +382,20 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   /* init inherits its stdio files from us: opened here, as the caller's root, because init
    * itself is already the user namespace's root (an unprivileged host id) when it could open
    * them, and a log file in the caller's private state dir is out of its reach. We go back to
-   * /dev/null before serving. */
+   * /dev/null before serving. (In a warm cell, the resident gets them from us.) */
   open_stdio(p);
-  join_namespaces(p, 1);
   uint64_t flags = plan_u64(p, P_NS_FLAGS, 0);
-  if (flags & CLONE_NEWTIME_) {
-    /* clone() cannot take CLONE_NEWTIME; unshare makes our next child enter a new one. */
-    if (unshare(CLONE_NEWTIME_) < 0) die("unshare time namespace");
-    const char *off = plan_str(p, P_TIMENS);
-    if (off && write_file("/proc/self/timens_offsets", off, strlen(off)) < 0) die("write timens_offsets");
+  if (!cell_active()) { /* in a warm cell, the resident does this (cell.c) */
+    join_namespaces(p, 1);
+    enter_time_namespace(p, flags);
   }
   size_t pos;
   /* The cgroup namespace is unshared by the child once it is in its cgroups, so that they
    * are the namespace's root (as runc does). */
   /* Joining a user namespace: the child creates the others once inside it (ns.c). */
   int join_user = joins_user_namespace(p);
-  s.child = clone_container(join_user ? 0 : flags & ~(uint64_t)(CLONE_NEWTIME_ | CLONE_NEWCGROUP));
+  if (cell_active()) s.child = cell_clone(p, sv[1], slave);
+  else s.child = clone_container(join_user ? 0 : flags & ~(uint64_t)(CLONE_NEWTIME_ | CLONE_NEWCGROUP));
   if (s.child < 0) die("clone");
   if (s.child == 0) {
     /* Nothing of the monitor's may stay open in init while it waits for start: the

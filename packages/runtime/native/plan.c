@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PLAN_MAX (4u << 20)
+#define PLAN_MAX BERTH_PLAN_MAX
 
 static int read_exact(int fd, void *buf, size_t len) {
   size_t got = 0;
@@ -36,12 +36,14 @@ static int plan_check(struct plan *p) {
 int plan_read(int fd, struct plan *p) {
   size_t cap = 1u << 16;
   p->len = 0;
-  p->buf = mmap(NULL, PLAN_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p->buf == MAP_FAILED) return -1;
-  p->mapped = PLAN_MAX;
+  if (!p->buf) {
+    p->buf = mmap(NULL, PLAN_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p->buf == MAP_FAILED) return -1;
+    p->mapped = PLAN_MAX;
+  }
   for (;;) {
-    if (p->len == PLAN_MAX) return errno = E2BIG, -1;
-    if (cap > PLAN_MAX - p->len) cap = PLAN_MAX - p->len;
+    if (p->len == p->mapped) return errno = E2BIG, -1;
+    if (cap > p->mapped - p->len) cap = p->mapped - p->len;
     ssize_t n = read(fd, p->buf + p->len, cap);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return -1;

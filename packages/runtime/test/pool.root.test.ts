@@ -11,6 +11,8 @@ import type { CgroupPool } from '../src/cgroup/pool.ts';
 import { mountsOf, removeTestTree, spawnInCgroup, testParent, waitUntil } from '../src/cgroup/testing.ts';
 import { Runtime } from '../src/container/runtime.ts';
 import { Spawner } from '../src/container/spawner.ts';
+import type { OciConfig } from '../src/spec/config.ts';
+import type { Plan } from '../src/spec/plan.ts';
 import { busyboxRootfs, makeBundle, removeScratch, scratch } from './fixtures.ts';
 
 const layout = detectHostCgroupLayout();
@@ -31,6 +33,34 @@ afterEach(async () => {
 });
 
 const dirsIn = (path: string) => mountsOf(layout).filter((m) => existsSync(join(m, path)));
+/** A runtime on a fresh spawner and pool (warm cells or not), all closed after the test. */
+async function pooledRuntime(size: number, cells: boolean) {
+  const spawner = new Spawner();
+  spawners.push(spawner);
+  const pool = await openCgroupPool({ parent: `${parent}/pool`, size, ...(cells ? { cells: spawner } : {}) });
+  pools.push(pool);
+  return { spawner, pool, rt: new Runtime({ root: join(base, 'state'), spawner, cgroupPool: pool }) };
+}
+
+/** A bundle without cgroupsPath (so: a pooled cgroup) and with a pids limit. */
+function pooledBundle(name: string, args: string[], edit?: (c: OciConfig) => void): string {
+  return makeBundle(base, name, busyboxRootfs(base), (c) => {
+    c.linux!.cgroupsPath = undefined;
+    c.linux!.resources = { ...c.linux!.resources, pids: { limit: 40 } };
+    c.process!.args = args;
+    edit?.(c);
+  });
+}
+
+/** init is in `path` in every hierarchy (named ones included) and the limit is there. */
+function expectInside(pid: number, path: string): void {
+  const membership = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  for (const c of ['memory', 'pids', 'cpu', 'devices', 'name=systemd'])
+    expect(membership).toMatch(new RegExp(`:${c}:${path}\\n`));
+  expect(membership).toMatch(new RegExp(`^0::${path}$`, 'm'));
+  expect(pidsMax(path)).toBe('40');
+}
+
 const pidsMax = (path: string) => readFileSync(join(layout.v1.pids!, path, 'pids.max'), 'utf8').trim();
 
 test('a pool hands out cgroups with the limits asked for, pre-writes the next ones and removes what it made', async () => {
@@ -93,31 +123,77 @@ test('open() removes the empty cgroups a dead owner left, and keeps one a contai
 });
 
 test('containers without cgroupsPath start in a pooled cgroup with their limits; delete hands it back', async () => {
-  const spawner = new Spawner();
-  spawners.push(spawner);
-  const pool = await openCgroupPool({ parent: `${parent}/pool`, size: 1 });
-  pools.push(pool);
-  const rt = new Runtime({ root: join(base, 'state'), spawner, cgroupPool: pool });
-  const rootfs = busyboxRootfs(base);
-  const bundle = makeBundle(base, 'b', rootfs, (c) => {
-    c.linux!.cgroupsPath = undefined;
-    c.linux!.resources = { ...c.linux!.resources, pids: { limit: 33 } };
-    c.process!.args = ['sleep', '30'];
-  });
+  const { pool, rt } = await pooledRuntime(1, false);
+  const bundle = pooledBundle('b', ['sleep', '30']);
   const id = 'berth-test-pool-1';
   const { pid } = await rt.create(id, { bundle, stdio: 'ignore' });
   const rec = JSON.parse(readFileSync(join(base, 'state', id, 'state.json'), 'utf8'));
   expect(rec.cgroupPooled).toBe(true);
   expect(rec.cgroupPath.startsWith(`${pool.dir}/`)).toBe(true);
-  // init is inside before it runs its command, in every hierarchy, with the limits.
-  const membership = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  for (const c of ['memory', 'pids', 'devices', 'name=systemd'])
-    expect(membership).toMatch(new RegExp(`:${c}:${rec.cgroupPath}\\n`));
-  expect(membership).toMatch(new RegExp(`^0::${rec.cgroupPath}$`, 'm'));
-  expect(pidsMax(rec.cgroupPath)).toBe('33');
+  // init is inside before it runs its command, with the limits.
+  expectInside(pid, rec.cgroupPath);
   await rt.start(id);
   expect(await rt.ps(id)).toEqual([pid]);
   await rt.delete(id, true);
   await pool.close(); // waits for the removal in the background
   expect(dirsIn(rec.cgroupPath)).toEqual([]);
+});
+
+test('with warm cells, init is born in its pooled cgroups (nothing written to cgroup.procs) and runs to its exit', async () => {
+  const { spawner, pool, rt } = await pooledRuntime(2, true);
+  const bundle = pooledBundle('cell', ['sleep', '30']);
+  const exit3 = pooledBundle('cell-exit', ['sh', '-c', 'exit 3']);
+  const plans: Plan[] = [];
+  const spawn = spawner.spawn.bind(spawner);
+  spawner.spawn = (plan) => {
+    plans.push(plan);
+    return spawn(plan);
+  };
+  // The first container teaches the pool its limits; the slots made after it hold cells.
+  expect(await rt.run('berth-test-cell-0', { bundle: exit3 })).toEqual({ code: 3, signal: 0 });
+  await waitUntil('cells ready', () => pool.readyFor.withCell === 2);
+  const { pid } = await rt.create('berth-test-cell-1', { bundle, stdio: 'ignore' });
+  const rec = JSON.parse(readFileSync(join(base, 'state', 'berth-test-cell-1', 'state.json'), 'utf8'));
+  expectInside(pid, rec.cgroupPath);
+  // init is the monitor's child, and alone in its cgroup (the resident has exited).
+  expect(rec.monitorPid).toBeGreaterThan(0);
+  await rt.start('berth-test-cell-1');
+  await waitUntil(
+    'resident gone',
+    () => readFileSync(join(layout.v1.pids!, rec.cgroupPath, 'cgroup.procs'), 'utf8').trim() === String(pid),
+  );
+  await rt.delete('berth-test-cell-1', true);
+
+  expect(plans.at(-1)!.cell).toMatch(/^c\d+$/);
+  // Run to the exit code, one after another and at once.
+  for (let i = 0; i < 3; i++)
+    expect(await rt.run(`berth-test-cell-r${i}`, { bundle: exit3 })).toEqual({ code: 3, signal: 0 });
+  const many = await Promise.all([3, 4, 5].map((i) => rt.run(`berth-test-cell-r${i}`, { bundle: exit3 })));
+  expect(many.map((r) => r.code)).toEqual([3, 3, 3]);
+  expect(plans.filter((p) => p.cell).length).toBeGreaterThanOrEqual(2);
+
+  // A failure inside the cell comes back as an error and leaves nothing.
+  const bad = pooledBundle('cell-bad', ['true'], (c) => {
+    c.mounts!.push({ destination: '/mnt', type: 'no-such-fs', source: 'none' });
+  });
+  await waitUntil('two ready', () => pool.readyCount === 2);
+  await expect(rt.run('berth-test-cell-bad', { bundle: bad })).rejects.toThrow(/no-such-fs/);
+  expect(existsSync(join(base, 'state', 'berth-test-cell-bad'))).toBe(false);
+  expect(rt.list()).toEqual([]);
+});
+
+test('a discarded warm cell lets its resident and monitor go', async () => {
+  const spawner = new Spawner();
+  spawners.push(spawner);
+  const cg = createCgroupManager({ path: `${parent}/cell`, layout });
+  await cg.create();
+  const id = await spawner.prepareCell(cg.procsFiles());
+  const [resident] = await cg.pids();
+  expect(resident).toBeGreaterThan(0);
+  const monitor = Number(readFileSync(`/proc/${resident}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  spawner.discardCell(id);
+  await waitUntil('resident gone', () => !existsSync(`/proc/${resident}`));
+  await waitUntil('monitor gone', () => !existsSync(`/proc/${monitor}`));
+  expect(await cg.pids()).toEqual([]);
+  await cg.destroy();
 });

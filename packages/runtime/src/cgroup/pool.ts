@@ -20,10 +20,10 @@ import type { LinuxResources } from './resources.ts';
 // the empty cgroups of every pool whose owner is gone (a slot still holding a container's
 // processes stays: containers outlive their creator).
 //
-// A slot can also hold a resident process (`resident`): the native spawner's warm cell, a
-// process that already sits in the slot's cgroups so that the container's init is born inside
-// them by clone, without a migration (a write to cgroup.procs waits for an RCU grace period on
-// kernels without favordynmods: about 2 ms here). See spawner.ts.
+// A slot can also hold a warm cell (`cells`: the native spawner's): a process that already
+// sits in the slot's cgroups, so that the container's init is born inside them by clone,
+// without a migration (a write to cgroup.procs waits for an RCU grace period on kernels whose
+// cgroups are not mounted with favordynmods: about 2 ms here). See native/cell.c.
 
 export const DEFAULT_POOL_PARENT = '/berth/pool';
 
@@ -41,13 +41,12 @@ export interface CgroupPoolOptions {
   /** Delay before a refill starts after a take (default 0: the next turn of the event loop). */
   refillDelayMs?: number;
   /**
-   * Puts a process into a ready slot (the spawner's warm cell) and resolves with its id, or
-   * undefined when it cannot. Called for every slot made ready while `residents` allows it.
+   * Warm cells (the runtime's Spawner): each ready slot gets a process waiting inside it, so
+   * that a container started through that spawner is born in the slot's cgroups.
    */
-  resident?: {
-    prepare(procsFiles: string[]): Promise<string | undefined>;
-    /** The slot is going away unused: let the resident go (its cgroup is removed after). */
-    discard(id: string): void;
+  cells?: {
+    prepareCell(procsFiles: string[]): Promise<string>;
+    discardCell(id: string): void;
   };
 }
 
@@ -57,8 +56,8 @@ export interface PooledCgroup {
   readonly manager: CgroupManager;
   /** Every cgroup.procs file a process must be in: the manager's and the named hierarchies'. */
   readonly procsFiles: string[];
-  /** The id of the process already inside (a warm cell), if any: the container must be cloned by it. */
-  readonly resident?: string;
+  /** The warm cell waiting inside, if any: run the container in it, or discard it (cells.discardCell). */
+  readonly cell?: string;
 }
 
 interface Slot {
@@ -66,7 +65,7 @@ interface Slot {
   manager: CgroupManager;
   /** Key of the limits written into it (undefined: none yet). */
   shape?: string;
-  resident?: string;
+  cell?: string;
 }
 
 /** The same limits give the same key, whatever the order of their fields. */
@@ -83,6 +82,11 @@ export function shapeKey(r: LinuxResources): string {
           )
         : v;
   return JSON.stringify(canon(r));
+}
+
+/** A cell's resident and init are two processes in the cgroup for a moment: a pids limit of 1 has no room. */
+function cellFits(r: LinuxResources): boolean {
+  return !(r.pids?.limit !== undefined && r.pids.limit > 0 && r.pids.limit < 2);
 }
 
 /** Start time of a process (clock ticks since boot, field 22 of /proc/<pid>/stat), or undefined. */
@@ -136,12 +140,19 @@ export class CgroupPool {
     return this.ready.length;
   }
 
+  /** Ready slots with the limits last asked for, and how many of those hold a warm cell. */
+  get readyFor(): { shape: number; withCell: number } {
+    const same = this.ready.filter((s) => s.shape !== undefined && s.shape === this.last?.key);
+    return { shape: same.length, withCell: same.filter((s) => s.cell).length };
+  }
+
   /**
    * A cgroup with `resources` applied. A ready slot with the same limits is handed out as it
    * is; otherwise a slot (ready, or made now) gets them written, all validated first as apply()
-   * does. The pool refills itself afterwards, with these limits.
+   * does. The pool refills itself afterwards, with these limits. `cell: false`: the caller
+   * cannot start the container through the spawner (a warm cell waiting there is let go).
    */
-  async take(resources: LinuxResources): Promise<PooledCgroup> {
+  async take(resources: LinuxResources, opts: { cell?: boolean } = {}): Promise<PooledCgroup> {
     if (this.closed) throw new Error('cgroup pool: closed');
     const key = shapeKey(resources);
     if (this.last?.key !== key) this.last = { key, resources };
@@ -149,6 +160,10 @@ export class CgroupPool {
     if (i < 0) i = this.ready.findIndex((s) => s.shape === undefined);
     let slot = i >= 0 ? this.ready.splice(i, 1)[0]! : undefined;
     if (!slot) slot = await this.make(undefined, false);
+    if (slot.cell && (opts.cell === false || !cellFits(resources))) {
+      this.o.cells?.discardCell(slot.cell);
+      slot.cell = undefined;
+    }
     if (slot.shape !== key) {
       try {
         await slot.manager.apply(resources);
@@ -163,17 +178,23 @@ export class CgroupPool {
       path: slot.path,
       manager: slot.manager,
       procsFiles: this.procsFiles(slot),
-      ...(slot.resident ? { resident: slot.resident } : {}),
+      ...(slot.cell ? { cell: slot.cell } : {}),
     };
   }
 
   /**
-   * The container of `path` is gone: remove its cgroup in the background (anything still in it
-   * is killed first). Any path works, also one of another pool (a container of an earlier
-   * owner); close() waits for these removals.
+   * The container of `target` is gone (or never started: pass what take() returned, so that an
+   * unused warm cell is let go): remove its cgroup in the background (anything still in it is
+   * killed first). Any path works, also one of another pool (a container of an earlier owner);
+   * close() waits for these removals.
    */
-  release(path: CgroupPath): void {
-    this.removeLater(this.o.manager(path), path);
+  release(target: CgroupPath | PooledCgroup): void {
+    if (typeof target === 'string') {
+      this.removeLater(this.o.manager(target), target);
+      return;
+    }
+    if (target.cell) this.o.cells?.discardCell(target.cell);
+    this.removeLater(target.manager, target.path);
   }
 
   /** Stops refilling, removes the ready slots and waits for every removal; the pool's directory goes when empty. */
@@ -190,7 +211,7 @@ export class CgroupPool {
     return [...slot.manager.procsFiles(), ...this.named.map((m) => join(m, slot.path, 'cgroup.procs'))];
   }
 
-  private async make(resources: LinuxResources | undefined, withResident: boolean): Promise<Slot> {
+  private async make(resources: LinuxResources | undefined, withCell: boolean): Promise<Slot> {
     const path = `${this.dir}/${this.tag}${++this.seq}`;
     const manager = this.o.manager(path);
     const slot: Slot = { path, manager };
@@ -201,9 +222,9 @@ export class CgroupPool {
         await manager.apply(resources);
         slot.shape = shapeKey(resources);
       }
-      if (withResident && this.o.resident) {
-        const id = await this.o.resident.prepare(this.procsFiles(slot));
-        if (id) slot.resident = id;
+      if (withCell && this.o.cells && (!resources || cellFits(resources))) {
+        // Without a cell the slot still serves (init is then moved in).
+        slot.cell = await this.o.cells.prepareCell(this.procsFiles(slot)).catch(() => undefined);
       }
     } catch (e) {
       this.discard(slot);
@@ -213,7 +234,7 @@ export class CgroupPool {
   }
 
   private discard(slot: Slot): void {
-    if (slot.resident) this.o.resident?.discard(slot.resident);
+    if (slot.cell) this.o.cells?.discardCell(slot.cell);
     this.removeLater(slot.manager, slot.path);
   }
 
@@ -246,7 +267,7 @@ export class CgroupPool {
       // Limits changed: the oldest slot of another shape makes room for one of the new shape.
       if (this.ready.length >= this.size) this.discard(this.ready.splice(stale, 1)[0]!);
       try {
-        const slot = await this.make(this.last?.resources, this.o.resident !== undefined);
+        const slot = await this.make(this.last?.resources, true);
         if (this.closed) this.discard(slot);
         else this.ready.push(slot);
       } catch {

@@ -305,7 +305,13 @@ export class Runtime {
     // the config fails to compile).
     const factory = await this.cgroups();
     let pooled: PooledCgroup | undefined;
-    if (pool) pooled = await pool.take(containerResources(config));
+    // A warm cell starts init through the spawner, in namespaces it creates itself.
+    const cellUsable =
+      this.opts.spawner !== undefined &&
+      !o.consoleSocket &&
+      !o.preserveFds &&
+      !config.linux?.namespaces?.some((n) => n.type === 'user' && n.path);
+    if (pool) pooled = await pool.take(containerResources(config), { cell: cellUsable });
     const cgroup = pooled ? pooled.manager : cgroupPath ? factory?.(cgroupPath) : undefined;
     const named = cgroupPath && cgroup && !this.opts.cgroups ? namedCgroupDirs(cgroupPath) : [];
     let plan: Plan;
@@ -320,7 +326,7 @@ export class Runtime {
         rootless: this.opts.rootless ? { uid: process.geteuid!(), gid: process.getegid!() } : undefined,
       });
     } catch (e) {
-      if (pooled) pool!.release(pooled.path);
+      if (pooled) pool!.release(pooled);
       throw e;
     }
 
@@ -353,6 +359,7 @@ export class Runtime {
         logMax: o.consoleLogMax,
         stdio: o.stdioFiles,
         preserveFds: passFds.length,
+        ...(pooled?.cell ? { cell: pooled.cell } : {}),
         stateJson: JSON.stringify(this.ociState(dir, rec, 'running')),
         seccompListener: plan.seccompListener && {
           ...plan.seccompListener,

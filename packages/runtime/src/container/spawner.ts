@@ -29,9 +29,24 @@ class Deferred<T> {
   }
 }
 
-export class Spawner {
+/**
+ * Warm cells (native/cell.c): a monitor forked ahead of time with a resident process already in
+ * a pooled cgroup, so that the container's init is born there by clone instead of being moved
+ * in (a move waits for an RCU grace period: about 2 ms here). The cgroup pool
+ * (openCgroupPool({ cells: spawner })) prepares one per ready slot; the runtime runs a
+ * container in it by its id.
+ */
+export interface WarmCells {
+  /** A cell whose resident sits in these cgroup.procs files; resolves with its id. */
+  prepareCell(procsFiles: string[]): Promise<string>;
+  /** Lets a cell go unused (its resident exits; its cgroup is removed by the pool). */
+  discardCell(id: string): void;
+}
+
+export class Spawner implements WarmCells {
   private readonly child: ChildProcess;
   private readonly pending = new Map<string, Pending>();
+  private readonly preparing = new Map<string, Deferred<string>>();
   private seq = 0;
 
   constructor() {
@@ -45,6 +60,9 @@ export class Spawner {
         p.exited.reject(e);
       }
       this.pending.clear();
+      for (const c of this.preparing.values())
+        c.reject(new RuntimeError('CREATE_FAILED', 'the spawner exited'));
+      this.preparing.clear();
     });
     this.hold(false);
   }
@@ -61,14 +79,27 @@ export class Spawner {
     }
   }
 
+  private get busy(): number {
+    return this.pending.size + this.preparing.size;
+  }
+
   private finish(id: string): void {
     this.pending.delete(id);
-    if (this.pending.size === 0) this.hold(false);
+    this.preparing.delete(id);
+    if (this.busy === 0) this.hold(false);
   }
 
   private onLine(line: string): void {
     const sp = line.indexOf(' ');
     const id = line.slice(0, sp);
+    const cell = this.preparing.get(id);
+    if (cell) {
+      const r = parseReport(line.slice(sp + 1));
+      if (r.kind === 'ok') cell.resolve(id);
+      else cell.reject(new RuntimeError('CREATE_FAILED', r.kind === 'err' ? r.message : line));
+      this.finish(id);
+      return;
+    }
     const p = this.pending.get(id);
     if (!p) return;
     const r = parseReport(line.slice(sp + 1));
@@ -102,11 +133,30 @@ export class Spawner {
       p.exited.reject(e);
       return { created: p.created.promise, exited: p.exited.promise };
     }
-    if (this.pending.size === 0) this.hold(true);
+    if (this.busy === 0) this.hold(true);
     this.pending.set(id, p);
     p.created.promise.catch((e: Error) => p.exited.reject(e));
     this.child.stdin!.write(frame(encodePlan({ ...plan, requestId: id })));
     return { created: p.created.promise, exited: p.exited.promise };
+  }
+
+  prepareCell(procsFiles: string[]): Promise<string> {
+    const id = `c${++this.seq}`;
+    const d = new Deferred<string>();
+    if (!this.alive) {
+      d.reject(new RuntimeError('CREATE_FAILED', 'the spawner exited'));
+      return d.promise;
+    }
+    if (this.busy === 0) this.hold(true);
+    this.preparing.set(id, d);
+    const plan = encodePlan({ args: [], requestId: id, cgroupProcs: procsFiles, cellPrepare: true });
+    this.child.stdin!.write(frame(plan));
+    return d.promise;
+  }
+
+  discardCell(id: string): void {
+    if (!this.child.stdin!.writable) return; // closed: the zygote's exit lets every cell go
+    this.child.stdin!.write(frame(encodePlan({ args: [], requestId: `${id}-discard`, cellDiscard: id })));
   }
 
   close(): void {

@@ -45,6 +45,9 @@ export const P = {
   RUNTIME_STATE: 39,
   SECCOMP_LISTENER: 40,
   SETGROUPS_DENY: 41,
+  CELL: 50,
+  CELL_PREPARE: 51,
+  CELL_DISCARD: 52,
 } as const;
 
 class Writer {
@@ -101,7 +104,11 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
   if (plan.gidMap) w.strings(P.GID_MAP, plan.gidMap);
   if (plan.setgroupsDeny) w.flag(P.SETGROUPS_DENY);
   if (plan.timeOffsets) w.strings(P.TIMENS, plan.timeOffsets);
-  for (const f of plan.cgroupProcs ?? []) w.strings(P.CGROUP_PROCS, f);
+  // In a warm cell, init is born in its cgroups: nothing to write to cgroup.procs.
+  if (plan.cell) w.strings(P.CELL, plan.cell);
+  else for (const f of plan.cgroupProcs ?? []) w.strings(P.CGROUP_PROCS, f);
+  if (plan.cellPrepare) w.flag(P.CELL_PREPARE);
+  if (plan.cellDiscard) w.strings(P.CELL_DISCARD, plan.cellDiscard);
   if (plan.rootfs) w.strings(P.ROOTFS, plan.rootfs);
   if (plan.rootReadonly) w.flag(P.ROOT_RO);
   if (plan.rootPropagation !== undefined) w.u64(P.ROOT_PROPAGATION, plan.rootPropagation);

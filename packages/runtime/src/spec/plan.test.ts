@@ -313,6 +313,22 @@ describe('the wire format', () => {
     expect(recs.some(([t]) => t === P.NNP)).toBe(true);
   });
 
+  test('a plan for a warm cell names the cell and writes no cgroup.procs (init is born inside)', () => {
+    const procs = ['/sys/fs/cgroup/pids/berth/pool/1-2/a1/cgroup.procs'];
+    const moved = records(encodePlan({ args: ['true'], cgroupProcs: procs }));
+    expect(moved.filter(([t]) => t === P.CGROUP_PROCS).map(([, b]) => b.toString())).toEqual([
+      `${procs[0]}\0`,
+    ]);
+    const born = records(encodePlan({ args: ['true'], cgroupProcs: procs, cell: 'c7' }));
+    expect(born.some(([t]) => t === P.CGROUP_PROCS)).toBe(false);
+    expect(born.find(([t]) => t === P.CELL)![1].toString()).toBe('c7\0');
+    const prepare = records(encodePlan({ args: [], cgroupProcs: procs, cellPrepare: true }));
+    expect(prepare.filter(([t]) => t === P.CGROUP_PROCS || t === P.CELL_PREPARE).map(([t]) => t)).toEqual([
+      P.CGROUP_PROCS,
+      P.CELL_PREPARE,
+    ]);
+  });
+
   test('a NUL inside a string is refused', () => {
     expect(() => encodePlan({ args: ['a\0b'] })).toThrow(/NUL/);
   });

@@ -108,6 +108,14 @@ export interface Plan extends PlanProcess {
   setgroupsDeny?: boolean;
   /** The caller's fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
   preserveFds?: number;
+  /**
+   * Warm cells (native/cell.c, zygote only): run in this cell, whose resident process already
+   * sits in cgroupProcs (then no cgroup.procs is written); or make a cell in cgroupProcs; or
+   * let a cell go.
+   */
+  cell?: string;
+  cellPrepare?: boolean;
+  cellDiscard?: string;
 }
 
 export type SeccompCompiler = (seccomp: unknown, arch: 'x86_64' | 'aarch64') => Buffer;
