@@ -23,6 +23,8 @@ export class FakeRuntime implements ContainerRuntime {
   private nextPid = 1000;
   /** Set to make create fail (e.g. to test rollback). */
   failCreate?: Error;
+  /** Set to make start fail (the instance stays created, as when init cannot exec). */
+  failStart?: Error;
 
   unavailableReason(): string | undefined {
     return undefined;
@@ -49,6 +51,7 @@ export class FakeRuntime implements ContainerRuntime {
   }
   async start(id: string): Promise<void> {
     this.calls.push(`start ${id}`);
+    if (this.failStart) throw this.failStart;
     this.need(id).status = 'running';
   }
   state(id: string) {

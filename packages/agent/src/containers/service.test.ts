@@ -66,6 +66,37 @@ describe('lifecycle', () => {
     expect(existsSync(join(dir, 'roots', c.id))).toBe(false);
   });
 
+  it('creates and starts in one call: running, created then started in the log, no intent left', async () => {
+    const c = await svc.create({ name: 'now', image: 'busybox', command: ['true'] }, 'alice', {
+      start: true,
+    });
+    expect(c.state).toBe('running');
+    expect(rt.calls).toEqual([`create ${c.id}`, `start ${c.id}`]);
+    expect((await db.container.findUnique({ where: { id: c.id } }))?.spec).toContain('"true"');
+    expect(await db.intent.count()).toBe(0);
+    rt.exit(c.id, 0);
+    await until(async () => (await svc.inspect('now')).state === 'stopped');
+    expect(await kinds()).toEqual([
+      'container.created now alice',
+      'container.started now alice',
+      'container.exited now',
+    ]);
+  });
+
+  it('keeps a container created when its start fails in the same call, and says why', async () => {
+    rt.failStart = new Error('exec /nope: No such file or directory');
+    await expect(
+      svc.create({ name: 'bad', image: 'busybox', command: ['/nope'] }, 'alice', { start: true }),
+    ).rejects.toThrow(/exec \/nope/);
+    const c = await svc.inspect('bad');
+    expect(c.state).toBe('created');
+    expect((await db.container.findUnique({ where: { id: c.id } }))?.spec).toContain('/nope');
+    expect(await db.intent.count()).toBe(0);
+    expect(await kinds()).toEqual(['container.created bad alice']);
+    rt.failStart = undefined;
+    expect((await svc.start('bad', 'alice')).state).toBe('running');
+  });
+
   it('refuses verbs in the wrong state, saying why, and changes nothing', async () => {
     await svc.create({ name: 'lab', image: 'busybox' }, 'a');
     await svc.start('lab', 'a');

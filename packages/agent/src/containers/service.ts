@@ -20,12 +20,13 @@ import {
   type ContainerConfigInput,
   type ContainerInfo,
   type ContainerState,
+  type EventKind,
   type Limits,
   parseRestartPolicy,
 } from '@berth/contracts';
 import type { AgentDb } from '../db/index.ts';
 import { AgentError, conflict, forbidden, invalid, notFound } from '../errors.ts';
-import type { EventLog } from '../events/log.ts';
+import type { EventInput, EventLog } from '../events/log.ts';
 import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/images.ts';
 import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/types.ts';
 import { startTrace, type Trace } from '../trace.ts';
@@ -250,11 +251,11 @@ export class ContainerService {
     trace.mark('image');
     const id = randomBytes(6).toString('hex');
     // Id ranges are handed out one create at a time: two creates must never get the same one.
-    const { idBase, intent } = await this.mutex.run(ALLOCATION_KEY, async () => {
+    const { idBase, intent, record } = await this.mutex.run(ALLOCATION_KEY, async () => {
       const base = config.privileged ? undefined : await this.allocateIdBase();
       // The intent and the record in one transaction: both or neither (one commit).
       try {
-        const [journal] = await this.d.db.$transaction([
+        const [journal, record] = await this.d.db.$transaction([
           this.d.db.intent.create({ data: { op: 'create', containerId: id } }),
           this.d.db.container.create({
             data: {
@@ -273,7 +274,7 @@ export class ContainerService {
             },
           }),
         ]);
-        return { idBase: base, intent: journal };
+        return { idBase: base, intent: journal, record };
       } catch (e) {
         if ((e as { code?: string }).code === 'P2002')
           throw conflict(`a container named ${config.name} already exists`);
@@ -283,6 +284,7 @@ export class ContainerService {
     trace.mark('record');
     return this.mutex.run(id, async () => {
       let row: ContainerRow;
+      let spec: Record<string, unknown>;
       try {
         const root = await this.d.images.createRoot(id, image, idBase, ID_RANGE);
         trace.mark('root');
@@ -292,38 +294,51 @@ export class ContainerService {
         }
         for (const v of config.volumes)
           if (v.type === 'volume') prepareVolumeDir(this.volumeDir(v.source), idBase);
-        const spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns);
+        spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns);
         mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
         trace.mark('spec');
         await this.d.runtime.create(id, this.dir(id), spec, this.logFile(id));
         trace.mark('runtime');
-        // Created, and the intent done, in one commit.
-        [row] = await this.d.db.$transaction([
-          this.d.db.container.update({
-            where: { id },
-            data: { state: 'created', spec: JSON.stringify(spec) },
-          }),
-          this.d.db.intent.delete({ where: { id: intent.id } }),
-        ]);
-        trace.mark('commit');
       } catch (e) {
         await this.rollbackCreate(id).catch(() => {});
         await this.d.db.intent.deleteMany({ where: { id: intent.id } });
         throw e;
       }
-      await this.d.events.append(opts.event ?? 'container.created', {
-        actor,
-        subject: config.name,
-        data: { id, image: config.image, digest: image.digest, ...(opts.from ? { from: opts.from } : {}) },
-      });
-      trace.mark('event');
+      // Created (and started, when asked), and the intent done, in one commit. A start that
+      // fails leaves the container created, as a start of its own would.
+      const finish = { spec: JSON.stringify(spec), intentId: intent.id };
+      let startError: unknown;
       if (opts.start) {
-        row = await this.startLocked(row, false, trace);
-        await this.d.events.append('container.started', { actor, subject: row.name, data: { id } });
-        trace.mark('started');
+        try {
+          row = await this.startLocked({ ...record, spec: finish.spec }, false, trace, finish);
+        } catch (e) {
+          startError = e;
+        }
       }
+      if (!opts.start || startError) {
+        [row] = await this.d.db.$transaction([
+          this.d.db.container.update({ where: { id }, data: { state: 'created', spec: finish.spec } }),
+          this.d.db.intent.delete({ where: { id: intent.id } }),
+        ]);
+        trace.mark('commit');
+      }
+      const created: [EventKind, EventInput] = [
+        opts.event ?? 'container.created',
+        {
+          actor,
+          subject: config.name,
+          data: { id, image: config.image, digest: image.digest, ...(opts.from ? { from: opts.from } : {}) },
+        },
+      ];
+      await this.d.events.appendAll(
+        opts.start && !startError
+          ? [created, ['container.started', { actor, subject: config.name, data: { id } }]]
+          : [created],
+      );
+      trace.mark('events');
       trace.end();
-      return this.info(row);
+      if (startError) throw startError;
+      return this.info(row!);
     });
   }
 
@@ -405,7 +420,13 @@ export class ContainerService {
   }
 
   /** Start under the container's lock: a stopped container gets a fresh runtime instance. */
-  private async startLocked(row: ContainerRow, restarting = false, trace?: Trace): Promise<ContainerRow> {
+  /** `finish`: the end of a create (its spec recorded and its intent done in the same commit). */
+  private async startLocked(
+    row: ContainerRow,
+    restarting = false,
+    trace?: Trace,
+    finish?: { spec: string; intentId: number },
+  ): Promise<ContainerRow> {
     this.needRuntime();
     const rs = this.d.runtime.state(row.id);
     let pid = rs?.pid;
@@ -435,7 +456,7 @@ export class ContainerService {
       if (onBridgeNetwork(config.network)) await this.d.networks?.detach(row.id).catch(() => {});
       throw e;
     }
-    const started = await this.d.db.container.update({
+    const running = this.d.db.container.update({
       where: { id: row.id },
       data: {
         state: 'running',
@@ -444,8 +465,12 @@ export class ContainerService {
         finishedAt: null,
         stoppedByUser: false,
         ...(restarting ? {} : { restartCount: 0 }),
+        ...(finish ? { spec: finish.spec } : {}),
       },
     });
+    const [started] = finish
+      ? await this.d.db.$transaction([running, this.d.db.intent.delete({ where: { id: finish.intentId } })])
+      : [await running];
     trace?.mark('running');
     return started;
   }
