@@ -1,14 +1,15 @@
-import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { LinuxResources } from '../cgroup/resources.ts';
+import { RuntimeError } from '../container/errors.ts';
 import { attach } from '../container/monitor-client.ts';
 import { Runtime } from '../container/runtime.ts';
 import { StateDir } from '../container/state.ts';
 import { type OciConfig, type ProcessSpec, parseConfig, processSchema } from '../spec/config.ts';
 import { defaultConfig, rootlessConfig } from '../spec/defaults.ts';
 import { type FlagSpec, parseFlags, UsageError } from './args.ts';
-import { features } from './features.ts';
+import { features, OCI_VERSION_MAX } from './features.ts';
 
 // `berth-runtime`: the OCI runtime command line, following runc's conventions so tools
 // written for runc or crun drive it unchanged. Thin: every verb calls the library.
@@ -18,7 +19,7 @@ const USAGE = `usage: berth-runtime [--root DIR] [--log FILE] [--log-format text
 commands:
   create [--bundle DIR] [--pid-file F] [--console-socket SOCK] [--preserve-fds N] ID
   start ID                 state ID                   kill [--all] ID [SIGNAL]
-  delete [--force] ID      list                       ps [--format table|json] ID
+  delete [--force] ID      list [--format table|json] [--quiet]   ps [--format table|json] ID
   run [--bundle DIR] [--pid-file F] [--console-socket SOCK] [--preserve-fds N] [--detach] [--keep] ID
   exec [--process F] [--tty] [--console-socket SOCK] [--pid-file F] [--detach] [--preserve-fds N]
        [--cwd DIR] [--env K=V]... [--user UID[:GID]] ID [COMMAND ARGS...]
@@ -66,7 +67,7 @@ function logError(g: Global, msg: string): void {
   if (!g.log) return;
   const line = g.json
     ? `${JSON.stringify({ level: 'error', msg, time: new Date().toISOString() })}\n`
-    : `${new Date().toISOString()} error: ${msg}\n`;
+    : `time="${new Date().toISOString()}" level=error msg=${JSON.stringify(msg)}\n`; // logrus text, as runc
   try {
     appendFileSync(g.log, line);
   } catch {
@@ -86,7 +87,7 @@ export async function cli(argv: string[]): Promise<number> {
     return 0;
   }
   if (g0.flags.version || g0.flags.v) {
-    process.stdout.write(`berth-runtime ${VERSION}\nspec: 1.2.0\n`);
+    process.stdout.write(`berth-runtime version ${VERSION}\nspec: ${OCI_VERSION_MAX}\n`);
     return 0;
   }
   let g: Global = { root: '', log: g0.flags.log as string | undefined, json: false, rootless: false };
@@ -183,13 +184,25 @@ async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number>
       process.stdout.write(`${JSON.stringify(features(VERSION), null, 2)}\n`);
       return 0;
     case 'list': {
+      const { flags } = parseFlags(argv, {
+        values: ['--format'],
+        booleans: ['--quiet'],
+        aliases: { '-f': 'format', '-q': 'quiet' },
+      });
+      const format = flags.format ?? 'table';
+      if (format !== 'table' && format !== 'json')
+        throw new UsageError(`--format: "${format}" is not one of table, json`);
       const states = rt.list();
-      process.stdout.write(
-        `${[
-          'ID\tPID\tSTATUS\tBUNDLE',
-          ...states.map((s) => `${s.id}\t${s.pid ?? 0}\t${s.status}\t${s.bundle}`),
-        ].join('\n')}\n`,
-      );
+      if (flags.quiet) process.stdout.write(states.map((s) => `${s.id}\n`).join(''));
+      else if (format === 'json')
+        process.stdout.write(`${JSON.stringify(states.map((s) => stateOf(rt, s.id)))}\n`);
+      else
+        process.stdout.write(
+          `${[
+            'ID\tPID\tSTATUS\tBUNDLE',
+            ...states.map((s) => `${s.id}\t${s.pid ?? 0}\t${s.status}\t${s.bundle}`),
+          ].join('\n')}\n`,
+        );
       return 0;
     }
     case 'kill': {
@@ -208,7 +221,15 @@ async function dispatch(g: Global, cmd: string, argv: string[]): Promise<number>
         booleans: ['--force'],
         aliases: { '-f': 'force' },
       });
-      await rt.delete(one(positionals), flags.force === true);
+      const id = one(positionals);
+      try {
+        await rt.delete(id, flags.force === true);
+      } catch (e) {
+        // runc: --force on a container that does not exist (or never got its state written
+        // by an aborted create) cleans up what is there and succeeds; cleanup tools rely on it.
+        if (!(flags.force && e instanceof RuntimeError && e.code === 'NOT_FOUND')) throw e;
+        rmSync(join(g.root, id), { recursive: true, force: true });
+      }
       return 0;
     }
     case 'run':

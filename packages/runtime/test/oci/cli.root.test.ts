@@ -93,6 +93,32 @@ test("state prints runc's fields; errors go to --log as JSON lines and exit 1", 
   expect(format.stderr).toMatch(/--log-format: "xml"/);
 });
 
+test("runc's conventions for cleanup and listing: delete --force of a missing container, list formats, --version", () => {
+  expect(cli(['delete', 'berth-test-missing']).status).toBe(1);
+  expect(cli(['delete', '--force', 'berth-test-missing']).status).toBe(0);
+  // an aborted create's directory without state.json is cleaned up by delete --force too
+  mkdirSync(join(state, 'berth-test-aborted'), { recursive: true });
+  expect(cli(['delete', '--force', 'berth-test-aborted']).status).toBe(0);
+  expect(existsSync(join(state, 'berth-test-aborted'))).toBe(false);
+
+  const bundle = makeBundle(base, 'list', rootfs, (c) => {
+    c.process!.args = ['sleep', '30'];
+  });
+  const cid = id();
+  expect(cli(['create', '--bundle', bundle, cid], true).status).toBe(0);
+  expect(cli(['list', '-q']).stdout).toBe(`${cid}\n`);
+  const listed = JSON.parse(cli(['list', '--format', 'json']).stdout);
+  expect(listed).toEqual([expect.objectContaining({ id: cid, status: 'created', bundle, rootfs })]);
+  const table = cli(['list']).stdout.split('\n');
+  expect(table[0]).toBe('ID\tPID\tSTATUS\tBUNDLE');
+  expect(table[1]!.split('\t')).toEqual([cid, String(listed[0].pid), 'created', bundle]);
+  expect(cli(['--version']).stdout).toMatch(/^berth-runtime version \d+\.\d+\.\d+\nspec: 1\.\d+\.\d+\n$/);
+
+  const log = join(base, 'log.txt');
+  expect(spawnSync('node', [CLI, '--root', state, '--log', log, 'kill', 'nope']).status).toBe(1);
+  expect(readFileSync(log, 'utf8')).toMatch(/^time="[^"]+" level=error msg=".*does not exist"\n$/);
+});
+
 test('delete removes the cgroup parents create made for a nested cgroupsPath, and no others', async () => {
   // An ancestor that exists before create is not the container's to remove.
   const pre = join(CGROUPS, 'pids', cgroupTop, 'pre');

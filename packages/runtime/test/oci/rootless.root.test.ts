@@ -122,6 +122,9 @@ test('create, state, kill and delete as the user; the container runs as its uid 
   expect(asNobody(['--root', state, 'start', cid]).status).toBe(0);
   const status = readFileSync(`/proc/${s.pid}/status`, 'utf8');
   expect(status).toMatch(new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}`, 'm'));
+  const ex = asNobody(['--root', state, 'exec', cid, 'sh', '-c', 'id -u; cat /proc/self/uid_map; exit 3']);
+  expect(ex.status).toBe(3);
+  expect(ex.out.split('\n').map((l) => l.trim().replace(/\s+/g, ' '))).toEqual(['0', `0 ${NOBODY} 1`, '']);
   expect(asNobody(['--root', state, 'kill', cid, 'KILL']).status).toBe(0);
   for (let i = 0; i < 100 && existsSync(`/proc/${s.pid}`); i++) await new Promise((r) => setTimeout(r, 20));
   expect(asNobody(['--root', state, 'delete', cid]).status).toBe(0);
