@@ -83,7 +83,7 @@ test('a pool hands out cgroups with the limits asked for, pre-writes the next on
   expect(a.procsFiles).toHaveLength(mountsOf(layout).length);
 
   // The refill writes the same limits ahead of time: the next take of that shape writes nothing.
-  await waitUntil('refilled with the new shape', () => pool.readyCount === 2);
+  await waitUntil('refilled with the new shape', () => pool.readyFor({ pids: { limit: 64 } }).shape === 2);
   await new Promise((r) => setTimeout(r, 50));
   fs.writes.length = 0;
   const b = await pool.take({ pids: { limit: 64 } });
@@ -93,8 +93,19 @@ test('a pool hands out cgroups with the limits asked for, pre-writes the next on
   // An impossible limit is refused naming the field, and the slot is not handed out.
   await expect(pool.take({ pids: { limit: -5 } })).rejects.toThrow(/pids\.limit/);
 
+  // A second shape asked for gets its own slots, beside the first's.
+  const c = await pool.take({ pids: { limit: 65 } });
+  expect(pidsMax(c.path)).toBe('65');
+  await waitUntil(
+    'both shapes ready',
+    () =>
+      pool.readyFor({ pids: { limit: 64 } }).shape === 2 &&
+      pool.readyFor({ pids: { limit: 65 } }).shape === 2,
+  );
+
   pool.release(a.path);
   pool.release(b.path);
+  pool.release(c.path);
   await pool.close();
   pools.length = 0;
   expect(dirsIn(`${parent}/pool`).length).toBeGreaterThan(0); // the parent stays, empty
@@ -151,7 +162,7 @@ test('with warm cells, init is born in its pooled cgroups (nothing written to cg
   };
   // The first container teaches the pool its limits; the slots made after it hold cells.
   expect(await rt.run('berth-test-cell-0', { bundle: exit3 })).toEqual({ code: 3, signal: 0 });
-  await waitUntil('cells ready', () => pool.readyFor.withCell === 2);
+  await waitUntil('cells ready', () => pool.readyFor().withCell === 2);
   const { pid } = await rt.create('berth-test-cell-1', { bundle, stdio: 'ignore' });
   const rec = JSON.parse(readFileSync(join(base, 'state', 'berth-test-cell-1', 'state.json'), 'utf8'));
   expectInside(pid, rec.cgroupPath);
@@ -176,7 +187,7 @@ test('with warm cells, init is born in its pooled cgroups (nothing written to cg
   const bad = pooledBundle('cell-bad', ['true'], (c) => {
     c.mounts!.push({ destination: '/mnt', type: 'no-such-fs', source: 'none' });
   });
-  await waitUntil('two ready', () => pool.readyCount === 2);
+  await waitUntil('cells ready', () => pool.readyFor().withCell === 2);
   await expect(rt.run('berth-test-cell-bad', { bundle: bad })).rejects.toThrow(/no-such-fs/);
   expect(existsSync(join(base, 'state', 'berth-test-cell-bad'))).toBe(false);
   expect(rt.list()).toEqual([]);

@@ -10,9 +10,10 @@ import type { LinuxResources } from './resources.ts';
 
 // A pool of container cgroups made ahead of time, so that starting a container does not pay
 // for mkdir in every hierarchy and for writing its limits, and deleting it does not wait for
-// the removal. Each slot is made off the critical path (a timer after a take), with the limits
-// of the last shape asked for already written ("pre-written for the common shape": a take with
-// the same limits writes nothing); a released slot is removed in the background.
+// the removal. Slots are made off the critical path (a timer after a take), `size` of them for
+// each of the few sets of limits ("shapes") asked for most recently, with those limits already
+// written: a take with the same limits writes nothing. A released slot is removed in the
+// background.
 //
 // Layout: <parent>/<owner pid>-<owner start time>/<slot>, in every hierarchy (controllers,
 // unified, and named ones such as name=systemd, which an init like systemd needs). The owner
@@ -30,8 +31,10 @@ export const DEFAULT_POOL_PARENT = '/berth/pool';
 export interface CgroupPoolOptions {
   /** Parent of the pools, from each hierarchy's root (tests: "/berth-test-<random>/pool"). */
   parent?: CgroupPath;
-  /** Ready slots kept at hand (default 4). 0 makes every slot on demand (and still removes in the background). */
+  /** Ready slots kept at hand for each recent shape (default 4). 0 makes every slot on demand (and still removes in the background). */
   size?: number;
+  /** How many of the most recently asked-for shapes (sets of limits) to keep slots for (default 3). */
+  shapes?: number;
   /** Makes the manager of a path (the runtime's factory: createCgroupManager with the host's layout). */
   manager: (path: CgroupPath) => CgroupManager;
   /** The host's layout, for the named v1 hierarchies; detected when absent. */
@@ -107,7 +110,8 @@ export class CgroupPool {
   private readonly named: string[];
   private readonly ready: Slot[] = [];
   private readonly removing = new Set<Promise<void>>();
-  private last?: { key: string; resources: LinuxResources };
+  /** Recent shapes, least recently taken first. */
+  private readonly shapes = new Map<string, LinuxResources>();
   private seq = 0;
   private refilling?: Promise<void>;
   private timer?: NodeJS.Timeout;
@@ -140,9 +144,10 @@ export class CgroupPool {
     return this.ready.length;
   }
 
-  /** Ready slots with the limits last asked for, and how many of those hold a warm cell. */
-  get readyFor(): { shape: number; withCell: number } {
-    const same = this.ready.filter((s) => s.shape !== undefined && s.shape === this.last?.key);
+  /** Ready slots with these limits (any limits), and how many of those hold a warm cell. */
+  readyFor(resources?: LinuxResources): { shape: number; withCell: number } {
+    const key = resources && shapeKey(resources);
+    const same = this.ready.filter((s) => s.shape !== undefined && (key === undefined || s.shape === key));
     return { shape: same.length, withCell: same.filter((s) => s.cell).length };
   }
 
@@ -155,7 +160,12 @@ export class CgroupPool {
   async take(resources: LinuxResources, opts: { cell?: boolean } = {}): Promise<PooledCgroup> {
     if (this.closed) throw new Error('cgroup pool: closed');
     const key = shapeKey(resources);
-    if (this.last?.key !== key) this.last = { key, resources };
+    this.shapes.delete(key);
+    this.shapes.set(key, resources);
+    for (const old of this.shapes.keys()) {
+      if (this.shapes.size <= (this.o.shapes ?? 3)) break;
+      this.shapes.delete(old);
+    }
     let i = this.ready.findIndex((s) => s.shape === key);
     if (i < 0) i = this.ready.findIndex((s) => s.shape === undefined);
     let slot = i >= 0 ? this.ready.splice(i, 1)[0]! : undefined;
@@ -259,22 +269,31 @@ export class CgroupPool {
     this.timer.unref();
   }
 
-  /** One slot per turn of the event loop, so that a refill never holds the loop for long. */
+  /**
+   * One slot per turn of the event loop, so that a refill never holds the loop for long: first
+   * the slots of shapes no longer recent go, then each recent shape (the latest first) is
+   * brought up to `size`.
+   */
   private async refill(): Promise<void> {
     while (!this.closed) {
-      const stale = this.ready.findIndex((s) => s.shape !== this.last?.key);
-      if (this.ready.length >= this.size && (stale < 0 || !this.last)) return;
-      // Limits changed: the oldest slot of another shape makes room for one of the new shape.
-      if (this.ready.length >= this.size) this.discard(this.ready.splice(stale, 1)[0]!);
+      const stale = this.ready.findIndex((s) => s.shape !== undefined && !this.shapes.has(s.shape));
+      if (stale >= 0) {
+        this.discard(this.ready.splice(stale, 1)[0]!);
+        continue;
+      }
+      const count = (key: string | undefined) => this.ready.filter((s) => s.shape === key).length;
+      const wanted = [...this.shapes].reverse().find(([key]) => count(key) < this.size);
+      // Before the first take: slots without limits, written at take time.
+      if (!wanted && (this.shapes.size > 0 || count(undefined) >= this.size)) return;
       try {
-        const slot = await this.make(this.last?.resources, true);
+        const slot = await this.make(wanted?.[1], true);
         if (this.closed) this.discard(slot);
         else this.ready.push(slot);
       } catch {
         // The kernel refused these limits ahead of time: stop pre-writing them (take() writes
         // and reports them itself).
-        this.last = undefined;
-        return;
+        if (wanted) this.shapes.delete(wanted[0]);
+        else return;
       }
       await new Promise((r) => setImmediate(r));
     }

@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { createCgroupManager, detectHostCgroupLayout } from '../cgroup/index.ts';
+import { type CgroupLayout, createCgroupManager, detectHostCgroupLayout } from '../cgroup/index.ts';
 import type { CgroupManager, CgroupMode } from '../cgroup/manager.ts';
 import type { CgroupPool, PooledCgroup } from '../cgroup/pool.ts';
 import type { LinuxResources } from '../cgroup/resources.ts';
@@ -230,6 +230,7 @@ async function waitGone(pid: number | undefined, start: string | undefined, ms =
 }
 
 export class Runtime {
+  private layout?: CgroupLayout;
   private readonly exits = new Map<string, Promise<{ code: number; signal: number }>>();
 
   constructor(readonly opts: RuntimeOptions) {}
@@ -242,7 +243,10 @@ export class Runtime {
   private async cgroups(): Promise<CgroupFactory | undefined> {
     if (this.opts.cgroups === false || this.opts.rootless) return undefined;
     if (this.opts.cgroups) return this.opts.cgroups;
-    return (path: string) => createCgroupManager({ path });
+    // The host's layout is read once, not for every container.
+    this.layout ??= detectHostCgroupLayout();
+    const layout = this.layout;
+    return (path: string) => createCgroupManager({ path, layout });
   }
 
   /** The cgroup path of a container: absolute cgroupsPath as given, anything else under /berth. */
