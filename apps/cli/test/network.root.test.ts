@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
-import type { ContainerInfo, NetworkInfo } from '@berth/contracts';
+import type { ContainerInfo, MetricsTick, NetworkInfo } from '@berth/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BerthRun, berthdArgs, cleanupTestHost, runBerth, testDir, until } from './harness.ts';
 
@@ -314,6 +314,13 @@ describe('user networks', () => {
     // ...while it does from blue by address (so the check above can fail).
     expect(await fetchIn('clib', srvb.network!.ip)).toContain('hello-from-srvb');
 
+    // Its interface's counters in the metrics: bytes and packets both ways.
+    await until('srvb network counters in the metrics', async () => {
+      const tick = JSON.parse(await ok('stats', 'srvb', '--no-stream', '--format', 'json')) as MetricsTick;
+      const net = tick.samples.find((x) => x.name === 'srvb')?.net;
+      return (net?.rxPackets ?? 0) > 0 && (net?.txPackets ?? 0) > 0 && (net?.txBytes ?? 0) > 100;
+    });
+
     const info = JSON.parse(await ok('network', 'inspect', 'blue')) as NetworkInfo;
     expect(info.containers.map((c) => c.container)).toEqual(['clib', 'srvb']);
     const rm = await berth('network', 'rm', 'blue');
@@ -436,6 +443,49 @@ describe('user networks', () => {
       (await sh(get)).stdout.includes('hello-from-victim'),
     );
   }, 120_000);
+
+  it('applies per-container rate limits: tc on the host end (ingress), an nft limit (egress)', async () => {
+    await ok(
+      'launch',
+      'busybox',
+      'slow',
+      '--network',
+      'bridge',
+      '--rate-in',
+      '2M',
+      '--rate-out',
+      '1M',
+      '--',
+      'sleep',
+      '1000',
+    );
+    const slow = await inspect('slow');
+    expect(slow.config.rateLimit).toEqual({ ingressBps: 2_000_000, egressBps: 1_000_000 });
+    expect(slow.network?.rateLimit).toEqual({ ingressBps: 2_000_000, egressBps: 1_000_000 });
+    const hostIf = (endpoints()[slow.id] as { hostIf: string }).hostIf;
+    expect(spawnSync('tc', ['qdisc', 'show', 'dev', hostIf], { encoding: 'utf8' }).stdout).toMatch(
+      /tbf .*rate 2Mbit/,
+    );
+    expect(nftTableText()).toContain(`lim_${hostIf}`);
+    const bad = await berth(
+      'launch',
+      'busybox',
+      'slow2',
+      '--network',
+      'bridge',
+      '--rate-out',
+      'fast',
+      '--',
+      'true',
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('rate-out');
+    const none = await berth('launch', 'busybox', 'slow3', '--rate-in', '1M', '--', 'true');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('rateLimit');
+    await ok('rm', '-f', 'slow');
+    expect(spawnSync('ip', ['link', 'show', hostIf]).status).not.toBe(0);
+  }, 60_000);
 
   it("cannot reach the agent's socket from inside", async () => {
     await ok('launch', 'busybox', 'nosock', '--network', 'bridge', '--', 'sleep', '1000');

@@ -173,6 +173,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     targets: metrics.targets,
     groupPath: (n) => groups.path(n),
     ...(runtime.cgroupPath ? { cgroupPathOf: (id: string) => runtime.cgroupPath?.(id) } : {}),
+    netDevice: (id) => networks.hostIf(id),
     signal: metricsFeed.signal,
   }).catch((err: Error) => console.error(`berthd: metrics targets: ${err.message}`));
 

@@ -31,6 +31,11 @@ export const MetricsSample = z.object({
   blockWriteBps: z.number(),
   /** Share of time some task waited (avg10, percent), or null where PSI is unavailable. */
   psi: z.object({ cpu: z.number().nullable(), memory: z.number().nullable(), io: z.number().nullable() }),
+  /** A container on a bridge network: its interface's counters since it was attached, as the
+   * container sees them (rx: received by the container). */
+  net: z
+    .object({ rxBytes: z.number(), txBytes: z.number(), rxPackets: z.number(), txPackets: z.number() })
+    .optional(),
 });
 export type MetricsSample = z.infer<typeof MetricsSample>;
 
@@ -63,7 +68,12 @@ export const MetricsHistoryInput = z
 export type MetricsHistoryInput = z.input<typeof MetricsHistoryInput>;
 
 /** One point of a history series: averages over the step, and the highest CPU and memory seen. */
-export const MetricsPoint = MetricsSample.omit({ target: true, name: true, memoryLimitBytes: true }).extend({
+export const MetricsPoint = MetricsSample.omit({
+  target: true,
+  name: true,
+  memoryLimitBytes: true,
+  net: true,
+}).extend({
   cpuPercentMax: z.number(),
   memoryBytesMax: z.number(),
 });

@@ -5,7 +5,6 @@ import type { AgentPolicy, ContainerNetworkInfo, PublishedPort, RateLimit } from
 import {
   type ContainerNetFiles,
   type Endpoint,
-  type EndpointStats,
   FileNetStateStore,
   NetworkManager as Manager,
   NetError,
@@ -148,14 +147,9 @@ export class ContainerNetworks {
     };
   }
 
-  /** rx/tx of every container with an endpoint (as the containers see them). */
-  async stats(): Promise<EndpointStats[]> {
-    const m = this.opened;
-    if (!m) return [];
-    const out = await Promise.all(
-      m.listEndpoints().map((ep) => m.stats(ep.containerId).catch(() => undefined)),
-    );
-    return out.filter((s): s is EndpointStats => s !== undefined);
+  /** The host end of the container's veth pair (for the metrics sampler). */
+  hostIf(containerId: string): string | undefined {
+    return this.opened?.getEndpoint(containerId)?.hostIf;
   }
 
   // ---- networks (berth network ...) ----

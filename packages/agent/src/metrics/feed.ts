@@ -18,6 +18,8 @@ export interface MetricsFeedDeps {
    * cgroupsPath). Without it, the spec's cgroupsPath.
    */
   cgroupPathOf?: (id: string) => string | undefined;
+  /** The host end of a container's veth pair, while it is on a bridge network. */
+  netDevice?: (containerId: string) => string | undefined;
   signal: AbortSignal;
 }
 
@@ -33,12 +35,14 @@ export async function feedMetrics(d: MetricsFeedDeps): Promise<void> {
       return;
     }
     const cgroupPath = d.cgroupPathOf ? d.cgroupPathOf(row.id) : cgroupPathOf(row.spec!);
+    const netDevice = d.netDevice?.(row.id);
     if (SAMPLED_STATES.has(row.state) && cgroupPath)
       d.targets.register({
         id: row.id,
         name: row.name,
         cgroupPath,
         ...(row.groupName ? { group: row.groupName } : {}),
+        ...(netDevice ? { netDevice } : {}),
       });
     else d.targets.unregister(row.id);
   };

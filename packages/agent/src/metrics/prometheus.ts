@@ -26,6 +26,16 @@ const FAMILIES = {
   pids: { name: 'berth_pids', type: 'gauge', help: 'Processes (tasks on the host)' },
   rx: { name: 'berth_network_receive_bytes_total', type: 'counter', help: 'Bytes received' },
   tx: { name: 'berth_network_transmit_bytes_total', type: 'counter', help: 'Bytes sent' },
+  rxPackets: {
+    name: 'berth_network_receive_packets_total',
+    type: 'counter',
+    help: 'Packets received (containers on a bridge network)',
+  },
+  txPackets: {
+    name: 'berth_network_transmit_packets_total',
+    type: 'counter',
+    help: 'Packets sent (containers on a bridge network)',
+  },
   br: { name: 'berth_block_read_bytes_total', type: 'counter', help: 'Bytes read from block devices' },
   bw: { name: 'berth_block_write_bytes_total', type: 'counter', help: 'Bytes written to block devices' },
   psi: {
@@ -55,6 +65,8 @@ export function prometheusText(sampler: MetricsSampler): string {
     put(FAMILIES.pids, labels, s.pids);
     put(FAMILIES.rx, labels, c.rx);
     put(FAMILIES.tx, labels, c.tx);
+    put(FAMILIES.rxPackets, labels, c.rxPackets);
+    put(FAMILIES.txPackets, labels, c.txPackets);
     put(FAMILIES.br, labels, c.br);
     put(FAMILIES.bw, labels, c.bw);
     for (const r of ['cpu', 'memory', 'io'] as const)

@@ -104,3 +104,40 @@ it('writes Prometheus text that a parser reads back: HELP and TYPE per family, e
   expect(text).toContain('# TYPE berth_cpu_seconds_total counter\n');
   expect(text.endsWith('\n')).toBe(true);
 });
+
+it("counts a container's network bytes and packets from its veth's host end, crossed (host rx = container tx)", async () => {
+  const manager = {
+    stats: async () => ({ cpu: { usageUsec: 0 }, memory: { usage: 1 }, pids: { current: 1 } }),
+    procsFiles: () => [],
+  };
+  const sampler = new MetricsSampler({
+    fs: hostCgroupFs(),
+    procRoot: join(dir, 'proc'),
+    sysRoot: join(dir, 'sys'),
+    fullEvery: 1,
+    managerFor: () => manager as never,
+  });
+  sampler.register({ id: 'c1', name: 'web', cgroupPath: '/berth/c1', netDevice: 'vbtest' });
+  const veth = (hostRx: number, hostTx: number, rxp: number, txp: number) => {
+    const s = 'sys/class/net/vbtest/statistics';
+    put(`${s}/rx_bytes`, `${hostRx}\n`);
+    put(`${s}/tx_bytes`, `${hostTx}\n`);
+    put(`${s}/rx_packets`, `${rxp}\n`);
+    put(`${s}/tx_packets`, `${txp}\n`);
+  };
+  proc({ busy: 1000, idle: 1000, rx: 0, read: 0, avail: 400 });
+  veth(1000, 5000, 10, 50);
+  await sampler.sample(1_000_000);
+  veth(3000, 9000, 30, 90);
+  await sampler.sample(1_002_000);
+  const c = sampler.sampleOf(sampler.get('c1')!);
+  expect(c).toMatchObject({ netRxBps: 2000, netTxBps: 1000 });
+  expect(c.net).toEqual({ rxBytes: 9000, txBytes: 3000, rxPackets: 90, txPackets: 30 });
+  const series = parsePrometheus(prometheusText(sampler));
+  expect(series.get('berth_network_receive_packets_total{id="c1",name="web",kind="container"}')).toBe(90);
+  expect(series.get('berth_network_transmit_packets_total{id="c1",name="web",kind="container"}')).toBe(30);
+  // Without a veth (network none, or detached): no counters at all, not zeros.
+  sampler.register({ id: 'c1', name: 'web', cgroupPath: '/berth/c1' });
+  await sampler.sample(1_003_000);
+  expect(sampler.sampleOf(sampler.get('c1')!).net).toBeUndefined();
+});

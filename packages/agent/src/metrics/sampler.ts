@@ -44,8 +44,8 @@ export interface MetricsTargets {
 export type TargetKind = 'host' | 'container' | 'group';
 
 // Cumulative counters of a target (for rates and for Prometheus' *_total).
-const C = { cpuUsec: 0, rx: 1, tx: 2, br: 3, bw: 4 } as const;
-const COUNTERS = 5;
+const C = { cpuUsec: 0, rx: 1, tx: 2, br: 3, bw: 4, rxPackets: 5, txPackets: 6 } as const;
+const COUNTERS = 7;
 
 export interface TargetState {
   readonly id: string;
@@ -324,17 +324,21 @@ export class MetricsSampler implements MetricsTargets {
 
   private readNet(t: TargetState) {
     const dev = t.spec.netDevice;
+    const c = t.totals;
     if (!dev) {
-      t.totals[C.rx] = t.totals[C.tx] = Number.NaN;
+      c[C.rx] = c[C.tx] = c[C.rxPackets] = c[C.txPackets] = Number.NaN;
       return;
     }
     try {
       const dir = join(this.opts.sysRoot ?? '/sys', 'class', 'net', dev, 'statistics');
+      const read = (f: string) => Number(this.opts.fs.read(join(dir, f)));
       // The host end's received bytes are what the container sent, and the other way round.
-      t.totals[C.tx] = Number(this.opts.fs.read(join(dir, 'rx_bytes')));
-      t.totals[C.rx] = Number(this.opts.fs.read(join(dir, 'tx_bytes')));
+      c[C.tx] = read('rx_bytes');
+      c[C.rx] = read('tx_bytes');
+      c[C.txPackets] = read('rx_packets');
+      c[C.rxPackets] = read('tx_packets');
     } catch {
-      t.totals[C.rx] = t.totals[C.tx] = Number.NaN;
+      c[C.rx] = c[C.tx] = c[C.rxPackets] = c[C.txPackets] = Number.NaN;
     }
   }
 
@@ -364,13 +368,40 @@ export class MetricsSampler implements MetricsTargets {
       blockReadBps: num(r[F.blockReadBps]!),
       blockWriteBps: num(r[F.blockWriteBps]!),
       psi: { cpu: nullable(r[F.psiCpu]!), memory: nullable(r[F.psiMemory]!), io: nullable(r[F.psiIo]!) },
+      ...(t.kind === 'container' && Number.isFinite(t.totals[C.rxPackets]!)
+        ? {
+            net: {
+              rxBytes: t.totals[C.rx]!,
+              txBytes: t.totals[C.tx]!,
+              rxPackets: t.totals[C.rxPackets]!,
+              txPackets: t.totals[C.txPackets]!,
+            },
+          }
+        : {}),
     };
   }
 
-  /** Cumulative counters of a target (NaN: unknown): CPU µs, net rx/tx, block read/write bytes. */
-  totalsOf(t: TargetState): { cpuUsec: number; rx: number; tx: number; br: number; bw: number } {
+  /** Cumulative counters of a target (NaN: unknown): CPU µs, net rx/tx bytes and packets,
+   * block read/write bytes. */
+  totalsOf(t: TargetState): {
+    cpuUsec: number;
+    rx: number;
+    tx: number;
+    rxPackets: number;
+    txPackets: number;
+    br: number;
+    bw: number;
+  } {
     const c = t.totals;
-    return { cpuUsec: c[C.cpuUsec]!, rx: c[C.rx]!, tx: c[C.tx]!, br: c[C.br]!, bw: c[C.bw]! };
+    return {
+      cpuUsec: c[C.cpuUsec]!,
+      rx: c[C.rx]!,
+      tx: c[C.tx]!,
+      rxPackets: c[C.rxPackets]!,
+      txPackets: c[C.txPackets]!,
+      br: c[C.br]!,
+      bw: c[C.bw]!,
+    };
   }
 }
 
