@@ -304,9 +304,23 @@ export class ContainerService {
         await this.d.db.intent.deleteMany({ where: { id: intent.id } });
         throw e;
       }
-      // Created (and started, when asked), and the intent done, in one commit. A start that
-      // fails leaves the container created, as a start of its own would.
-      const finish = { spec: JSON.stringify(spec), intentId: intent.id };
+      // Created (and started, when asked), the intent done and the events, in one commit. A
+      // start that fails leaves the container created, as a start of its own would.
+      const created: [EventKind, EventInput] = [
+        opts.event ?? 'container.created',
+        {
+          actor,
+          subject: config.name,
+          data: { id, image: config.image, digest: image.digest, ...(opts.from ? { from: opts.from } : {}) },
+        },
+      ];
+      const finish = {
+        spec: JSON.stringify(spec),
+        intentId: intent.id,
+        events: [created, ['container.started', { actor, subject: config.name, data: { id } }]] as Array<
+          [EventKind, EventInput]
+        >,
+      };
       let startError: unknown;
       if (opts.start) {
         try {
@@ -316,26 +330,16 @@ export class ContainerService {
         }
       }
       if (!opts.start || startError) {
-        [row] = await this.d.db.$transaction([
-          this.d.db.container.update({ where: { id }, data: { state: 'created', spec: finish.spec } }),
-          this.d.db.intent.delete({ where: { id: intent.id } }),
-        ]);
+        const { results } = await this.d.events.commit(
+          [
+            this.d.db.container.update({ where: { id }, data: { state: 'created', spec: finish.spec } }),
+            this.d.db.intent.delete({ where: { id: intent.id } }),
+          ],
+          [created],
+        );
+        row = results[0] as ContainerRow;
         trace.mark('commit');
       }
-      const created: [EventKind, EventInput] = [
-        opts.event ?? 'container.created',
-        {
-          actor,
-          subject: config.name,
-          data: { id, image: config.image, digest: image.digest, ...(opts.from ? { from: opts.from } : {}) },
-        },
-      ];
-      await this.d.events.appendAll(
-        opts.start && !startError
-          ? [created, ['container.started', { actor, subject: config.name, data: { id } }]]
-          : [created],
-      );
-      trace.mark('events');
       trace.end();
       if (startError) throw startError;
       return this.info(row!);
@@ -420,12 +424,12 @@ export class ContainerService {
   }
 
   /** Start under the container's lock: a stopped container gets a fresh runtime instance. */
-  /** `finish`: the end of a create (its spec recorded and its intent done in the same commit). */
+  /** `finish`: the end of a create (its spec, the end of its intent and its events in the same commit). */
   private async startLocked(
     row: ContainerRow,
     restarting = false,
     trace?: Trace,
-    finish?: { spec: string; intentId: number },
+    finish?: { spec: string; intentId: number; events: Array<[EventKind, EventInput]> },
   ): Promise<ContainerRow> {
     this.needRuntime();
     const rs = this.d.runtime.state(row.id);
@@ -468,9 +472,14 @@ export class ContainerService {
         ...(finish ? { spec: finish.spec } : {}),
       },
     });
-    const [started] = finish
-      ? await this.d.db.$transaction([running, this.d.db.intent.delete({ where: { id: finish.intentId } })])
-      : [await running];
+    const started = finish
+      ? ((
+          await this.d.events.commit(
+            [running, this.d.db.intent.delete({ where: { id: finish.intentId } })],
+            finish.events,
+          )
+        ).results[0] as ContainerRow)
+      : await running;
     trace?.mark('running');
     return started;
   }
@@ -721,18 +730,25 @@ export class ContainerService {
       ?.detach(id)
       .catch((e: Error) => console.error(`berthd: detaching ${row.name}: ${e.message}`));
     trace.mark('detach');
-    await this.d.db.container.update({
-      where: { id },
-      data: { state: 'stopped', exitCode: exitStatus(exit), finishedAt: new Date() },
-    });
+    // The exit and its events in one commit.
+    await this.d.events.commit(
+      [
+        this.d.db.container.update({
+          where: { id },
+          data: { state: 'stopped', exitCode: exitStatus(exit), finishedAt: new Date() },
+        }),
+      ],
+      [
+        ...(oom > 0 && exit.signal === 9
+          ? [['container.oom-killed', { subject: row.name, data: { id } }] as [EventKind, EventInput]]
+          : []),
+        [
+          'container.exited',
+          { subject: row.name, data: { id, exitCode: exitStatus(exit), signal: exit.signal } },
+        ],
+      ],
+    );
     trace.mark('commit');
-    if (oom > 0 && exit.signal === 9)
-      await this.d.events.append('container.oom-killed', { subject: row.name, data: { id } });
-    await this.d.events.append('container.exited', {
-      subject: row.name,
-      data: { id, exitCode: exitStatus(exit), signal: exit.signal },
-    });
-    trace.mark('event');
     this.applyRestartPolicy({ ...row, exitCode: exitStatus(exit) });
   }
 

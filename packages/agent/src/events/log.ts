@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AgentEventInfo, EventKind } from '@berth/contracts';
 import type { AgentDb } from '../db/index.ts';
+import type { Prisma } from '../generated/prisma/client.ts';
 
 // The agent's event log: every event is a row in AgentEvent (its id is the cursor) and is
 // then told to live watchers. History is bounded: beyond `history` rows the oldest go.
@@ -23,13 +24,19 @@ export class EventLog {
   }
 
   async append(kind: EventKind, e: EventInput = {}): Promise<AgentEventInfo> {
-    const [info] = await this.appendAll([[kind, e]]);
+    const [info] = (await this.commit([], [[kind, e]])).events;
     return info!;
   }
 
-  /** Several events, in this order, written in one statement (e.g. a container created and started). */
-  async appendAll(events: Array<[EventKind, EventInput]>): Promise<AgentEventInfo[]> {
-    const rows = await this.db.agentEvent.createManyAndReturn({
+  /**
+   * `writes` and the events about them in one transaction (one commit), then the events told to
+   * watchers: nobody hears of a change before it is recorded. Resolves with the writes' results.
+   */
+  async commit(
+    writes: Array<Prisma.PrismaPromise<unknown>>,
+    events: Array<[EventKind, EventInput]>,
+  ): Promise<{ results: unknown[]; events: AgentEventInfo[] }> {
+    const insert = this.db.agentEvent.createManyAndReturn({
       data: events.map(([kind, e]) => ({
         kind,
         data: JSON.stringify(e.data ?? {}),
@@ -37,12 +44,14 @@ export class EventLog {
         subject: e.subject ?? null,
       })),
     });
+    const done = writes.length > 0 ? await this.db.$transaction([...writes, insert]) : [await insert];
+    const rows = done.at(-1) as Awaited<typeof insert>;
     const infos = rows.sort((a, b) => a.id - b.id).map(toInfo);
     for (const info of infos) this.emitter.emit('event', info);
     const before = this.appended;
     this.appended += infos.length;
     if (Math.floor(this.appended / 500) > Math.floor(before / 500)) await this.prune();
-    return infos;
+    return { results: done.slice(0, -1), events: infos };
   }
 
   async prune(): Promise<void> {
