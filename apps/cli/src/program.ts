@@ -7,6 +7,7 @@ import { infoCommand } from './commands/info.ts';
 import { networkCommand } from './commands/network.ts';
 import { eventsCommand, groupCommand, volumeCommand } from './commands/resources.ts';
 import { statsCommand } from './commands/stats.ts';
+import { terminalCommands } from './commands/terminal.ts';
 
 export const EXIT = {
   ok: 0,
@@ -49,12 +50,13 @@ Exit status:
   ${EXIT.notFound}  no such container, group, volume, network or snapshot
   ${EXIT.conflict}  not possible in the current state, or the name is taken
   ${EXIT.forbidden}  the agent's policy does not allow it
-  berth exec exits with the command's own status.`,
+  berth exec and berth shell exit with the command's own status.`,
     );
   for (const command of [
     infoCommand(),
     imageCommand(),
     ...containerCommands(),
+    ...terminalCommands(),
     volumeCommand(),
     networkCommand(),
     groupCommand(),

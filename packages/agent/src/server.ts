@@ -7,6 +7,8 @@ import { dirname, join } from 'node:path';
 import type { AgentPolicy } from '@berth/contracts';
 import { defaultSeccompProfile } from '@berth/runtime/seccomp';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { openConsole, openShell } from './attach/sessions.ts';
+import { terminalServer } from './attach/terminals.ts';
 import { loadPolicy } from './config.ts';
 import { ContainerNetworks } from './containers/network.ts';
 import { autostart, recover } from './containers/recovery.ts';
@@ -208,9 +210,21 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     handler(req, res);
   };
   const server = createServer(handle);
+  // Terminals: a websocket on the same listeners (the TCP one checks the token first).
+  const terminals = terminalServer((open) =>
+    open.kind === 'shell' ? openShell(containers, open) : openConsole(containers, open),
+  );
+  server.on('upgrade', terminals.handleUpgrade);
   let remote: RemoteListener | undefined;
   try {
-    if (config.listen) remote = await startRemoteListener({ ...config, listen: config.listen, db, handle });
+    if (config.listen)
+      remote = await startRemoteListener({
+        ...config,
+        listen: config.listen,
+        db,
+        handle,
+        upgrade: terminals.handleUpgrade,
+      });
     await listen(server, config.socketPath);
   } catch (err) {
     await remote?.close();
@@ -237,6 +251,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         // Containers keep running: their monitors outlive berthd, which adopts them at start.
         autostartAbort.abort();
         metricsFeed.abort();
+        terminals.close();
         containers.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -95,6 +95,15 @@ export class FakeRuntime implements ContainerRuntime {
   async exec(): Promise<{ exit: Promise<number> }> {
     return { exit: Promise.resolve(0) };
   }
+  async execTerminal(): Promise<never> {
+    throw new Error('the fake runtime has no terminals');
+  }
+  async attachConsole(): Promise<never> {
+    throw new Error('the fake runtime has no terminals');
+  }
+  consoleLogs(): string[] {
+    return [];
+  }
   async oomKills(): Promise<number> {
     return 0;
   }

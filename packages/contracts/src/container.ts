@@ -185,6 +185,11 @@ export const ContainerConfig = z
       .optional(),
     /** `app`: the image's entrypoint as PID 1; `system`: the image's init (systemd) as PID 1. */
     kind: z.enum(['app', 'system']).default('app'),
+    /**
+     * Init runs on a console pty held by the container's monitor (`berth console`, `logs`
+     * read it). Absent: system containers have one, app containers write to a log file.
+     */
+    terminal: z.boolean().optional(),
     limits: Limits.default({}),
     network: NetworkMode.default('none'),
     /** Published ports (bridge networks only). */

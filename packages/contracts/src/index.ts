@@ -7,5 +7,6 @@ export * from './host.ts';
 export * from './image.ts';
 export * from './metrics.ts';
 export * from './network.ts';
+export * from './terminal.ts';
 export * from './token.ts';
 export * from './volume.ts';

@@ -515,6 +515,11 @@ int exec_run(struct plan *p, int report_fd) {
   int sigfd = make_sigfd();
   int host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC); /* to remove the socket later */
   if (setns(pidfd, (int)plan_u64(p, P_NS_FLAGS, 0)) < 0) die("join the namespaces of %d", target);
+  /* In a user namespace host root is nobody: as the namespace's root (what the process is
+   * made into anyway) the pty below belongs to an id the namespace knows, so it can be given
+   * to the process's user. The attach socket on the host is then the caller's to remove. */
+  if ((plan_u64(p, P_NS_FLAGS, 0) & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+    die("become root in the user namespace of %d", target);
   /* The pty comes from the container's own devpts, so the process sees its /dev/pts/N. */
   s.master = pty_from_plan(p, &slave);
   if (s.master >= 0 && !attach && console) {

@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import {
   type ContainerConfigInput,
   type ContainerInfo,
@@ -33,6 +34,7 @@ interface CreateOpts {
   user?: string;
   hostname?: string;
   system?: boolean;
+  terminal?: boolean;
   network?: string;
   publish?: string[];
   rateIn?: string;
@@ -87,6 +89,7 @@ function configFrom(
     ...(o.user ? { user: o.user } : {}),
     ...(o.hostname ? { hostname: o.hostname } : {}),
     kind: o.system ? 'system' : 'app',
+    ...(o.terminal !== undefined ? { terminal: o.terminal } : {}),
     limits: limitsFrom(o),
     ...(o.network ? { network: o.network } : {}),
     ...(o.publish?.length ? { ports: o.publish.map(publishOf) } : {}),
@@ -152,6 +155,7 @@ function createLike(name: 'create' | 'launch', start: boolean): Command {
     .option('-u, --user <user>', 'uid[:gid] or user name')
     .option('--hostname <name>', 'host name (default: the container name)')
     .option('--system', "a system container: the image's init (systemd) as PID 1")
+    .option('-t, --terminal', 'run init on a console pty (berth console); system containers always have one')
     .option(
       '--network <mode>',
       'none, bridge (the default network), host, container:<name> or a network name',
@@ -482,36 +486,69 @@ export function containerCommands(): Command[] {
     });
 
   const push = new Command('push')
-    .description('copy a local file into a container: berth push FILE NAME:/path')
-    .argument('<file>')
+    .description(
+      'copy a local file into a container: berth push FILE NAME:/path (-r: a directory, with its modes and owners)',
+    )
+    .argument('<file>', "local file ('-': stdin) or, with -r, directory")
     .argument('<target>', 'NAME:/path')
+    .option('-r, --recursive', 'copy a directory (its files keep their modes; owners as below)')
     .option('--mode <octal>', 'file mode', '644')
-    .option('--uid <uid>', 'owner inside the container', '0')
-    .option('--gid <gid>', 'group inside the container', '0')
+    .option('--uid <uid>', 'owner inside the container (default: 0; -r: each file keeps its own)')
+    .option('--gid <gid>', 'group inside the container (default: 0; -r: each file keeps its own)')
     .action(
-      async (file: string, target: string, o: { mode: string; uid: string; gid: string }, cmd: Command) => {
+      async (
+        file: string,
+        target: string,
+        o: { recursive?: boolean; mode: string; uid?: string; gid?: string },
+        cmd: Command,
+      ) => {
         const [name, path] = splitTarget(target);
+        const uid = o.uid !== undefined ? parseNumber(o.uid, 'uid') : undefined;
+        const gid = o.gid !== undefined ? parseNumber(o.gid, 'gid') : undefined;
+        if (o.recursive) {
+          if (!statSync(file, { throwIfNoEntry: false })?.isDirectory())
+            throw new UsageError(`invalid file: ${file} is not a directory (-r copies a directory)`);
+          const data = await tarOf(file, uid, gid);
+          await clientOf(cmd).container.push.mutate({
+            name,
+            path,
+            dataBase64: data.toString('base64'),
+            tar: true,
+            actor: actor(),
+          });
+          return;
+        }
         const data = file === '-' ? readFileSync(0) : readFileSync(file);
         await clientOf(cmd).container.push.mutate({
           name,
           path,
           dataBase64: data.toString('base64'),
           mode: Number.parseInt(o.mode, 8),
-          uid: parseNumber(o.uid, 'uid'),
-          gid: parseNumber(o.gid, 'gid'),
+          uid: uid ?? 0,
+          gid: gid ?? 0,
           actor: actor(),
         });
       },
     );
   const pull = new Command('pull')
-    .description('copy a file out of a container (a directory comes as a tar): berth pull NAME:/path FILE')
+    .description(
+      'copy a file out of a container: berth pull NAME:/path FILE (a directory comes as a tar, or with -r into a local directory)',
+    )
     .argument('<source>', 'NAME:/path')
-    .argument('[file]', 'local file (default: stdout)')
-    .action(async (source: string, file: string | undefined, _o: unknown, cmd: Command) => {
+    .argument('[file]', 'local file (default: stdout) or, with -r, directory')
+    .option('-r, --recursive', 'unpack a directory into the local directory FILE (made if missing)')
+    .action(async (source: string, file: string | undefined, o: { recursive?: boolean }, cmd: Command) => {
       const [name, path] = splitTarget(source);
+      if (o.recursive && (!file || file === '-'))
+        throw new UsageError('invalid file: -r needs a local directory to unpack into');
       const r = await clientOf(cmd).container.pull.query({ name, path });
       const data = Buffer.from(r.dataBase64, 'base64');
-      if (!file || file === '-') process.stdout.write(data);
+      if (o.recursive && file) {
+        if (r.kind !== 'directory')
+          throw new UsageError(`invalid source: ${path} is a file, not a directory`);
+        mkdirSync(file, { recursive: true });
+        await untar(data, file);
+      } else if (!file || file === '-') process.stdout.write(data);
       else writeFileSync(file, data, { mode: r.kind === 'file' ? r.mode : 0o644 });
     });
 
@@ -544,4 +581,43 @@ function splitTarget(t: string): [string, string] {
   if (i <= 0 || !t.slice(i + 1).startsWith('/'))
     throw new UsageError(`invalid path: "${t}" must be NAME:/absolute/path`);
   return [t.slice(0, i), t.slice(i + 1)];
+}
+
+/** A tar of a local directory (GNU tar): modes kept, owners numeric (or the ones given). */
+function tarOf(dir: string, uid: number | undefined, gid: number | undefined): Promise<Buffer> {
+  return runTar(
+    [
+      '-C',
+      dir,
+      '--numeric-owner',
+      ...(uid !== undefined ? [`--owner=${uid}`] : []),
+      ...(gid !== undefined ? [`--group=${gid}`] : []),
+      '-cf',
+      '-',
+      '.',
+    ],
+    undefined,
+  );
+}
+
+/** Unpacks a tar into `dir` (owners kept when run as root, as tar does). */
+async function untar(data: Buffer, dir: string): Promise<void> {
+  await runTar(['-C', dir, '--numeric-owner', '-xpf', '-'], data);
+}
+
+function runTar(args: string[], input: Buffer | undefined): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const t = spawn('tar', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    t.stdout.on('data', (b: Buffer) => out.push(b));
+    t.stderr.on('data', (b: Buffer) => {
+      err += b;
+    });
+    t.once('error', (e) => reject(new Error(`tar: ${e.message}`)));
+    t.once('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`tar: ${err.trim() || `exit ${code}`}`)),
+    );
+    t.stdin.end(input);
+  });
 }

@@ -76,3 +76,10 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   });
 }
 export { AgentRequestError, exportImageArchive, importImageArchive } from './archives.ts';
+export {
+  openTerminal,
+  type TerminalConnection,
+  type TerminalEnd,
+  type TerminalHandlers,
+  terminalAddress,
+} from './terminal.ts';

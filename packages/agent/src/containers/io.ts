@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
+  appendFileSync,
   closeSync,
   existsSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readSync,
   rmSync,
   statSync,
@@ -22,20 +24,27 @@ import { mergeEnv } from './spec.ts';
 const POLL_MS = 100;
 const CHUNK = 64 * 1024;
 
-/** The container's console output: last run's log, then the current instance's files. */
+/**
+ * The container's output: earlier runs' (kept in its log file), then the current instance's
+ * console log when init has a terminal (the monitor's bounded console.log.1 + console.log),
+ * else what init writes to the log file.
+ */
 export async function* logs(
   svc: ContainerService,
   name: string,
   o: { follow: boolean; tail?: number; signal?: AbortSignal },
 ): AsyncGenerator<{ dataBase64: string }> {
   const row = await svc.get(name);
-  const files = [svc.logFile(row.id)].filter((f) => existsSync(f));
+  const own = svc.logFile(row.id);
+  const consoleLogs = svc.d.runtime.consoleLogs(row.id);
+  const files = [own, ...consoleLogs].filter((f) => existsSync(f));
   const chunks = files.map((f) => readFrom(f, 0).data);
   let all: Buffer = Buffer.concat(chunks);
   if (o.tail !== undefined) all = tailLines(all, o.tail);
   if (all.length > 0) yield { dataBase64: all.toString('base64') };
   if (!o.follow) return;
-  const current = svc.logFile(row.id);
+  // What grows now: the monitor's console.log (it rotates to console.log.1 when full), or ours.
+  let current = consoleLogs.length > 0 ? consoleLogs[consoleLogs.length - 1]! : own;
   let pos = existsSync(current) ? statSync(current).size : 0;
   while (!o.signal?.aborted) {
     await sleep(POLL_MS, o.signal);
@@ -48,6 +57,24 @@ export async function* logs(
     }
     const now = await svc.d.db.container.findUnique({ where: { id: row.id }, select: { state: true } });
     if (!now) return;
+    // A restart retired the instance (its console went into our file) and made a new one.
+    const fresh = svc.d.runtime.consoleLogs(row.id);
+    const next = fresh.length > 0 ? fresh[fresh.length - 1]! : own;
+    if (next !== current && existsSync(next)) {
+      current = next;
+      pos = 0;
+    }
+  }
+}
+
+/** An instance's console log, kept in the container's own log file before the instance goes. */
+export function keepConsoleLog(consoleLogs: string[], logFile: string): void {
+  for (const f of consoleLogs) {
+    try {
+      appendFileSync(logFile, readFileSync(f), { mode: 0o600 });
+    } catch {
+      // gone meanwhile: nothing to keep
+    }
   }
 }
 

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { AgentError } from '../errors.ts';
 import { mapErrors, serviceProcedure as procedure } from '../procedures.ts';
 import { router } from '../trpc.ts';
-import { pullPath, pushFile } from './files.ts';
+import { pullPath, pushFile, pushTar } from './files.ts';
 import { exec, logs } from './io.ts';
 import type { ContainerService } from './service.ts';
 
@@ -98,12 +98,15 @@ export const containerRouter = router({
       const ids = s.hostIds(row, input.uid, input.gid);
       const data = Buffer.from(input.dataBase64, 'base64');
       if (input.tar)
-        throw new AgentError('INVALID_INPUT', 'invalid tar: pushing a directory tar is not supported yet');
-      pushFile(root, input.path, data, { mode: input.mode, ...ids });
+        await pushTar(root, input.path, data, {
+          mode: 0o755,
+          hostIds: (uid, gid) => s.hostIds(row, uid, gid),
+        });
+      else pushFile(root, input.path, data, { mode: input.mode, ...ids });
       await s.d.events.append('container.file-pushed', {
         actor: input.actor,
         subject: row.name,
-        data: { path: input.path, bytes: data.length },
+        data: { path: input.path, bytes: data.length, tar: input.tar },
       });
     });
   }),
@@ -113,7 +116,12 @@ export const containerRouter = router({
     .query(async ({ ctx, input }) => {
       const s = svc(ctx);
       return s.withContainer(input.name, 'files', async (row) => {
-        const r = await pullPath(await s.rootPath(row), input.path);
+        const base = row.idBase ?? 0;
+        const inContainer = (id: number) => (id >= base && id - base < 65_536 ? id - base : 65_534);
+        const r = await pullPath(await s.rootPath(row), input.path, (uid, gid) => ({
+          uid: inContainer(uid),
+          gid: inContainer(gid),
+        }));
         return { kind: r.kind, dataBase64: r.data.toString('base64'), mode: r.mode };
       });
     }),

@@ -8,7 +8,6 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
-  readFileSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -30,7 +29,8 @@ import type { EventInput, EventLog } from '../events/log.ts';
 import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/images.ts';
 import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/types.ts';
 import { startTrace, type Trace } from '../trace.ts';
-import { resolveInRoot } from './files.ts';
+import { readFileInRoot } from './files.ts';
+import { keepConsoleLog } from './io.ts';
 import { type ContainerNetworks, onBridgeNetwork, writeNetFiles } from './network.ts';
 import { KeyedMutex } from './serial.ts';
 import { buildSpec, hostnameOf, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
@@ -517,6 +517,7 @@ export class ContainerService {
 
   /** Drop the runtime's stopped (or merely created) instance; the log file stays. */
   private async retireInstance(id: string): Promise<void> {
+    keepConsoleLog(this.d.runtime.consoleLogs(id), this.logFile(id));
     await this.d.runtime.delete(id, true);
   }
 
@@ -945,12 +946,8 @@ export function resolveUser(rootfs: string, user: string | undefined): { uid: nu
   if (!user) return { uid: 0, gid: 0 };
   const m = /^(\d+)(?::(\d+))?$/.exec(user);
   if (m) return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
-  let passwd = '';
-  try {
-    passwd = readFileSync(resolveInRoot(rootfs, '/etc/passwd', true), 'utf8');
-  } catch {
-    // no passwd file: the name cannot be known
-  }
+  // Read without leaving the root; no passwd file: the name cannot be known.
+  const passwd = readFileInRoot(rootfs, '/etc/passwd')?.toString('utf8') ?? '';
   for (const line of passwd.split('\n')) {
     const f = line.split(':');
     if (f[0] === user && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };

@@ -74,8 +74,9 @@ export function buildSpec(rt: ContainerRuntime, s: SpecInput): Record<string, un
     ...(s.seccomp !== undefined ? { seccomp: s.seccomp } : {}),
   }) as unknown as OciSpec;
   const proc = spec.process;
-  // No terminal for now: init's output goes to the container's log file (see logFile()).
-  proc.terminal = false;
+  // With a terminal, init runs on the console pty its monitor holds (berth console; logs read
+  // the monitor's bounded console log); without, its output goes to the log file (logFile()).
+  proc.terminal = config.terminal ?? config.kind === 'system';
   proc.env = mergeEnv(
     ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
     s.image.env,

@@ -1,6 +1,13 @@
 import type { Server } from 'node:https';
 import type { AgentDb } from '../db/index.ts';
-import { parseListen, type RequestHandler, requireToken, startTlsListener } from './listener.ts';
+import {
+  parseListen,
+  type RequestHandler,
+  requireToken,
+  requireTokenUpgrade,
+  startTlsListener,
+  type UpgradeHandler,
+} from './listener.ts';
 import { loadTls } from './tls.ts';
 import { TokenStore } from './tokens.ts';
 
@@ -25,6 +32,8 @@ export async function startRemoteListener(opts: {
   tlsKey?: string;
   db: AgentDb;
   handle: RequestHandler;
+  /** Websocket upgrades (terminals), after the same token check. */
+  upgrade?: UpgradeHandler;
 }): Promise<RemoteListener> {
   const address = parseListen(opts.listen);
   const tls = await loadTls({
@@ -32,11 +41,9 @@ export async function startRemoteListener(opts: {
     ...(opts.tlsCert ? { certFile: opts.tlsCert } : {}),
     ...(opts.tlsKey ? { keyFile: opts.tlsKey } : {}),
   });
-  const { server, port } = await startTlsListener(
-    address,
-    tls,
-    requireToken(new TokenStore(opts.db), opts.handle),
-  );
+  const tokens = new TokenStore(opts.db);
+  const { server, port } = await startTlsListener(address, tls, requireToken(tokens, opts.handle));
+  if (opts.upgrade) server.on('upgrade', requireTokenUpgrade(tokens, opts.upgrade));
   const origin =
     tls.source === 'generated'
       ? `self-signed, generated now: ${tls.certFile}`

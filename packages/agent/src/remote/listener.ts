@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TlsMaterial } from './tls.ts';
 import type { TokenStore } from './tokens.ts';
 
@@ -8,6 +9,7 @@ import type { TokenStore } from './tokens.ts';
 // the same handler as the Unix socket (tRPC, image archives, /metrics).
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 export interface ListenAddress {
   host: string;
@@ -40,6 +42,37 @@ export function requireToken(tokens: TokenStore, handle: RequestHandler): Reques
         console.error(`berthd: token check: ${err.stack ?? err.message}`);
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ code: 'INTERNAL', message: 'internal error; the details are in the log' }));
+      },
+    );
+  };
+}
+
+/** The same check for a websocket upgrade: refused with 401 before any websocket exists. */
+export function requireTokenUpgrade(tokens: TokenStore, upgrade: UpgradeHandler): UpgradeHandler {
+  return (req, socket, head) => {
+    const refuse = (status: string, message: string) => {
+      const body = JSON.stringify({
+        code: status.startsWith('401') ? 'UNAUTHENTICATED' : 'INTERNAL',
+        message,
+      });
+      socket.end(
+        `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nWWW-Authenticate: Bearer realm="berthd"\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!m)
+      return refuse(
+        '401 Unauthorized',
+        'a bearer token is required (Authorization: Bearer <token>; berthd token create --name NAME)',
+      );
+    tokens.verify(m[1]!).then(
+      (info) =>
+        info
+          ? upgrade(req, socket, head)
+          : refuse('401 Unauthorized', 'the bearer token is not valid (unknown or revoked)'),
+      (err: Error) => {
+        console.error(`berthd: token check: ${err.stack ?? err.message}`);
+        refuse('500 Internal Server Error', 'internal error; the details are in the log');
       },
     );
   };

@@ -1,4 +1,6 @@
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCgroupManager } from '@berth/runtime/cgroup';
 import type {
@@ -10,6 +12,7 @@ import type {
   RuntimeExit,
   RuntimeState,
   RuntimeStatus,
+  TerminalStream,
 } from './types.ts';
 
 // The real runtime: packages/runtime's Runtime class (the container lifecycle as a library:
@@ -32,7 +35,10 @@ interface RuntimeLike {
   pause(id: string): Promise<void>;
   resume(id: string): Promise<void>;
   update(id: string, resources: unknown): Promise<void>;
-  exec(id: string, o: { process: unknown; stdio?: unknown }): Promise<{ pid: number; exit: Promise<number> }>;
+  exec(
+    id: string,
+    o: { process: unknown; stdio?: unknown; attachSocket?: string },
+  ): Promise<{ pid: number; exit: Promise<number> }>;
 }
 
 /** @berth/runtime's warm native spawner (a berth-helper zygote). */
@@ -40,6 +46,7 @@ interface SpawnerLike {
   readonly alive: boolean;
   close(): void;
 }
+type AttachFn = (socket: string) => Promise<TerminalStream>;
 
 type RuntimeCtor = new (opts: {
   root: string;
@@ -57,10 +64,12 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
   let SpawnerCtor: (new () => SpawnerLike) | undefined;
   let defaultConfig: ((o: DefaultSpecOptions) => Record<string, unknown>) | undefined;
   let reason: string | undefined;
+  let attach: AttachFn | undefined;
   try {
     const mod = (await import('@berth/runtime')) as Record<string, unknown>;
     Ctor = typeof mod.Runtime === 'function' ? (mod.Runtime as RuntimeCtor) : undefined;
     if (typeof mod.Spawner === 'function') SpawnerCtor = mod.Spawner as new () => SpawnerLike;
+    if (typeof mod.attach === 'function') attach = mod.attach as AttachFn;
     if (typeof mod.defaultConfig === 'function') defaultConfig = mod.defaultConfig as typeof defaultConfig;
     if (!Ctor || !defaultConfig)
       reason = 'this build of berthd has no container runtime (packages/runtime exports no Runtime)';
@@ -162,6 +171,43 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       });
       return { exit };
     },
+    async execTerminal(id, p, size) {
+      if (!attach) throw new Error(reason ?? 'this build of the runtime cannot attach to terminals');
+      const socket = attachSocketPath(opts.root, id);
+      const r = await need().exec(id, {
+        process: {
+          terminal: true,
+          consoleSize: { height: size.rows, width: size.cols },
+          args: p.args,
+          env: p.env,
+          cwd: p.cwd,
+          user: { uid: p.uid, gid: p.gid },
+          noNewPrivileges: true,
+        },
+        stdio: ['ignore', 'ignore', 'ignore'],
+        attachSocket: socket.path,
+      });
+      // The session (root of the container's user namespace by then) cannot remove its socket.
+      r.exit.finally(() => rmSync(socket.path, { force: true })).catch(() => {});
+      try {
+        // The session runs its command once the first client is attached.
+        return { pid: r.pid, stream: await attach(socket.path), exit: r.exit };
+      } catch (e) {
+        killQuietly(r.pid); // it waits for an attach that will not come
+        throw e;
+      } finally {
+        socket.release();
+      }
+    },
+    async attachConsole(id) {
+      if (!attach) throw new Error(reason ?? 'this build of the runtime cannot attach to terminals');
+      if (!hasTerminal(opts.root, id)) throw new Error('its init has no terminal (not started with one)');
+      return attach(join(opts.root, id, 'monitor.sock'));
+    },
+    consoleLogs(id) {
+      if (!hasTerminal(opts.root, id)) return [];
+      return ['console.log.1', 'console.log'].map((f) => join(opts.root, id, f)).filter((f) => existsSync(f));
+    },
     async oomKills(id) {
       const s =
         rt && existsSync(join(opts.root, id, 'state.json')) ? readCgroupPath(opts.root, id) : undefined;
@@ -177,6 +223,36 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       spawner?.close();
     },
   };
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+/** Whether the instance's init was given a terminal (its config as the runtime recorded it). */
+function hasTerminal(root: string, id: string): boolean {
+  try {
+    const config = JSON.parse(readFileSync(join(root, id, 'config.json'), 'utf8'));
+    return config?.process?.terminal === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where an exec session serves its pty: the container's state dir when the path fits a Unix
+ * socket address (107 bytes), else a private directory under /tmp removed afterwards.
+ */
+function attachSocketPath(root: string, id: string): { path: string; release(): void } {
+  const name = `exec-${randomBytes(6).toString('hex')}.sock`;
+  const inState = join(root, id, name);
+  if (inState.length <= 100) return { path: inState, release() {} };
+  const dir = mkdtempSync(join(tmpdir(), 'berth-exec-'));
+  return { path: join(dir, name), release: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function readCgroupPath(root: string, id: string): string | undefined {

@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+
 // The one seam between berthd and the container runtime (packages/runtime). Everything the
 // agent asks of the runtime goes through ContainerRuntime; the real implementation is
 // ./real.ts, and unit tests inject a fake explicitly (never switched on by itself).
@@ -31,6 +33,15 @@ export interface ExecProcess {
   cwd: string;
   uid: number;
   gid: number;
+}
+
+/** A connection to a terminal served by a container's monitor or an exec session. */
+export interface TerminalStream {
+  /** Raw output arrives as 'data'; 'close' when the session ends or drops this client. */
+  socket: Socket;
+  write(data: Buffer): void;
+  resize(rows: number, cols: number): void;
+  close(): void;
 }
 
 /** A cgroup the agent manages itself (a group's parent cgroup). */
@@ -77,6 +88,19 @@ export interface ContainerRuntime {
   resume(id: string): Promise<void>;
   update(id: string, resources: Record<string, unknown>): Promise<void>;
   exec(id: string, process: ExecProcess, stdio: ExecStdio): Promise<{ exit: Promise<number> }>;
+  /**
+   * A process on a new pty in the running container (the pty comes from the container's own
+   * devpts). It starts once attached: the returned stream is attached. `pid` is its host pid.
+   */
+  execTerminal(
+    id: string,
+    process: ExecProcess,
+    size: { rows: number; cols: number },
+  ): Promise<{ pid: number; stream: TerminalStream; exit: Promise<number> }>;
+  /** Attach to the console of the container's init (held by its monitor). */
+  attachConsole(id: string): Promise<TerminalStream>;
+  /** The current instance's console log files, oldest first (none without a terminal). */
+  consoleLogs(id: string): string[];
   /** The OOM kills counted in the container's cgroup so far. */
   oomKills(id: string): Promise<number>;
   group(path: string): GroupCgroup;

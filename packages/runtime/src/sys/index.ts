@@ -100,3 +100,4 @@ export const FS_MAGIC = {
   PROC: 0x9fa0,
   OVERLAY: 0x794c7630,
 } as const;
+export * from './openat2.ts';
