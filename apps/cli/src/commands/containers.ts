@@ -430,7 +430,9 @@ export function containerCommands(): Command[] {
       });
     });
 
-  const snapshot = new Command('snapshot').description("snapshots of a stopped container's files");
+  const snapshot = new Command('snapshot').description(
+    "snapshots of a container's files (a running one is frozen for the moment of the copy)",
+  );
   snapshot
     .command('create')
     .argument('<name>')

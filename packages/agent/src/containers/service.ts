@@ -818,14 +818,26 @@ export class ContainerService {
       const snapId = randomBytes(6).toString('hex');
       const dest = this.snapshotDir(row.id, snapId);
       mkdirSync(join(this.dir(row.id), 'snapshots'), { recursive: true, mode: 0o700 });
-      // Only the container's own changes (the overlay upper dir) are copied: the image's
-      // layers are shared and read-only, so a snapshot costs what the container wrote.
-      cpSync(root.upper, `${dest}.tmp`, {
-        recursive: true,
-        preserveTimestamps: true,
-        verbatimSymlinks: true,
-      });
-      copyOwnership(root.upper, `${dest}.tmp`);
+      // A running container is frozen for the copy: no process of it writes meanwhile, so the
+      // snapshot is its files at one instant (what a power cut would leave; reading the upper
+      // dir under a mounted overlay is allowed, only writing to it is not).
+      const live = this.d.runtime.state(row.id)?.status === 'running';
+      if (live) await this.d.runtime.pause(row.id);
+      try {
+        // Only the container's own changes (the overlay upper dir) are copied: the image's
+        // layers are shared and read-only, so a snapshot costs what the container wrote.
+        cpSync(root.upper, `${dest}.tmp`, {
+          recursive: true,
+          preserveTimestamps: true,
+          verbatimSymlinks: true,
+        });
+        copyOwnership(root.upper, `${dest}.tmp`);
+      } catch (e) {
+        rmSync(`${dest}.tmp`, { recursive: true, force: true });
+        throw e;
+      } finally {
+        if (live) await this.d.runtime.resume(row.id);
+      }
       renameSync(`${dest}.tmp`, dest);
       const s = await this.d.db.snapshot.create({
         data: { id: snapId, containerId: row.id, name: snapName },
@@ -833,7 +845,7 @@ export class ContainerService {
       await this.d.events.append('container.snapshot-created', {
         actor,
         subject: row.name,
-        data: { snapshot: snapName },
+        data: { snapshot: snapName, live: row.state === 'running' || row.state === 'paused' },
       });
       return { name: s.name, createdAt: s.createdAt.toISOString() };
     });

@@ -33,14 +33,13 @@ const ALLOWED: Record<Verb, readonly ContainerState[]> = {
   limits: ['created', 'running', 'paused', 'stopped'],
   exec: ['running'],
   files: ['created', 'running', 'paused', 'stopped'],
-  snapshot: ['created', 'stopped'],
+  snapshot: ['created', 'stopped', 'running', 'paused'],
   restore: ['created', 'stopped'],
   clone: ['created', 'stopped'],
 };
 
 const HINT: Partial<Record<Verb, string>> = {
   delete: 'stop it first, or delete with force',
-  snapshot: 'stop it first',
   restore: 'stop it first',
   clone: 'stop it first, or clone from a snapshot',
   exec: 'start it first',
