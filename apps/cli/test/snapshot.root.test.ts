@@ -3,9 +3,9 @@
 // and writing, and a restore after a stop brings back the files as they were at the snapshot.
 // Needs root: containers, cgroups, overlay mounts.
 import { describe, expect, it } from 'vitest';
-import { until, useAgent } from './harness.ts';
+import { until, useTaggedBerthd } from './harness.ts';
 
-const { ok } = useAgent(`berth-test-snap-${process.pid}`, { stopTimeoutSec: 1 });
+const { ok } = useTaggedBerthd(`berth-test-snap-${process.pid}`, { stopTimeoutSec: 1 });
 
 const inside = (name: string, script: string) => ok('exec', name, '--', 'sh', '-c', script);
 const state = async (name: string) => (JSON.parse(await ok('inspect', name)) as { state: string }).state;
