@@ -31,7 +31,7 @@ describe('terminal frames', () => {
       rows: 40,
     });
     expect(TerminalClientFrame.safeParse({ type: 'resize', cols: 120, rows: 4000 }).success).toBe(false);
-    expect(TerminalClientFrame.safeParse({ type: 'open', ...shell }).success).toBe(false);
+    expect(TerminalClientFrame.safeParse({ ...shell }).success).toBe(false);
   });
 
   it('knows the agent frames', () => {
