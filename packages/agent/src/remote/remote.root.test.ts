@@ -5,12 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MetricsTick } from '@berth/contracts';
+import { type MetricsTick, TERMINAL_PROTOCOL } from '@berth/contracts';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { BERTHD_BUNDLE, type BerthdProcess, startBerthd } from '../../test/berthd-process.ts';
 import { parsePrometheus } from '../../test/prometheus.ts';
-import { createAgentClient } from '../client/index.ts';
+import { createAgentClient, openTerminal, terminalAddress } from '../client/index.ts';
 
 let dir: string;
 let berthd: BerthdProcess;
@@ -145,5 +146,39 @@ describe('metrics through berthd', () => {
     await expect(client.metrics.history.query({ target: 'host', from: 10, to: 5 })).rejects.toThrow(
       'invalid from: must not be after "to"',
     );
+  });
+});
+
+describe('terminals on the TLS listener', () => {
+  const open = {
+    type: 'open',
+    kind: 'shell',
+    name: 'no-such-container',
+    cols: 80,
+    rows: 24,
+    actor: 'panel:test',
+  } as const;
+
+  it('reach the terminal endpoint with a valid token (and get its answer in a frame)', async () => {
+    const term = openTerminal({ url, token, ca }, open, { onOutput: () => {} });
+    const end = await term.ended;
+    expect(end.error).toEqual({ code: 'NOT_FOUND', message: 'no container named no-such-container' });
+  });
+
+  it('refuse the websocket with 401 before it exists, without a token or with a wrong one', async () => {
+    await expect(
+      openTerminal({ url, token: 'berth_wrong', ca }, open, { onOutput: () => {} }).ended,
+    ).rejects.toThrow('the bearer token is not valid (unknown or revoked)');
+    const { url: wsUrl, wsOptions } = terminalAddress({ url, token, ca });
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const ws = new WebSocket(wsUrl, TERMINAL_PROTOCOL, { ...wsOptions, headers: {} });
+      ws.on('unexpected-response', (_req, res) => {
+        resolve(res.statusCode);
+        ws.terminate();
+      });
+      ws.on('open', () => reject(new Error('opened without a token')));
+      ws.on('error', () => {});
+    });
+    expect(status).toBe(401);
   });
 });
