@@ -64,6 +64,7 @@ enum plan_type {
   P_RUNTIME_STATE = 39, /* string: the state for prestart/createRuntime, "pid":-1 filled in */
   P_SECCOMP_LISTENER = 40, /* strings: listenerPath, containerProcessState JSON ("pid":-1 filled in) */
   P_SETGROUPS_DENY = 41, /* empty: write "deny" to setgroups before gid_map (rootless) */
+  P_ID_MAP_HELPER = 42, /* empty: newuidmap/newgidmap write the maps (rootless, subordinate ids) */
   /* Warm cells (cell.c); numbered apart so that records added above never collide. */
   P_CELL = 50,          /* string: run this container in that warm cell (zygote) */
   P_CELL_PREPARE = 51,  /* empty: make a warm cell in the plan's P_CGROUP_PROCS; id = P_REQUEST_ID */

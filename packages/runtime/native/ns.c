@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 pid_t clone_container(uint64_t flags) {
@@ -22,8 +23,34 @@ static void write_map(pid_t pid, const char *file, const char *content) {
   if (write_file(path, content, strlen(content)) < 0) die("write %s", file);
 }
 
+/* Rootless with subordinate ids: the setuid helpers check /etc/subuid and write the map. */
+static void run_map_tool(const char *tool, pid_t pid, const char *map) {
+  char args[4096], num[16], *argv[3 * 64 + 3];
+  int n = 0;
+  snprintf(args, sizeof args, "%s", map);
+  snprintf(num, sizeof num, "%d", (int)pid);
+  argv[n++] = (char *)tool, argv[n++] = num;
+  for (char *save, *t = strtok_r(args, " \n", &save); t && n < 3 * 64 + 2; t = strtok_r(NULL, " \n", &save))
+    argv[n++] = t;
+  argv[n] = NULL;
+  pid_t c = fork();
+  if (c < 0) die("fork %s", tool);
+  if (c == 0) {
+    execvp(tool, argv);
+    _exit(127);
+  }
+  int st;
+  if (waitpid(c, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    die_errno(0, "%s %d failed (status %d)", tool, (int)pid, st);
+}
+
 void write_id_maps(pid_t pid, const struct plan *p) {
   const char *uid = plan_str(p, P_UID_MAP), *gid = plan_str(p, P_GID_MAP);
+  if (plan_has(p, P_ID_MAP_HELPER)) {
+    if (uid) run_map_tool("newuidmap", pid, uid);
+    if (gid) run_map_tool("newgidmap", pid, gid);
+    return;
+  }
   if (uid) write_map(pid, "uid_map", uid);
   /* An unprivileged writer may map its own gid only once setgroups is denied. */
   if (gid && plan_has(p, P_SETGROUPS_DENY)) write_map(pid, "setgroups", "deny");

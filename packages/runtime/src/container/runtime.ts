@@ -9,7 +9,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { constants } from 'node:os';
+import { constants, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type CgroupLayout, createCgroupManager, detectHostCgroupLayout } from '../cgroup/index.ts';
 import type { CgroupManager, CgroupMode } from '../cgroup/manager.ts';
@@ -19,12 +19,14 @@ import { type OciConfig, type ProcessSpec, parseConfig, processSchema, SpecError
 import { encodePlan } from '../spec/encode.ts';
 import { CLONE } from '../spec/linux.ts';
 import {
+  type CompileOptions,
   compilePlan,
   compileProcess,
   containerResources,
   type Plan,
   type SeccompCompiler,
   seccompListenerState,
+  subordinateIds,
 } from '../spec/plan.ts';
 import { signalProcess } from '../sys/index.ts';
 import { RuntimeError } from './errors.ts';
@@ -220,6 +222,22 @@ function removeCgroupParents(dirs: string[] | undefined): void {
   }
 }
 
+/** The caller's ids and subordinate ranges, for a rootless container's maps. */
+function rootlessIds(): NonNullable<CompileOptions['rootless']> {
+  const uid = process.geteuid!();
+  const user = userInfo().username;
+  const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+  const onPath = (tool: string) =>
+    (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => d && existsSync(join(d, tool)));
+  return {
+    uid,
+    gid: process.getegid!(),
+    subuids: subordinateIds(read('/etc/subuid'), user, uid),
+    subgids: subordinateIds(read('/etc/subgid'), user, uid),
+    idMapTools: onPath('newuidmap') && onPath('newgidmap'),
+  };
+}
+
 async function waitGone(pid: number | undefined, start: string | undefined, ms = 10_000): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (isAlive(pid, start)) {
@@ -327,7 +345,7 @@ export class Runtime {
           : [...(cgroup?.procsFiles() ?? []), ...named.map((d) => join(d, 'cgroup.procs'))],
         cgroupMode: cgroup?.mode as CgroupMode | undefined,
         compileSeccomp: this.opts.compileSeccomp,
-        rootless: this.opts.rootless ? { uid: process.geteuid!(), gid: process.getegid!() } : undefined,
+        rootless: this.opts.rootless ? rootlessIds() : undefined,
       });
     } catch (e) {
       if (pooled) pool!.release(pooled);

@@ -45,6 +45,7 @@ export const P = {
   RUNTIME_STATE: 39,
   SECCOMP_LISTENER: 40,
   SETGROUPS_DENY: 41,
+  ID_MAP_HELPER: 42,
   CELL: 50,
   CELL_PREPARE: 51,
   CELL_DISCARD: 52,
@@ -103,6 +104,7 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
   if (plan.uidMap) w.strings(P.UID_MAP, plan.uidMap);
   if (plan.gidMap) w.strings(P.GID_MAP, plan.gidMap);
   if (plan.setgroupsDeny) w.flag(P.SETGROUPS_DENY);
+  if (plan.idMapHelper) w.flag(P.ID_MAP_HELPER);
   if (plan.timeOffsets) w.strings(P.TIMENS, plan.timeOffsets);
   // In a warm cell, init is born in its cgroups: nothing to write to cgroup.procs.
   if (plan.cell) w.strings(P.CELL, plan.cell);

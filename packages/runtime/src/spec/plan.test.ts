@@ -7,7 +7,7 @@ import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultConfig, rootlessCo
 import { encodePlan, P } from './encode.ts';
 import { CLONE, DOCKER_DEFAULT_CAPABILITIES, MS } from './linux.ts';
 import { parseMountOptions } from './mounts.ts';
-import { capabilityMask, compilePlan } from './plan.ts';
+import { capabilityMask, compilePlan, subordinateIds } from './plan.ts';
 
 const bundle = mkdtempSync(join(tmpdir(), 'berth-test-plan-'));
 mkdirSync(join(bundle, 'rootfs'));
@@ -173,7 +173,7 @@ describe('compiling configs', () => {
     expect(encodePlan(plan).includes(Buffer.from([P.SETGROUPS_DENY, 0, 0, 0, 0, 0, 0, 0]))).toBe(true);
     const rootless = { rootless: { uid: 1000, gid: 1001 } };
     expect(() => compile((c) => Object.assign(c, own(c)), { rootless: { uid: 1000, gid: 5 } })).toThrow(
-      /^linux\.gidMappings: a rootless container can map only its own gid 5/,
+      /^linux\.gidMappings: a rootless container can map only its own id 5 \(size 1\) and ranges \/etc\/subgid gives it \(none\)/,
     );
     expect(() => compile(undefined, rootless)).toThrow(/^linux\.namespaces: a rootless container needs/);
     expect(() =>
@@ -182,6 +182,32 @@ describe('compiling configs', () => {
         c.process!.user.additionalGids = [5];
       }, rootless),
     ).toThrow(/^process\.user\.additionalGids/);
+    // Subordinate ranges go through newuidmap/newgidmap, and only within what the user has.
+    const sub = (c: OciConfig) => {
+      Object.assign(c, own(c));
+      c.linux!.uidMappings!.push({ containerID: 1, hostID: 200000, size: 65536 });
+      c.linux!.gidMappings!.push({ containerID: 1, hostID: 200000, size: 65536 });
+    };
+    const ranges = { subuids: [{ start: 200000, count: 65536 }], subgids: [{ start: 200000, count: 65536 }] };
+    const helper = compile(sub, { rootless: { uid: 1000, gid: 1001, ...ranges, idMapTools: true } });
+    expect(helper.idMapHelper).toBe(true);
+    expect(helper.setgroupsDeny).toBeUndefined();
+    expect(() => compile(sub, { rootless: { uid: 1000, gid: 1001, ...ranges } })).toThrow(/need newuidmap/);
+    expect(() =>
+      compile(sub, {
+        rootless: {
+          uid: 1000,
+          gid: 1001,
+          ...ranges,
+          subuids: [{ start: 200000, count: 100 }],
+          idMapTools: true,
+        },
+      }),
+    ).toThrow(/^linux\.uidMappings: a rootless container can map only its own id 1000/);
+    expect(subordinateIds('alice:100000:65536\n1000:300000:10\nbob:1:2\nbad line\n', 'alice', 1000)).toEqual([
+      { start: 100000, count: 65536 },
+      { start: 300000, count: 10 },
+    ]);
     const config = own(defaultConfig());
     expect(config.linux!.resources).toBeUndefined();
     expect(config.mounts!.flatMap((m) => m.options ?? []).some((o) => /^(u|g)id=/.test(o))).toBe(false);

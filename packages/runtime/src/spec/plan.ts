@@ -106,6 +106,8 @@ export interface Plan extends PlanProcess {
   targetPid?: number;
   /** Rootless: "deny" goes to /proc/<pid>/setgroups before gid_map (an unprivileged writer must). */
   setgroupsDeny?: boolean;
+  /** Rootless with subordinate ids: newuidmap and newgidmap write the maps. */
+  idMapHelper?: boolean;
   /** The caller's fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
   preserveFds?: number;
   /**
@@ -129,8 +131,17 @@ export interface CompileOptions {
   /** The seccomp compiler (src/seccomp) unless a test injects another. */
   compileSeccomp?: SeccompCompiler;
   arch?: 'x86_64' | 'aarch64';
-  /** Run by an unprivileged user (these are its ids): only they can be mapped, no setgroups. */
-  rootless?: { uid: number; gid: number };
+  /**
+   * Run by an unprivileged user: its ids (mapped by the monitor itself, setgroups denied), and
+   * what /etc/subuid and /etc/subgid give it, usable when newuidmap and newgidmap are there.
+   */
+  rootless?: {
+    uid: number;
+    gid: number;
+    subuids?: SubordinateRange[];
+    subgids?: SubordinateRange[];
+    idMapTools?: boolean;
+  };
 }
 
 const S_IFCHR = 0o020000;
@@ -173,20 +184,60 @@ function idMap(maps: Array<{ containerID: number; hostID: number; size: number }
 }
 
 /**
- * What an unprivileged caller can do without newuidmap (user_namespaces(7)): a new user
- * namespace mapping its own uid and gid, one id each, with setgroups denied.
+ * What an unprivileged caller may map (user_namespaces(7)): its own uid and gid, one id each,
+ * written by the monitor itself with setgroups denied; or, through the setuid newuidmap and
+ * newgidmap (as rootless Podman and runc's callers use them), its own ids plus ranges that
+ * /etc/subuid and /etc/subgid give it. Returns how the maps get written.
  */
-function checkRootless(config: OciConfig, userns: boolean, ids: { uid: number; gid: number }): void {
+function checkRootless(
+  config: OciConfig,
+  userns: boolean,
+  ids: NonNullable<CompileOptions['rootless']>,
+): 'self' | 'helper' {
   const linux = config.linux ?? {};
   if (!userns) fail('linux.namespaces', 'a rootless container needs a new user namespace');
-  const own = (maps: typeof linux.uidMappings, id: number) =>
-    maps?.length === 1 && maps[0]!.hostID === id && maps[0]!.size === 1;
-  if (!own(linux.uidMappings, ids.uid))
-    fail('linux.uidMappings', `a rootless container can map only its own uid ${ids.uid}, once (size 1)`);
-  if (!own(linux.gidMappings, ids.gid))
-    fail('linux.gidMappings', `a rootless container can map only its own gid ${ids.gid}, once (size 1)`);
-  if (config.process?.user.additionalGids?.length)
-    fail('process.user.additionalGids', 'a rootless container cannot have them (setgroups is denied)');
+  type Maps = typeof linux.uidMappings;
+  const own = (maps: Maps, id: number) => maps?.length === 1 && maps[0]!.hostID === id && maps[0]!.size === 1;
+  if (own(linux.uidMappings, ids.uid) && own(linux.gidMappings, ids.gid)) {
+    if (config.process?.user.additionalGids?.length)
+      fail('process.user.additionalGids', 'a rootless container cannot have them (setgroups is denied)');
+    return 'self';
+  }
+  const allowed = (maps: Maps, id: number, sub: SubordinateRange[] | undefined) =>
+    !!maps?.length &&
+    maps.every(
+      (m) =>
+        (m.hostID === id && m.size === 1) ||
+        (sub ?? []).some((r) => m.hostID >= r.start && m.hostID + m.size <= r.start + r.count),
+    );
+  const both = [
+    ['linux.uidMappings', linux.uidMappings, ids.uid, ids.subuids, '/etc/subuid', 'newuidmap'],
+    ['linux.gidMappings', linux.gidMappings, ids.gid, ids.subgids, '/etc/subgid', 'newgidmap'],
+  ] as const;
+  for (const [field, maps, id, sub, file] of both)
+    if (!allowed(maps, id, sub))
+      fail(
+        field,
+        `a rootless container can map only its own id ${id} (size 1) and ranges ${file} gives it${sub?.length ? '' : ' (none)'}`,
+      );
+  const [field, , , , , tool] = both.find(([, maps, id]) => !own(maps, id))!;
+  if (!ids.idMapTools) fail(field, `ranges beyond the caller's own id need ${tool} (package uidmap)`);
+  return 'helper';
+}
+
+export interface SubordinateRange {
+  start: number;
+  count: number;
+}
+
+/** The ranges /etc/subuid or /etc/subgid (text given) grants a user, by name or by id. */
+export function subordinateIds(text: string, user: string, id: number): SubordinateRange[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(':'))
+    .filter((f) => f.length === 3 && (f[0] === user || f[0] === String(id)))
+    .map((f) => ({ start: Number(f[1]), count: Number(f[2]) }))
+    .filter((r) => Number.isInteger(r.start) && Number.isInteger(r.count) && r.count > 0);
 }
 
 /**
@@ -399,7 +450,7 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
     fail('linux.gidMappings', 'a new user namespace needs gid mappings');
   const hasNs = (t: keyof typeof CLONE) =>
     (namespaces & CLONE[t]) !== 0 || joins.some((j) => j.type === CLONE[t]);
-  if (opts.rootless) checkRootless(config, userns, opts.rootless);
+  const rootlessMaps = opts.rootless ? checkRootless(config, userns, opts.rootless) : undefined;
   if (config.hostname !== undefined && !hasNs('uts')) fail('hostname', 'needs a UTS namespace');
   if (config.domainname !== undefined && !hasNs('uts')) fail('domainname', 'needs a UTS namespace');
   if (linux.timeOffsets && !(namespaces & CLONE.time))
@@ -489,7 +540,8 @@ export function compilePlan(config: OciConfig, opts: CompileOptions): Plan {
     hostname: config.hostname,
     domainname: config.domainname,
     sysctl,
-    setgroupsDeny: opts.rootless ? true : undefined,
+    setgroupsDeny: rootlessMaps === 'self' ? true : undefined,
+    idMapHelper: rootlessMaps === 'helper' ? true : undefined,
     startHooks: config.hooks?.startContainer ?? [],
     createHooks: config.hooks?.createContainer ?? [],
     prestartHooks: config.hooks?.prestart ?? [],

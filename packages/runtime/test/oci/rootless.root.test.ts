@@ -1,7 +1,7 @@
 // Needs root to set up: drops to an unprivileged user (nobody) and runs `berth-runtime` as it,
 // as runc --rootless runs: a user namespace mapping only that user's own uid and gid, no
 // cgroup, state in a directory of the user's own.
-import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
+import { execFileSync, type SpawnSyncOptions, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -30,12 +30,16 @@ const id = () => `berth-test-rootless-${process.pid}-${++n}`;
 
 /** berth-runtime as nobody; a created container keeps create's stdio, so files, not pipes. */
 function asNobody(args: string[], opts: SpawnSyncOptions = {}) {
+  return asUser(NOBODY, NOBODY, args, opts);
+}
+
+function asUser(uid: number, gid: number, args: string[], opts: SpawnSyncOptions = {}) {
   const out = join(base, `out-${++n}`);
   writeFileSync(out, '');
-  chownSync(out, NOBODY, NOBODY);
+  chownSync(out, uid, gid);
   const r = spawnSync('sh', ['-c', 'exec node "$@" >"$OUT" 2>&1', 'sh', CLI, ...args], {
-    uid: NOBODY,
-    gid: NOBODY,
+    uid,
+    gid,
     env: { PATH: process.env.PATH, OUT: out, HOME: '/' },
     cwd: base,
     timeout: 30_000,
@@ -67,11 +71,11 @@ afterEach(() => {
 afterAll(() => removeScratch(base));
 
 /** A bundle from `spec --rootless`, run by the user itself, with a command and the rootfs. */
-function bundle(name: string, edit: (c: OciConfig) => void): string {
+function bundle(name: string, edit: (c: OciConfig) => void, uid = NOBODY, gid = NOBODY): string {
   const dir = join(base, name);
   mkdirSync(dir);
-  chownSync(dir, NOBODY, NOBODY);
-  const r = asNobody(['spec', '--rootless', '--bundle', dir]);
+  chownSync(dir, uid, gid);
+  const r = asUser(uid, gid, ['spec', '--rootless', '--bundle', dir]);
   expect(r.status, r.out).toBe(0);
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as OciConfig;
   config.root.path = rootfs;
@@ -137,8 +141,65 @@ test("mapping ids that are not the user's is refused by field, and nothing is le
   });
   const r = asNobody(['--root', state, 'run', '--bundle', b, id()]);
   expect(r.status).toBe(1);
-  expect(r.out).toMatch(/linux\.uidMappings: a rootless container can map only its own uid 65534/);
+  expect(r.out).toMatch(/linux\.uidMappings: a rootless container can map only its own id 65534 \(size 1\)/);
   expect(readdirSync(state)).toEqual([]);
   const flag = asNobody(['--rootless', 'maybe', '--root', state, 'list']);
   expect(flag.out).toMatch(/--rootless: "maybe"/);
+});
+
+test('ids /etc/subuid and /etc/subgid give the user are mapped through newuidmap and newgidmap', () => {
+  // a user of the test's own, with subordinate ids, removed again whatever happens
+  const name = `berth-test-${process.pid}`;
+  const sub = '420000-485535';
+  execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
+  try {
+    execFileSync('usermod', ['--add-subuids', sub, '--add-subgids', sub, name]);
+    const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }));
+    const own = join(base, 'state-sub');
+    mkdirSync(own);
+    chownSync(own, uid, gid);
+    const b = bundle(
+      'sub',
+      (c) => {
+        c.linux!.uidMappings!.push({ containerID: 1, hostID: 420000, size: 65536 });
+        c.linux!.gidMappings!.push({ containerID: 1, hostID: 420000, size: 65536 });
+        c.process!.args = [
+          'sh',
+          '-c',
+          'cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; touch /tmp/f; ' +
+            'chown 1000:1000 /tmp/f && stat -c "%u %g" /tmp/f',
+        ];
+      },
+      uid,
+      gid,
+    );
+    const r = asUser(uid, gid, ['--root', own, 'run', '--bundle', b, `berth-test-sub-${process.pid}`]);
+    expect(r.status, r.out).toBe(0);
+    expect(r.out.split('\n').map((l) => l.trim().replace(/\s+/g, ' '))).toEqual([
+      `0 ${uid} 1`,
+      '1 420000 65536',
+      `0 ${gid} 1`,
+      '1 420000 65536',
+      'allow',
+      '1000 1000',
+      '',
+    ]);
+    // a range the user was not given is refused by field
+    const beyond = bundle(
+      'beyond',
+      (c) => {
+        c.linux!.uidMappings!.push({ containerID: 1, hostID: 500000, size: 10 });
+      },
+      uid,
+      gid,
+    );
+    const refused = asUser(uid, gid, ['--root', own, 'run', '--bundle', beyond, 'berth-test-beyond']);
+    expect(refused.status).toBe(1);
+    expect(refused.out).toMatch(/linux\.uidMappings: a rootless container can map only its own id/);
+    expect(readdirSync(own)).toEqual([]);
+  } finally {
+    spawnSync('usermod', ['--del-subuids', sub, '--del-subgids', sub, name]);
+    spawnSync('userdel', [name]);
+  }
 });
