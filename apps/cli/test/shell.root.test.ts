@@ -3,8 +3,10 @@
 // under a real pty (util-linux `script`), and the terminal websocket driven directly through
 // the client library for resizes, hangups and bad frames. Needs root: containers.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAgentClient, openTerminal, type TerminalConnection } from '@berth/agent/client';
+import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import {
   TERMINAL_PATH,
   TERMINAL_PROTOCOL,
@@ -271,10 +273,14 @@ describe('berth console', () => {
     );
     a.term.close();
     b.term.close();
-    // berth logs reads the same console.
+    // berth logs reads the same console, and keeps an earlier run's across a restart.
     const logs = await ok('logs', 'con');
     expect(logs).toContain('console-hello');
     expect(logs).toContain('got:ping');
+    await ok('restart', 'con');
+    await until('the second run on the console', async () =>
+      /console-hello[^]*got:ping[^]*console-hello/.test(await ok('logs', 'con')),
+    );
   });
 
   it('through the CLI on a pty: Ctrl-] detaches', async () => {
@@ -292,5 +298,45 @@ describe('berth console', () => {
     const end = await term.ended;
     expect(end.error?.code).toBe('CONFLICT');
     expect(end.error?.message).toMatch(/no console.*--terminal/);
+  });
+});
+
+/** Whether the process `pid` (a host pid) is alive and not a zombie. */
+function sessionAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('a berthd killed with a shell open', () => {
+  it('ends that shell at its next start (nobody can reach it again)', async () => {
+    const { term, pid } = terminal(shellOpen());
+    const shellPid = await pid;
+    term.write('sleep 4545\r');
+    await until('the shell running its command', async () =>
+      (await containerProcesses('box')).some((l) => l.includes('sleep 4545')),
+    );
+    agent.berthd?.child.kill('SIGKILL');
+    await term.ended.catch(() => undefined);
+    // Without berthd the shell lives on, waiting for a client that will never come back.
+    expect(sessionAlive(shellPid)).toBe(true);
+    let again: BerthdProcess | undefined;
+    try {
+      again = await startBerthd({
+        socketPath: socketPath(),
+        stateDir: join(agent.dir, 'state'),
+        socketGroup: '0',
+        extraArgs: ['--config', join(agent.dir, 'agent.json')],
+      });
+      await until('the orphaned shell ended', async () => (await containerProcesses('box')).length === 0);
+      expect(again.stderr()).toContain(`shells left by an earlier berthd ended: ${shellPid}`);
+      expect(JSON.parse(await ok('inspect', 'box')).state).toBe('running');
+      for (const n of ['box', 'con']) await ok('rm', '-f', n);
+    } finally {
+      await again?.stop();
+    }
   });
 });

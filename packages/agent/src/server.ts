@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import type { AgentPolicy } from '@berth/contracts';
 import { defaultSeccompProfile } from '@berth/runtime/seccomp';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { openConsole, openShell } from './attach/sessions.ts';
+import { endOrphanShells, openConsole, openShell } from './attach/sessions.ts';
 import { terminalServer } from './attach/terminals.ts';
 import { loadPolicy } from './config.ts';
 import { ContainerNetworks } from './containers/network.ts';
@@ -152,6 +152,9 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const unavailable = runtime.unavailableReason();
   if (unavailable) console.error(`berthd: containers cannot run: ${unavailable}`);
   const recovered = await recover(containers);
+  const orphans = endOrphanShells(config.stateDir);
+  if (orphans.length > 0)
+    console.error(`berthd: shells left by an earlier berthd ended: ${orphans.join(', ')}`);
   // Berth's nftables tables, bridges and DNS responders rebuilt from the network state
   // (idempotent); leases of containers the DB no longer has are dropped.
   try {

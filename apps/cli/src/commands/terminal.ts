@@ -67,7 +67,11 @@ async function relay(
       o.onDetach?.();
       return 0;
     }
-    return end.exitCode ?? 0;
+    if (end.exitCode !== undefined) return end.exitCode;
+    // No exit status and not a normal close: berthd went away (or cut us off) mid-session.
+    if (end.closeCode !== 1000)
+      throw new Error(`the connection to berthd was lost (websocket close ${end.closeCode})`);
+    return 0;
   } finally {
     if (raw) stdin.setRawMode(false);
     stdin.off('data', onInput);

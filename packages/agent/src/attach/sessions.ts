@@ -1,4 +1,16 @@
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import type { ConsoleOpen, ContainerConfig, ShellOpen, TerminalSize } from '@berth/contracts';
 import type { z } from 'zod';
 import { isDirectoryInRoot, readFileInRoot } from '../containers/files.ts';
@@ -77,7 +89,8 @@ export async function openShell(
   });
   const { pid, stream, exit } = started;
   let hungUp = false;
-  exit.catch(() => {});
+  const record = recordShell(svc.d.stateDir, pid);
+  exit.catch(() => {}).finally(() => rmSync(record, { force: true }));
   return {
     pid,
     async run(onOutput) {
@@ -102,16 +115,56 @@ export async function openShell(
       hungUp = true;
       // The client is gone: the shell's whole session goes, as on a terminal hangup. Its
       // members are found while the shell (the session leader) lives, so the id is its own.
-      const members = sessionMembers(pid);
-      signalAll(members, 'SIGHUP');
-      signalAll(members, 'SIGCONT');
-      const timer = setTimeout(() => signalAll(sessionMembers(pid), 'SIGKILL'), HANGUP_GRACE_MS);
+      const timer = endSession(pid);
       exit.finally(() => {
         clearTimeout(timer);
         stream.close();
       });
     },
   };
+}
+
+/** SIGHUP (and SIGCONT) to the session led by `pid`, SIGKILL to what is left of it after a grace. */
+function endSession(pid: number): NodeJS.Timeout {
+  const members = sessionMembers(pid);
+  signalAll(members, 'SIGHUP');
+  signalAll(members, 'SIGCONT');
+  return setTimeout(() => signalAll(sessionMembers(pid), 'SIGKILL'), HANGUP_GRACE_MS);
+}
+
+const shellsDir = (stateDir: string) => join(stateDir, 'terminals');
+
+/** A running shell, noted so that a berthd killed meanwhile ends it at its next start. */
+function recordShell(stateDir: string, pid: number): string {
+  mkdirSync(shellsDir(stateDir), { recursive: true, mode: 0o700 });
+  const file = join(shellsDir(stateDir), String(pid));
+  writeFileSync(file, JSON.stringify({ pid, start: statFields(pid)?.[19] ?? '' }), { mode: 0o600 });
+  return file;
+}
+
+/**
+ * Shells whose client went away with a berthd that died (kill -9, a crash): nobody can reach
+ * them again, so they are ended as a disconnect ends them. Run at berthd's start; returns the
+ * pids it hung up.
+ */
+export function endOrphanShells(stateDir: string): number[] {
+  const dir = shellsDir(stateDir);
+  const ended: number[] = [];
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const file = join(dir, name);
+    try {
+      const rec = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; start: string };
+      // The same process still (not a later one with its pid).
+      if (rec.start && statFields(rec.pid)?.[19] === rec.start) {
+        endSession(rec.pid).unref();
+        ended.push(rec.pid);
+      }
+    } catch {
+      // unreadable: nothing to end
+    }
+    rmSync(file, { force: true });
+  }
+  return ended;
 }
 
 /** Processes of session `sid` (host pids, read from /proc), each with its start time. */
