@@ -279,7 +279,7 @@ describe('berth console', () => {
     expect(logs).toContain('got:ping');
     await ok('restart', 'con');
     await until('the second run on the console', async () =>
-      /console-hello[^]*got:ping[^]*console-hello/.test(await ok('logs', 'con')),
+      /console-hello.*got:ping.*console-hello/s.test(await ok('logs', 'con')),
     );
   });
 
