@@ -415,21 +415,24 @@ export class ContainerService {
     const trace = startTrace('start', name);
     return this.withContainer(name, 'start', async (row) => {
       trace.mark('lookup');
-      const started = await this.startLocked(row, false, trace);
-      await this.d.events.append('container.started', { actor, subject: row.name, data: { id: row.id } });
-      trace.mark('event');
+      const started = await this.startLocked(row, false, trace, {
+        events: [['container.started', { actor, subject: row.name, data: { id: row.id } }]],
+      });
       trace.end();
       return this.info(started);
     });
   }
 
-  /** Start under the container's lock: a stopped container gets a fresh runtime instance. */
-  /** `finish`: the end of a create (its spec, the end of its intent and its events in the same commit). */
+  /**
+   * Start under the container's lock: a stopped container gets a fresh runtime instance.
+   * `commit`: events recorded with the running state, in the same commit (and for the end of a
+   * create, its spec and the end of its intent).
+   */
   private async startLocked(
     row: ContainerRow,
     restarting = false,
     trace?: Trace,
-    finish?: { spec: string; intentId: number; events: Array<[EventKind, EventInput]> },
+    commit?: { spec?: string; intentId?: number; events: Array<[EventKind, EventInput]> },
   ): Promise<ContainerRow> {
     this.needRuntime();
     const rs = this.d.runtime.state(row.id);
@@ -469,16 +472,13 @@ export class ContainerService {
         finishedAt: null,
         stoppedByUser: false,
         ...(restarting ? {} : { restartCount: 0 }),
-        ...(finish ? { spec: finish.spec } : {}),
+        ...(commit?.spec !== undefined ? { spec: commit.spec } : {}),
       },
     });
-    const started = finish
-      ? ((
-          await this.d.events.commit(
-            [running, this.d.db.intent.delete({ where: { id: finish.intentId } })],
-            finish.events,
-          )
-        ).results[0] as ContainerRow)
+    const intentDone =
+      commit?.intentId !== undefined ? [this.d.db.intent.delete({ where: { id: commit.intentId } })] : [];
+    const started = commit
+      ? ((await this.d.events.commit([running, ...intentDone], commit.events)).results[0] as ContainerRow)
       : await running;
     trace?.mark('running');
     return started;
@@ -595,9 +595,10 @@ export class ContainerService {
     return this.withContainer(name, 'restart', async (row) => {
       if (row.state !== 'stopped') await this.stopLocked(row);
       const fresh = (await this.d.db.container.findUnique({ where: { id: row.id } }))!;
-      await this.startLocked(fresh);
-      await this.d.events.append('container.restarted', { actor, subject: row.name, data: { id: row.id } });
-      return this.info((await this.d.db.container.findUnique({ where: { id: row.id } }))!);
+      const started = await this.startLocked(fresh, false, undefined, {
+        events: [['container.restarted', { actor, subject: row.name, data: { id: row.id } }]],
+      });
+      return this.info(started);
     });
   }
 
