@@ -208,3 +208,19 @@ test('a discarded warm cell lets its resident and monitor go', async () => {
   expect(await cg.pids()).toEqual([]);
   await cg.destroy();
 });
+
+test('once the spawner has exited, its cells are gone and the pool hands out slots without them', async () => {
+  const { spawner, pool } = await pooledRuntime(1, true);
+  await pool.take({ pids: { limit: 50 } });
+  await waitUntil('a cell ready', () => pool.readyFor().withCell === 1);
+  spawner.close();
+  await waitUntil('spawner gone', () => !spawner.alive);
+  const slot = await pool.take({ pids: { limit: 50 } });
+  expect(slot.cell).toBeUndefined();
+  // Its resident went with the spawner: nothing is left in the cgroup.
+  await waitUntil(
+    'resident gone',
+    () => readFileSync(join(layout.v1.pids!, slot.path, 'cgroup.procs'), 'utf8') === '',
+  );
+  pool.release(slot);
+});

@@ -50,6 +50,8 @@ export interface CgroupPoolOptions {
   cells?: {
     prepareCell(procsFiles: string[]): Promise<string>;
     discardCell(id: string): void;
+    /** False once the cell is gone (its spawner exited): the slot then serves without it. */
+    hasCell?(id: string): boolean;
   };
 }
 
@@ -170,6 +172,7 @@ export class CgroupPool {
     if (i < 0) i = this.ready.findIndex((s) => s.shape === undefined);
     let slot = i >= 0 ? this.ready.splice(i, 1)[0]! : undefined;
     if (!slot) slot = await this.make(undefined, false);
+    if (slot.cell && this.o.cells?.hasCell?.(slot.cell) === false) slot.cell = undefined;
     if (slot.cell && (opts.cell === false || !cellFits(resources))) {
       this.o.cells?.discardCell(slot.cell);
       slot.cell = undefined;

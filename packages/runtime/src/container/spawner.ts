@@ -41,12 +41,16 @@ export interface WarmCells {
   prepareCell(procsFiles: string[]): Promise<string>;
   /** Lets a cell go unused (its resident exits; its cgroup is removed by the pool). */
   discardCell(id: string): void;
+  /** Whether the cell is still there to be used (false once its spawner has exited). */
+  hasCell(id: string): boolean;
 }
 
 export class Spawner implements WarmCells {
   private readonly child: ChildProcess;
   private readonly pending = new Map<string, Pending>();
   private readonly preparing = new Map<string, Deferred<string>>();
+  /** Cells ready and not yet used or discarded. */
+  private readonly cells = new Set<string>();
   private seq = 0;
 
   constructor() {
@@ -95,8 +99,10 @@ export class Spawner implements WarmCells {
     const cell = this.preparing.get(id);
     if (cell) {
       const r = parseReport(line.slice(sp + 1));
-      if (r.kind === 'ok') cell.resolve(id);
-      else cell.reject(new RuntimeError('CREATE_FAILED', r.kind === 'err' ? r.message : line));
+      if (r.kind === 'ok') {
+        this.cells.add(id);
+        cell.resolve(id);
+      } else cell.reject(new RuntimeError('CREATE_FAILED', r.kind === 'err' ? r.message : line));
       this.finish(id);
       return;
     }
@@ -134,6 +140,7 @@ export class Spawner implements WarmCells {
       return { created: p.created.promise, exited: p.exited.promise };
     }
     if (this.busy === 0) this.hold(true);
+    if (plan.cell) this.cells.delete(plan.cell);
     this.pending.set(id, p);
     p.created.promise.catch((e: Error) => p.exited.reject(e));
     this.child.stdin!.write(frame(encodePlan({ ...plan, requestId: id })));
@@ -154,7 +161,12 @@ export class Spawner implements WarmCells {
     return d.promise;
   }
 
+  hasCell(id: string): boolean {
+    return this.alive && this.cells.has(id);
+  }
+
   discardCell(id: string): void {
+    this.cells.delete(id);
     if (!this.child.stdin!.writable) return; // closed: the zygote's exit lets every cell go
     this.child.stdin!.write(frame(encodePlan({ args: [], requestId: `${id}-discard`, cellDiscard: id })));
   }
