@@ -9,6 +9,10 @@ function open(path: string, mode: 'S' | 'W' | 'A'): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(path, () => {
       s.off('error', reject);
+      // A monitor that exits right after we connect (its init is gone) makes this write fail
+      // with EPIPE, reported on the next tick - before the caller's handlers are attached. The
+      // close that follows ends the conversation; the error itself is nobody's to throw.
+      s.on('error', () => {});
       s.write(mode);
       resolve(s);
     });
