@@ -10,7 +10,7 @@ const { ok } = useTaggedBerthd(`berth-test-snap-${process.pid}`, { stopTimeoutSe
 const inside = (name: string, script: string) => ok('exec', name, '--', 'sh', '-c', script);
 const state = async (name: string) => (JSON.parse(await ok('inspect', name)) as { state: string }).state;
 
-describe('snapshots of a running container', () => {
+describe('snapshots and clones of a running container', () => {
   it('are taken without stopping it, and restore after a stop', async () => {
     // A writer that keeps counting into /data/count while the snapshot is taken.
     await ok(
@@ -39,6 +39,15 @@ describe('snapshots of a running container', () => {
     expect(await inside('live', 'cat /data/file')).toBe('before\n');
     expect(await inside('live', 'test -d /data/dir && readlink /data/link')).toBe('file\n');
     expect((await inside('live', 'test -e /data/new && echo yes || echo no')).trim()).toBe('no');
+  });
+
+  it('clone a running container without stopping it', async () => {
+    await ok('launch', 'busybox', 'src', '--', 'sleep', '100000');
+    await inside('src', 'echo mine > /mine');
+    await ok('clone', 'src', 'copy');
+    expect(await state('src')).toBe('running');
+    await ok('start', 'copy');
+    expect(await inside('copy', 'cat /mine')).toBe('mine\n');
   });
 
   it('of a frozen container leaves it frozen', async () => {

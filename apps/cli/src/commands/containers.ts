@@ -473,7 +473,9 @@ export function containerCommands(): Command[] {
       process.stdout.write(`restored ${name} to ${snap}\n`);
     });
   const clone = new Command('clone')
-    .description('a new container with the config and files of a stopped one (or of its snapshot)')
+    .description(
+      'a new container with the config and files of another (frozen for the copy if it runs) or of its snapshot',
+    )
     .argument('<name>')
     .argument('<new-name>')
     .option('--snapshot <snapshot>', 'clone from this snapshot')

@@ -819,26 +819,9 @@ export class ContainerService {
       const snapId = randomBytes(6).toString('hex');
       const dest = this.snapshotDir(row.id, snapId);
       mkdirSync(join(this.dir(row.id), 'snapshots'), { recursive: true, mode: 0o700 });
-      // A running container is frozen for the copy: no process of it writes meanwhile, so the
-      // snapshot is its files at one instant (what a power cut would leave; reading the upper
-      // dir under a mounted overlay is allowed, only writing to it is not).
-      const live = this.d.runtime.state(row.id)?.status === 'running';
-      if (live) await this.d.runtime.pause(row.id);
-      try {
-        // Only the container's own changes (the overlay upper dir) are copied: the image's
-        // layers are shared and read-only, so a snapshot costs what the container wrote.
-        cpSync(root.upper, `${dest}.tmp`, {
-          recursive: true,
-          preserveTimestamps: true,
-          verbatimSymlinks: true,
-        });
-        copyOwnership(root.upper, `${dest}.tmp`);
-      } catch (e) {
-        rmSync(`${dest}.tmp`, { recursive: true, force: true });
-        throw e;
-      } finally {
-        if (live) await this.d.runtime.resume(row.id);
-      }
+      // Only the container's own changes (the overlay upper dir) are copied: the image's
+      // layers are shared and read-only, so a snapshot costs what the container wrote.
+      await this.copyUpper(row.id, root.upper, `${dest}.tmp`);
       renameSync(`${dest}.tmp`, dest);
       const s = await this.d.db.snapshot.create({
         data: { id: snapId, containerId: row.id, name: snapName },
@@ -850,6 +833,26 @@ export class ContainerService {
       });
       return { name: s.name, createdAt: s.createdAt.toISOString() };
     });
+  }
+
+  /**
+   * Copies a container's upper dir (owners included) to `dest`. A running container is frozen
+   * for the copy: no process of it writes meanwhile, so the copy is its files at one instant
+   * (what a power cut would leave; reading the upper dir under a mounted overlay is allowed,
+   * only writing to it is not). A paused one stays paused. Nothing is left at `dest` on failure.
+   */
+  private async copyUpper(id: string, upper: string, dest: string): Promise<void> {
+    const live = this.d.runtime.state(id)?.status === 'running';
+    if (live) await this.d.runtime.pause(id);
+    try {
+      cpSync(upper, dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      copyOwnership(upper, dest);
+    } catch (e) {
+      rmSync(dest, { recursive: true, force: true });
+      throw e;
+    } finally {
+      if (live) await this.d.runtime.resume(id);
+    }
   }
 
   async snapshots(name: string): Promise<Array<{ name: string; createdAt: string }>> {
@@ -913,8 +916,7 @@ export class ContainerService {
       if (!root) throw new AgentError('INTERNAL', `container ${row.name} has no root filesystem`);
       // A copy taken under the source's lock, so the source may start while the clone is made.
       const tmp = join(this.d.stateDir, 'containers', `.clone-${randomBytes(4).toString('hex')}`);
-      cpSync(root.upper, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-      copyOwnership(root.upper, tmp);
+      await this.copyUpper(row.id, root.upper, tmp);
       return tmp;
     });
     const config = JSON.parse(src.config) as ContainerConfig;

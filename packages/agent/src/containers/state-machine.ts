@@ -35,13 +35,12 @@ const ALLOWED: Record<Verb, readonly ContainerState[]> = {
   files: ['created', 'running', 'paused', 'stopped'],
   snapshot: ['created', 'stopped', 'running', 'paused'],
   restore: ['created', 'stopped'],
-  clone: ['created', 'stopped'],
+  clone: ['created', 'stopped', 'running', 'paused'],
 };
 
 const HINT: Partial<Record<Verb, string>> = {
   delete: 'stop it first, or delete with force',
   restore: 'stop it first',
-  clone: 'stop it first, or clone from a snapshot',
   exec: 'start it first',
 };
 
