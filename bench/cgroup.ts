@@ -3,7 +3,8 @@
 //  1. Stats sampling: CPU time of one round of stats() over N live cgroups (one sleeping process
 //     each), N = 10, 100, 200, 500; the same rounds with the open-file cache switched off
 //     (readFileSync per file) as the naive peer. Medians over rounds.
-//  2. Setup: Berth's create + apply(limits) + destroy of a container cgroup (wall time), beside
+//  2. Setup: Berth's create + apply(limits) + destroy of a container cgroup (wall time), and
+//     what of it is left on a container's path with the pool (take + release), beside
 //     crun 1.8 starting /bin/true with cgroups disabled, with a cgroup and no limits, and with
 //     the same limits (interleaved runs, medians). crun refuses this hybrid host as is, so it runs in a
 //     private mount namespace with a tmpfs over the unified mount (see ENVIRONMENT.md).
@@ -28,6 +29,7 @@ import {
   detectHostCgroupLayout,
   hostCgroupFs,
   type LinuxResources,
+  openCgroupPool,
   type StatsOptions,
 } from '../packages/runtime/src/cgroup/index.ts';
 import { removeTestTree } from '../packages/runtime/src/cgroup/testing.ts';
@@ -151,6 +153,25 @@ async function setup() {
   console.log(
     `berth create+apply+destroy: ${berth.toFixed(2)} ms (create alone ${median(times0).toFixed(2)} ms)`,
   );
+  // The pool: what is left on a container's path is take() (the slot was made and limited
+  // ahead of time) and release() (the removal happens in the background, here in an idle gap).
+  const pool = await openCgroupPool({ parent: `${parent}/pool`, size: 2, layout });
+  try {
+    await pool.take(RESOURCES).then((c) => pool.release(c));
+    const pooled: number[] = [];
+    for (let i = 0; i < SETUP_RUNS + 3; i++) {
+      while (pool.readyFor(RESOURCES).shape < 2) await new Promise((r) => setTimeout(r, 5));
+      const t0 = performance.now();
+      const c = await pool.take(RESOURCES);
+      pool.release(c);
+      if (i >= 3) pooled.push(performance.now() - t0);
+    }
+    console.log(
+      `berth pool take+release (same limits; made and removed off the path): ${median(pooled).toFixed(3)} ms`,
+    );
+  } finally {
+    await pool.close();
+  }
 
   // crun, on a tiny busybox bundle, in a private mount namespace.
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-crun-'));
