@@ -1,12 +1,13 @@
-// Links and addresses through iproute2 (`ip -batch`, `ip -json`). Why not a netlink library:
-// the one npm package (`netlink`, a native addon) is unmaintained, and configuring a link
-// inside a container's namespace needs setns on the calling thread, which a Node process
-// cannot do safely. `ip` is on every host, speaks every link type, and one batch per
-// namespace costs about one process start (measured in bench/net.ts).
+// Links and addresses through iproute2 (`ip -batch`, `ip -json`), except the container's own
+// end, which is made from inside its namespace over rtnetlink in-process (rtnl.ts: setns of
+// this thread for the moment it takes to open a netlink socket), the per-container step that
+// a process start would otherwise dominate. Why not a netlink library: the one npm package
+// (`netlink`, a native addon) is unmaintained; `ip` speaks every link type for the rest.
 import { readFile, writeFile } from 'node:fs/promises';
 import { macFor, parsePrefix } from './addr.ts';
 import { NetError } from './errors.ts';
 import { run } from './exec.ts';
+import { configureContainerSide } from './rtnl.ts';
 import type { NetworkRecord } from './state.ts';
 
 export type NetnsRef = { pid: number } | { path: string };
@@ -167,8 +168,20 @@ export function hostSideLines(v: VethSpec): string[] {
 export type HostIp = (lines: string[]) => Promise<void>;
 
 /** Creates and configures the pair from inside the container's namespace (the host end is
- * left down and off the bridge). */
-export async function createVeth(v: VethSpec): Promise<void> {
+ * left down and off the bridge): over rtnetlink from this process (rtnl.ts, no process
+ * started), or, where that is not possible (`viaIp`, or no FFI), with one `ip -batch`. */
+export async function createVeth(v: VethSpec, opts: { viaIp?: boolean } = {}): Promise<void> {
+  if (!opts.viaIp) {
+    try {
+      configureContainerSide(v);
+      return;
+    } catch (e) {
+      // The kernel refused: that is the answer (ip would be refused the same way).
+      if (e instanceof NetError) throw e;
+      // No FFI here (koffi cannot load, setns refused): the tool works everywhere.
+      await removeLink(v.hostIf).catch(() => {});
+    }
+  }
   await ipBatch(containerSideLines(v, `/proc/${process.pid}/ns/net`), v.netns);
 }
 
