@@ -43,6 +43,8 @@ export const AgentPolicy = z
           .default('vb'),
         /** "global": net.ipv4.ip_forward while a network exists; "bridges": only on Berth's bridges. */
         forwarding: z.enum(['global', 'bridges']).default('global'),
+        /** Packet filter: "auto" uses nft, else iptables (NAT and forwards; no anti-spoofing). */
+        firewall: z.enum(['auto', 'nft', 'iptables']).default('auto'),
       })
       .strict()
       .prefault({}),

@@ -68,6 +68,7 @@ export class ContainerNetworks {
       table: this.policy.table,
       hostIfPrefix: this.policy.hostIfPrefix,
       forwarding: this.policy.forwarding,
+      firewall: this.policy.firewall,
       defaultNetwork: { name: this.policy.bridge, bridge: this.policy.bridge, subnet: this.policy.subnet },
     }).then(
       (m) => {

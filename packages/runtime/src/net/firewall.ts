@@ -1,19 +1,30 @@
-// Which packet filter the host offers. Berth's rules are nftables (nft.ts); the iptables
-// fallback the design allows for hosts without nft is not written yet, so such a host is
-// refused with a clear error rather than left with containers and no isolation.
+// Which packet filter the host offers: nftables (nft.ts, preferred) or iptables (iptables.ts,
+// the fallback for hosts without nft: NAT, port forwards and forwarding policy, no
+// anti-spoofing). Detected by running each, never assumed from the distribution.
 import { run } from './exec.ts';
 
 export type FirewallKind = 'nft' | 'iptables' | 'none';
 
-export async function detectFirewall(): Promise<FirewallKind> {
-  const works = async (cmd: string, args: string[]): Promise<boolean> => {
-    try {
-      return (await run(cmd, args, { allowFail: true })).code === 0;
-    } catch {
-      return false; // not installed
-    }
-  };
-  if (await works('nft', ['list', 'tables'])) return 'nft';
-  if (await works('iptables', ['-w', '-S', 'INPUT'])) return 'iptables';
+const works = async (cmd: string, args: string[]): Promise<boolean> => {
+  try {
+    return (await run(cmd, args, { allowFail: true })).code === 0;
+  } catch {
+    return false; // not installed
+  }
+};
+
+const probes = {
+  nft: () => works('nft', ['list', 'tables']),
+  iptables: () => works('iptables', ['-w', '-t', 'nat', '-S', 'POSTROUTING']),
+};
+
+/** The first that works (nft, then iptables), or "none". */
+export async function detectFirewall(): Promise<FirewallKind>;
+/** Whether `kind` works here. */
+export async function detectFirewall(kind: 'nft' | 'iptables'): Promise<boolean>;
+export async function detectFirewall(kind?: 'nft' | 'iptables'): Promise<FirewallKind | boolean> {
+  if (kind) return probes[kind]();
+  if (await probes.nft()) return 'nft';
+  if (await probes.iptables()) return 'iptables';
   return 'none';
 }

@@ -3,6 +3,7 @@ export * from './dns.ts';
 export * from './errors.ts';
 export * from './firewall.ts';
 export * from './ipam.ts';
+export * from './iptables.ts';
 export * from './links.ts';
 export * from './manager.ts';
 export * from './nft.ts';

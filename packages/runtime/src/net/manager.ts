@@ -17,6 +17,7 @@ import {
 import { NetError } from './errors.ts';
 import { detectFirewall } from './firewall.ts';
 import { allocate } from './ipam.ts';
+import { applyIptables, deleteIptables, renderIptables } from './iptables.ts';
 import {
   containerCounters,
   createVeth,
@@ -73,6 +74,8 @@ export interface NetworkManagerOptions {
   sysctlRoot?: string;
   /** Check published host ports by binding them for a moment (default true). */
   checkHostPorts?: boolean;
+  /** Which packet filter: "auto" (default) detects nft, then iptables; the others insist. */
+  firewall?: 'auto' | 'nft' | 'iptables';
 }
 
 export const DEFAULT_NETWORK: NetworkSpec = { name: 'berth0', bridge: 'berth0', subnet: '10.87.0.0/16' };
@@ -106,6 +109,8 @@ export class NetworkManager {
   private readonly nftElements = (text: string): Promise<void> =>
     this.nftSession.exec(text.trim().split('\n'));
   private hostResolverCache?: ResolverConfig;
+  /** The packet filter in use (nft; iptables where nft is missing: iptables.ts). */
+  firewall: 'nft' | 'iptables' = 'nft';
   readonly table: string;
   readonly hostIfPrefix: string;
 
@@ -126,14 +131,12 @@ export class NetworkManager {
    * (rebuilt whole), forwarding, DNS responders. Safe to call on every agent start. */
   static async open(opts: NetworkManagerOptions): Promise<NetworkManager> {
     const m = new NetworkManager(opts);
-    const fw = await detectFirewall();
-    if (fw !== 'nft')
-      throw new NetError(
-        'unavailable',
-        fw === 'iptables'
-          ? 'nftables (nft) is not available on this host and the iptables fallback is not implemented yet: install nftables'
-          : 'no packet filter on this host: install nftables',
-      );
+    const want = opts.firewall ?? 'auto';
+    const fw = want === 'auto' ? await detectFirewall() : want;
+    if (fw === 'none') throw new NetError('unavailable', 'no packet filter on this host: install nftables');
+    if (want !== 'auto' && !(await detectFirewall(want)))
+      throw new NetError('unavailable', `firewall: ${want} does not work on this host`, 'firewall');
+    m.firewall = fw;
     m.state = await opts.store.read();
     await m.serial(() => m.restore());
     return m;
@@ -175,12 +178,20 @@ export class NetworkManager {
     return { table: this.table, hostIfPrefix: this.hostIfPrefix };
   }
 
-  private applyFirewall(): Promise<void> {
-    return applyRuleset(renderRuleset(this.state, this.fwOpts()));
+  private applyFirewall(state = this.state): Promise<void> {
+    if (this.firewall === 'iptables') return applyIptables(state, this.fwOpts());
+    return applyRuleset(renderRuleset(state, this.fwOpts()));
+  }
+
+  /** One container's rules: set and map elements with nft, Berth's chains rebuilt with iptables. */
+  private endpointFirewall(ep: EndpointRecord, op: 'add' | 'delete', state: NetState): Promise<void> {
+    if (this.firewall === 'iptables') return this.applyFirewall(state);
+    return this.nftElements(renderEndpointChange(ep, op, this.fwOpts()));
   }
 
   /** Renders the firewall as it would be applied now (for inspection and tests). */
   renderFirewall(): string {
+    if (this.firewall === 'iptables') return renderIptables(this.state, this.fwOpts());
     return renderRuleset(this.state, this.fwOpts());
   }
 
@@ -444,11 +455,7 @@ export class NetworkManager {
         // the lease is durable does the host end go up: a crash before that leaves a down
         // link with Berth's prefix and no lease, which restore() removes, never an address in
         // use that IPAM could hand out again.
-        await Promise.all([
-          this.commit(state),
-          this.nftElements(renderEndpointChange(ep, 'add', this.fwOpts())),
-          createVeth(veth),
-        ]);
+        await Promise.all([this.commit(state), this.endpointFirewall(ep, 'add', state), createVeth(veth)]);
         await plugHostEnd(veth, this.hostIp);
         if (ep.rateLimit) await applyRateLimit(ep.hostIf, ep.rateLimit);
       } catch (e) {
@@ -508,7 +515,7 @@ export class NetworkManager {
     await Promise.all([
       removeLink(ep.hostIf, this.hostIp),
       // Elements missing (e.g. the table was rebuilt by hand): rebuild from the state instead.
-      this.nftElements(renderEndpointChange(ep, 'delete', this.fwOpts())).catch(() => this.applyFirewall()),
+      this.endpointFirewall(ep, 'delete', state).catch(() => this.applyFirewall()),
     ]);
   }
 
@@ -543,7 +550,8 @@ export class NetworkManager {
     await this.serial(async () => {
       for (const ep of Object.values(this.state.endpoints)) await this.removeEndpoint(ep);
       for (const n of Object.values(this.state.networks)) await this.removeNetwork(n);
-      await deleteTables(this.table);
+      if (this.firewall === 'iptables') await deleteIptables(this.table);
+      else await deleteTables(this.table);
       for (const r of this.responders.values()) await r.stop();
       this.responders.clear();
       this.ipSession.close();
