@@ -720,7 +720,8 @@ export class ContainerService {
 
   private async onExit(id: string, exit: RuntimeExit, trace: Trace): Promise<void> {
     trace.mark('lock');
-    const row = await this.d.db.container.findUnique({ where: { id } });
+    // Without the spec: the bulk of the row (the seccomp profile), not needed to record an exit.
+    const row = await this.d.db.container.findUnique({ where: { id }, omit: { spec: true } });
     if (!row || (row.state !== 'running' && row.state !== 'paused')) return; // stop/delete handled it
     const rs = this.d.runtime.state(id);
     if (rs && rs.status !== 'stopped') return; // a later instance is running
@@ -755,7 +756,7 @@ export class ContainerService {
   }
 
   /** Schedules a restart when the policy wants one, with exponential back-off. */
-  applyRestartPolicy(row: ContainerRow): void {
+  applyRestartPolicy(row: Omit<ContainerRow, 'spec'>): void {
     if (row.stoppedByUser || this.closed) return;
     const policy = parseRestartPolicy(row.restartPolicy);
     const failed = row.exitCode !== 0;
