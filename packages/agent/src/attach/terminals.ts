@@ -113,7 +113,6 @@ function serve(ws: WebSocket, open: OpenTerminal): void {
   const start = (s: TerminalSession) => {
     session = s;
     send(ws, { type: 'ready', ...(s.pid !== undefined ? { pid: s.pid } : {}) });
-    for (const f of early.splice(0)) f();
     s.run((chunk) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       queued += chunk.length;
@@ -131,6 +130,8 @@ function serve(ws: WebSocket, open: OpenTerminal): void {
       },
       (err: Error) => fail('INTERNAL', `the terminal failed: ${err.message}`, TerminalClose.internal),
     );
+    // What the client typed while the terminal was opening, once its output is listened to.
+    for (const f of early.splice(0)) f();
   };
 
   ws.on('message', (data: RawData, isBinary: boolean) => {
