@@ -61,10 +61,10 @@ int listener_connect(const struct plan *p) {
   if (!plan_next(p, P_SECCOMP_LISTENER, &pos, &r)) return -1;
   const char *path = rec_str(&r, 0, NULL);
   struct sockaddr_un a = {.sun_family = AF_UNIX};
-  if (!path || strlen(path) >= sizeof a.sun_path) die_errno(ENAMETOOLONG, "seccomp listenerPath");
+  if (!path || strlen(path) >= sizeof a.sun_path) die_errno(ENAMETOOLONG, "linux.seccomp.listenerPath");
   memcpy(a.sun_path, path, strlen(path) + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) die("connect to the seccomp listener %s", path);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) die("linux.seccomp.listenerPath: connect to %s", path);
   return fd;
 }
 

@@ -91,12 +91,12 @@ void join_namespaces(const struct plan *p, int pid_and_time_only) {
       if ((pass == 0) != (type == CLONE_NEWUSER)) continue;
       if (n == 16) die_errno(E2BIG, "too many namespaces to join");
       fds[n] = open(path, O_RDONLY | O_CLOEXEC);
-      if (fds[n] < 0) die("open namespace %s", path);
+      if (fds[n] < 0) die("linux.namespaces: open %s", path);
       types[n++] = (int)type;
     }
   }
   for (int i = 0; i < n; i++) {
-    if (setns(fds[i], types[i]) < 0) die("setns %s namespace", types[i] == CLONE_NEWUSER ? "user" : "joined");
+    if (setns(fds[i], types[i]) < 0) die("linux.namespaces: setns %s namespace", types[i] == CLONE_NEWUSER ? "user" : "joined");
     close(fds[i]);
   }
 }

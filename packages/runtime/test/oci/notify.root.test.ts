@@ -140,7 +140,7 @@ test('a listenerPath nobody listens on fails create by name and leaves nothing',
   const missing = join(base, 'nobody.sock');
   const bundle = makeBundle(base, 'missing', rootfs, notifying(missing));
   await expect(rt.create(cid, { bundle, stdio: 'ignore' })).rejects.toThrow(
-    /connect to the seccomp listener .*nobody\.sock/,
+    /linux\.seccomp\.listenerPath: connect to .*nobody\.sock: No such file/,
   );
   expect(rt.list()).toEqual([]);
   expect(existsSync(join(base, 'state', cid))).toBe(false);

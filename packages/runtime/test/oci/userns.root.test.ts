@@ -75,6 +75,8 @@ test('a joined user namespace path that is not one is refused and leaves nothing
   const bundle = makeBundle(base, 'bad', rootfs, (c) => {
     c.linux!.namespaces!.push({ type: 'user', path: '/proc/self/ns/net' });
   });
-  await expect(rt.create(cid, { bundle, stdio: 'ignore' })).rejects.toThrow(/setns user namespace/);
+  await expect(rt.create(cid, { bundle, stdio: 'ignore' })).rejects.toThrow(
+    /linux\.namespaces: setns user namespace/,
+  );
   expect(rt.list()).toEqual([]);
 });
