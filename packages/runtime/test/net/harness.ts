@@ -10,6 +10,7 @@ import { afterEach, beforeEach } from 'vitest';
 import { run } from '../../src/net/exec.ts';
 import {
   deleteTables,
+  type Endpoint,
   FileNetStateStore,
   NetworkManager,
   type NetworkManagerOptions,
@@ -99,6 +100,27 @@ export class Harness {
       await rm(`/etc/netns/${name}`, { recursive: true, force: true });
     });
     return { name, path: `/run/netns/${name}` };
+  }
+
+  /** A fresh namespace per hostname, each attached to `network` (container id `<name>-<id>`),
+   * in order: the namespace and its endpoint. */
+  async attached<const N extends readonly string[]>(
+    m: NetworkManager,
+    network: string,
+    hostnames: N,
+  ): Promise<{ [K in keyof N]: [TestNs, Endpoint] }> {
+    const out: Array<[TestNs, Endpoint]> = [];
+    for (const hostname of hostnames) {
+      const ns = await this.netns();
+      const ep = await m.attach({
+        containerId: `${hostname}-${this.id}`,
+        network,
+        netns: { path: ns.path },
+        hostname,
+      });
+      out.push([ns, ep]);
+    }
+    return out as { [K in keyof N]: [TestNs, Endpoint] };
   }
 
   /** A namespace held only by a process (like a real container's): referred to by pid. */

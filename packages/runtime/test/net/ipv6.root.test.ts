@@ -17,19 +17,7 @@ describe('IPv6 (root)', () => {
     });
     expect(parsePrefix(n.subnet6!)).toMatchObject({ family: 6, length: 64 });
     expect(n.subnet6!.startsWith('fd')).toBe(true);
-    const [a, b] = [await h.netns(), await h.netns()];
-    const ea = await m.attach({
-      containerId: `a-${h.id}`,
-      network: n.name,
-      netns: { path: a.path },
-      hostname: 'a',
-    });
-    const eb = await m.attach({
-      containerId: `b-${h.id}`,
-      network: n.name,
-      netns: { path: b.path },
-      hostname: 'b',
-    });
+    const [[a, ea], [b, eb]] = await h.attached(m, n.name, ['a', 'b']);
     expect(ea.ip6).toBeDefined();
     expect((await inNs(a, ['ip', '-6', 'route', 'show', 'default'])).stdout).toContain(`via ${n.gateway6}`);
     const ping6 = async (ns: typeof a, to: string) =>

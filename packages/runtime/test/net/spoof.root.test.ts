@@ -21,25 +21,7 @@ describe('anti-spoofing (root)', () => {
     const h = harness();
     const m = await h.manager();
     const n = await m.createNetwork({ name: `s-${h.id}`, bridge: h.bridge(), subnet: testSubnet() });
-    const [a, b, c] = [await h.netns(), await h.netns(), await h.netns()];
-    const ea = await m.attach({
-      containerId: `a-${h.id}`,
-      network: n.name,
-      netns: { path: a.path },
-      hostname: 'a',
-    });
-    const eb = await m.attach({
-      containerId: `b-${h.id}`,
-      network: n.name,
-      netns: { path: b.path },
-      hostname: 'b',
-    });
-    const ec = await m.attach({
-      containerId: `c-${h.id}`,
-      network: n.name,
-      netns: { path: c.path },
-      hostname: 'c',
-    });
+    const [[a, ea], [b, eb], [c, ec]] = await h.attached(m, n.name, ['a', 'b', 'c']);
     const len = ea.prefixLength;
     expect(await ping(a, ec.ip)).toBe(true);
 
