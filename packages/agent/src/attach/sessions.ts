@@ -91,12 +91,31 @@ export async function openShell(
   let hungUp = false;
   const record = recordShell(svc.d.stateDir, pid);
   exit.catch(() => {}).finally(() => rmSync(record, { force: true }));
+  function hangup(): void {
+    if (hungUp) return;
+    hungUp = true;
+    // The client is gone: the shell's whole session goes, as on a terminal hangup. Its
+    // members are found while the shell (the session leader) lives, so the id is its own.
+    const timer = endSession(pid);
+    exit
+      .finally(() => {
+        clearTimeout(timer);
+        stream.close();
+      })
+      .catch(() => {});
+  }
   return {
     pid,
     async run(onOutput) {
       stream.socket.on('data', onOutput);
       const closed = new Promise<void>((resolve) => stream.socket.once('close', () => resolve()));
       // The session sends everything its process wrote before it drops its clients and exits.
+      // Dropped while the shell runs on (a client too slow for the session's bounded buffer):
+      // nobody can see it any more, so it is ended as on a hangup.
+      void closed.then(() => {
+        const t = setTimeout(hangup, HANGUP_GRACE_MS);
+        exit.finally(() => clearTimeout(t)).catch(() => {});
+      });
       const code = await exit.catch(() => 127);
       await closed;
       await svc.d.events.append('container.shell-closed', {
@@ -110,17 +129,7 @@ export async function openShell(
     resize: (s: TerminalSize) => stream.resize(s.rows, s.cols),
     pause: () => stream.socket.pause(),
     resume: () => stream.socket.resume(),
-    hangup() {
-      if (hungUp) return;
-      hungUp = true;
-      // The client is gone: the shell's whole session goes, as on a terminal hangup. Its
-      // members are found while the shell (the session leader) lives, so the id is its own.
-      const timer = endSession(pid);
-      exit.finally(() => {
-        clearTimeout(timer);
-        stream.close();
-      });
-    },
+    hangup,
   };
 }
 
