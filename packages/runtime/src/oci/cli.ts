@@ -403,7 +403,12 @@ async function exec(rt: Runtime, g: Global, argv: string[]): Promise<number> {
     preserveFds: preserveFdsFlag(flags),
   });
   if (flags.detach) return 0;
-  if (attachSocket) await relay(attachSocket);
+  if (attachSocket) {
+    await relay(attachSocket);
+    // In a user namespace the session is the namespace's root by now and cannot remove it.
+    await r.exit.catch(() => {});
+    rmSync(attachSocket, { force: true });
+  }
   return r.exit;
 }
 
