@@ -44,8 +44,9 @@ async function bootState(name: string, ms: number): Promise<string> {
   while (Date.now() < deadline) {
     const r = await berth('exec', name, '--', 'systemctl', 'is-system-running');
     state = r.stdout.trim();
-    // "offline" is also what it says before systemd's bus is up; "" while exec itself failed.
-    if (!['', 'initializing', 'starting', 'offline'].includes(state)) return state;
+    // "offline" is also what it says before systemd's bus is up, "unknown" when systemd (busy
+    // booting on a loaded machine) does not answer in time; "" while exec itself failed.
+    if (!['', 'initializing', 'starting', 'offline', 'unknown'].includes(state)) return state;
     await new Promise((r) => setTimeout(r, 1000));
   }
   return state;
