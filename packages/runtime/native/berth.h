@@ -130,6 +130,7 @@ void apply_sysctls(const struct plan *p);
 
 /* caps.c */
 void finalize_process(const struct plan *p); /* rlimits, oom, user, caps, umask, cwd, nnp */
+void set_rlimits_of(pid_t pid, const struct plan *p); /* prlimit; pid 0: ourselves */
 void install_seccomp(const struct plan *p);
 void exec_process(const struct plan *p) __attribute__((noreturn));
 void run_hooks(const struct plan *p, uint32_t kind);

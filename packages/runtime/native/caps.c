@@ -22,12 +22,15 @@
 
 extern char **environ;
 
-static void set_rlimits(const struct plan *p) {
+/* The plan's rlimits on `pid` (0: ourselves). The monitor gives them to init and to an exec'd
+ * process while it is still host root: in their user namespace, raising a hard limit above
+ * the one inherited needs CAP_SYS_RESOURCE of the host, so there the same call only confirms. */
+void set_rlimits_of(pid_t pid, const struct plan *p) {
   size_t pos = 0;
   struct rec r;
   while (plan_next(p, P_RLIMIT, &pos, &r)) {
     struct rlimit l = {.rlim_cur = rec_u64(&r, 8), .rlim_max = rec_u64(&r, 16)};
-    if (setrlimit((int)rec_u32(&r, 0), &l) < 0) die("setrlimit %u", rec_u32(&r, 0));
+    if (prlimit(pid, (int)rec_u32(&r, 0), &l, NULL) < 0) die("setrlimit %u", rec_u32(&r, 0));
   }
 }
 
@@ -75,7 +78,7 @@ void finalize_process(const struct plan *p) {
   int have_user = plan_next(p, P_USER, &pos, &user);
   int nnp = plan_has(p, P_NNP);
 
-  set_rlimits(p);
+  set_rlimits_of(0, p);
   if (!nnp) install_seccomp(p);
   if (have_caps) {
     uint64_t bounding = rec_u64(&caps, 0);

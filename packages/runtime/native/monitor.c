@@ -412,6 +412,7 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   pass_fds_release(p);
   s.sync = sv[0];
   if (flags & CLONE_NEWUSER) write_id_maps(s.child, p);
+  set_rlimits_of(s.child, p); /* as host root: see caps.c */
   pos = 0;
   struct rec oom;
   if (plan_next(p, P_OOM_SCORE, &pos, &oom)) {
@@ -514,6 +515,7 @@ int exec_run(struct plan *p, int report_fd) {
   }
   int sigfd = make_sigfd();
   int host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC); /* to remove the socket later */
+  set_rlimits_of(0, p); /* as host root, for the process we fork: see caps.c */
   if (setns(pidfd, (int)plan_u64(p, P_NS_FLAGS, 0)) < 0) die("join the namespaces of %d", target);
   /* In a user namespace host root is nobody: as the namespace's root (what the process is
    * made into anyway) the pty below belongs to an id the namespace knows, so it can be given

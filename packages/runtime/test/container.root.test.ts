@@ -111,14 +111,19 @@ describe('process and namespaces', () => {
     expect(out).toBe('lo\nberth\n');
   });
 
+  /** Container root as host uid 200000, ids 0-65535 mapped; devpts without a host gid. */
+  const inUserNamespace = (c: import('../src/spec/config.ts').OciConfig) => {
+    c.linux!.namespaces!.push({ type: 'user' });
+    c.linux!.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    c.linux!.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    const devpts = c.mounts!.find((m) => m.destination === '/dev/pts')!;
+    devpts.options = devpts.options!.filter((o) => !o.startsWith('gid='));
+  };
+
   test('a user namespace maps container root to an unprivileged host uid', async () => {
     const bundle = makeBundle(base, 'userns', rootfs, (c) => {
       sh('cat /proc/self/uid_map /proc/self/gid_map; id -u; ls /dev; touch /tmp/x && stat -c %u /tmp/x')(c);
-      c.linux!.namespaces!.push({ type: 'user' });
-      c.linux!.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
-      c.linux!.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
-      const devpts = c.mounts!.find((m) => m.destination === '/dev/pts')!;
-      devpts.options = devpts.options!.filter((o) => !o.startsWith('gid='));
+      inUserNamespace(c);
     });
     const r = await runCaptured(rt, id(), bundle);
     expect(r.code).toBe(0);
@@ -128,6 +133,25 @@ describe('process and namespaces', () => {
     expect(lines[2]).toBe('0');
     expect(r.out).toContain('null');
     expect(lines.at(-2)).toBe('0');
+  });
+
+  test('rlimits reach init in a user namespace, up to what the host allows', async () => {
+    // Raising a hard limit needs CAP_SYS_RESOURCE of the host, which init in its user
+    // namespace lacks: the monitor gives init its limits while it is still host root. Where
+    // root itself lacks CAP_SYS_RESOURCE (as on the CI VMs), the caller's hard limit is the top.
+    const capEff = BigInt(
+      `0x${/^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`,
+    );
+    const ownHard = /^Max open files\s+\d+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]!;
+    const nrOpen =
+      capEff & (1n << 24n) ? Number(readFileSync('/proc/sys/fs/nr_open', 'utf8')) : Number(ownHard);
+    const bundle = makeBundle(base, 'userns-rlimit', rootfs, (c) => {
+      sh('ulimit -Sn; ulimit -Hn')(c);
+      inUserNamespace(c);
+      c.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 4096, hard: nrOpen }];
+    });
+    const r = await runCaptured(rt, id(), bundle);
+    expect([r.code, r.out.trim().split('\n')]).toEqual([0, ['4096', String(nrOpen)]]);
   });
 
   test("seccomp: the plan's filter is installed last and a blocked syscall fails with EPERM", async () => {

@@ -5,7 +5,7 @@ import { ContainerConfig } from '@berth/contracts';
 import { compilePlan, defaultConfig, MS, parseConfig } from '@berth/runtime';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ContainerRuntime } from '../runtime/types.ts';
-import { buildSpec, SYSTEMD_STOP_SIGNAL, stopSignalOf } from './spec.ts';
+import { buildSpec, SYSTEMD_STOP_SIGNAL, stopSignalOf, systemNofileHard } from './spec.ts';
 
 // What berthd asks of the runtime for a system container, compiled into the runtime's plan for
 // both host layouts: this host is hybrid, so the v2 (pure unified) path is pinned here.
@@ -48,6 +48,23 @@ describe('a system container', () => {
     for (const d of ['/run', '/run/lock'])
       expect(spec.mounts.find((m) => m.destination === d)).toMatchObject({ type: 'tmpfs' });
     expect(spec.mounts.find((m) => m.destination === '/sys/fs/cgroup')!.options).not.toContain('ro');
+    // systemd's own defaults for open files: soft 1024, hard 524288 (or what the host allows).
+    expect((systemSpec() as { process: { rlimits: unknown[] } }).process.rlimits).toContainEqual({
+      type: 'RLIMIT_NOFILE',
+      soft: Math.min(1024, systemNofileHard()),
+      hard: systemNofileHard(),
+    });
+  });
+
+  it('asks for a hard open-file limit of 524288, or what berthd may give without CAP_SYS_RESOURCE', () => {
+    const limits = (hard: string) =>
+      `Limit Soft Limit Hard Limit Units\nMax open files            1024                 ${hard}                files\n`;
+    const status = (capEff: string) => `Name:\tberthd\nCapEff:\t${capEff}\n`;
+    expect(systemNofileHard(status('000001ffffffffff'), limits('20000'))).toBe(524288);
+    expect(systemNofileHard(status('000001fffeffffff'), limits('20000'))).toBe(20000);
+    expect(systemNofileHard(status('000001fffeffffff'), limits('1048576'))).toBe(524288);
+    expect(systemNofileHard(status('000001fffeffffff'), limits('unlimited'))).toBe(524288);
+    expect(systemNofileHard(status('000001fffeffffff'), limits('64'))).toBe(64);
   });
 
   it('on a cgroup v2 host gets a writable cgroup2 mount of its own cgroup namespace', () => {

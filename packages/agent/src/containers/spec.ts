@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { ContainerConfig, Limits } from '@berth/contracts';
 import type { ContainerRuntime } from '../runtime/types.ts';
 
@@ -111,9 +112,14 @@ export function buildSpec(rt: ContainerRuntime, s: SpecInput): Record<string, un
 /**
  * systemd as PID 1 wants a writable cgroup subtree of its own and /run, /run/lock as tmpfs
  * (LXC's "mixed" cgroup mount: read-only except the container's own cgroup, which the
- * cgroup namespace makes its root).
+ * cgroup namespace makes its root), and room to raise its services' open-file limits:
+ * systemd's own defaults, soft 1024 (select() still works) and hard 524288.
  */
 function systemContainer(spec: OciSpec): void {
+  spec.process.rlimits = [
+    ...(spec.process.rlimits ?? []).filter((r) => r.type !== 'RLIMIT_NOFILE'),
+    { type: 'RLIMIT_NOFILE', soft: Math.min(1024, systemNofileHard()), hard: systemNofileHard() },
+  ];
   spec.mounts = spec.mounts.map((m) =>
     m.destination === '/sys/fs/cgroup'
       ? { ...m, options: (m.options ?? []).filter((o) => o !== 'ro').concat('rw') }
@@ -126,6 +132,22 @@ function systemContainer(spec: OciSpec): void {
       source: 'tmpfs',
       options: ['nosuid', 'nodev', 'mode=755', 'size=65536k'],
     });
+}
+
+/**
+ * 524288, or less where berthd may not give that much: raising a hard limit above berthd's own
+ * needs CAP_SYS_RESOURCE, which some hosts' root lacks (the CI VMs' does).
+ */
+export function systemNofileHard(
+  status = readFileSync('/proc/self/status', 'utf8'),
+  limits = readFileSync('/proc/self/limits', 'utf8'),
+): number {
+  const want = 524288;
+  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1];
+  if (capEff && (BigInt(`0x${capEff}`) >> 24n) & 1n) return want; // CAP_SYS_RESOURCE
+  const own = /^Max open files\s+\S+\s+(\S+)/m.exec(limits)?.[1];
+  const hard = own === 'unlimited' ? want : Number(own);
+  return Number.isFinite(hard) && hard > 0 ? Math.min(want, hard) : want;
 }
 
 export function hostnameOf(name: string): string {
@@ -143,6 +165,7 @@ interface OciSpec {
     cwd: string;
     user: { uid: number; gid: number };
     args?: string[];
+    rlimits?: Array<{ type: string; soft: number; hard: number }>;
   };
   root: { path: string; readonly?: boolean };
   hostname?: string;
