@@ -116,7 +116,8 @@ int sync_recv_fd(int sock, char *c, char *line, size_t linelen, int *fd); /* and
 /* ns.c */
 pid_t clone_container(uint64_t flags);
 void write_id_maps(pid_t pid, const struct plan *p);
-void join_cgroups(const struct plan *p, pid_t pid);
+void join_cgroups(const struct plan *p, pid_t pid, const char *skip); /* skip: a procs file init was born in */
+pid_t clone_container_into(uint64_t flags, const struct plan *p, const char **placed);
 void join_namespaces(const struct plan *p, int pid_and_time_only);
 int joins_user_namespace(const struct plan *p);
 void enter_created_namespaces(uint64_t flags, int sync);

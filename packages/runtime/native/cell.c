@@ -133,7 +133,7 @@ int cell_run(struct plan *prep, int planfd, int report_fd) {
   g_ctl = ctl[0];
   /* Off the critical path: the migration (and its grace period) happens now. If it fails we
    * die, our end of ctl closes and the resident exits. */
-  join_cgroups(prep, r);
+  join_cgroups(prep, r, NULL);
   plan_free(prep);
   report("ok %d", r);
   struct plan p = {.buf = shared, .mapped = BERTH_PLAN_MAX};

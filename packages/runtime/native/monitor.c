@@ -394,8 +394,10 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
    * are the namespace's root (as runc does). */
   /* Joining a user namespace: the child creates the others once inside it (ns.c). */
   int join_user = joins_user_namespace(p);
+  const char *placed = NULL; /* the cgroup.procs init was born in (clone3), no write needed */
   if (cell_active()) s.child = cell_clone(p, sv[1], slave);
-  else s.child = clone_container(join_user ? 0 : flags & ~(uint64_t)(CLONE_NEWTIME_ | CLONE_NEWCGROUP));
+  else if (join_user) s.child = clone_container(0);
+  else s.child = clone_container_into(flags & ~(uint64_t)(CLONE_NEWTIME_ | CLONE_NEWCGROUP), p, &placed);
   if (s.child < 0) die("clone");
   if (s.child == 0) {
     /* Nothing of the monitor's may stay open in init while it waits for start: the
@@ -421,7 +423,7 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
     int n = snprintf(v, sizeof v, "%d", (int32_t)rec_u32(&oom, 0));
     if (write_file(path, v, (size_t)n) < 0) die("write oom_score_adj");
   }
-  join_cgroups(p, s.child);
+  join_cgroups(p, s.child, placed);
   char c, line[1024];
   if (sync_send(s.sync, 'G') < 0) die("sync with container init");
   /* Steps before 'R' (ready): 'P' init's pid (user namespace joined), 'H' hooks to run
@@ -505,7 +507,7 @@ int exec_run(struct plan *p, int report_fd) {
   pid_t target = (pid_t)plan_u64(p, P_TARGET_PID, 0) & 0x7fffffff;
   int pidfd = (int)syscall(SYS_pidfd_open, target, 0);
   if (pidfd < 0) die("pidfd_open %d", target);
-  join_cgroups(p, getpid());
+  join_cgroups(p, getpid(), NULL);
   int slave = -1, terminal = plan_has(p, P_TERMINAL);
   const char *attach = plan_str(p, P_ATTACH_SOCKET), *console = plan_str(p, P_CONSOLE_SOCKET);
   if (terminal && attach) { /* bound on the host's filesystem, before we enter the container's */
