@@ -124,10 +124,20 @@ test('open() removes the empty cgroups a dead owner left, and keeps one a contai
     // A directory that is not a pool's (no owner in its name) is not the pool's to touch.
     const other = createCgroupManager({ path: `${parent}/pool/not-a-pool`, layout });
     await other.create();
-    pools.push(await openCgroupPool({ parent: `${parent}/pool`, size: 0 }));
+    const pool = await openCgroupPool({ parent: `${parent}/pool`, size: 0 });
+    pools.push(pool);
     expect(dirsIn(`${stale}/x1`)).toEqual([]);
     expect(dirsIn(`${stale}/x2`).length).toBeGreaterThan(0);
     expect(dirsIn(`${parent}/pool/not-a-pool`).length).toBeGreaterThan(0);
+    // That container ends and is deleted by the new owner: the old pool goes with it.
+    child.kill('SIGKILL');
+    await waitUntil(
+      'child gone',
+      () => !existsSync(`/proc/${child.pid}/stat`) || child.exitCode !== null || child.signalCode !== null,
+    );
+    pool.release(`${stale}/x2`);
+    await pool.close();
+    expect(dirsIn(stale)).toEqual([]);
   } finally {
     child.kill('SIGKILL');
   }

@@ -256,6 +256,13 @@ export class CgroupPool {
       await new Promise((r) => setImmediate(r));
       await manager.destroy().catch(() => {});
       for (const m of this.named) await this.rmTree(join(m, path));
+      // The last container of an earlier owner's pool (one that outlived a restart): its
+      // pool directory goes with it.
+      const owner = path.slice(0, path.lastIndexOf('/'));
+      const name = owner.slice(owner.lastIndexOf('/') + 1);
+      const m = /^(\d+)-(\d+)$/.exec(name);
+      if (owner !== this.dir && owner.startsWith(`${this.parent}/`) && m && startTime(Number(m[1])) !== m[2])
+        await this.removeIfEmpty(owner).catch(() => false);
     })();
     this.removing.add(p);
     void p.finally(() => this.removing.delete(p));
