@@ -169,7 +169,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
 
   // Sampling starts with the agent; the container service registers its containers in
   // metrics.targets.
-  const metrics = metricsService({ db, ...(config.procRoot ? { procRoot: config.procRoot } : {}) });
+  const metrics = metricsService({
+    db,
+    ...(config.procRoot ? { procRoot: config.procRoot } : {}),
+    isBerthLink: (name) => networks.isOwnLink(name),
+  });
   metrics.start();
   const metricsFeed = new AbortController();
   feedMetrics({

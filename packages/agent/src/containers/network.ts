@@ -148,6 +148,13 @@ export class ContainerNetworks {
     };
   }
 
+  /** Whether a host link is one of Berth's: a container's veth end or a network's bridge. */
+  isOwnLink(name: string): boolean {
+    if (name.startsWith(this.policy.hostIfPrefix)) return true;
+    const nets = this.opened?.listNetworks();
+    return nets ? nets.some((n) => n.bridge === name) : name === this.policy.bridge;
+  }
+
   /** The host end of the container's veth pair (for the metrics sampler). */
   hostIf(containerId: string): string | undefined {
     return this.opened?.getEndpoint(containerId)?.hostIf;

@@ -47,6 +47,8 @@ export class HostReader {
     private readonly fs: CgroupFs,
     private readonly procRoot = '/proc',
     private readonly sysRoot = '/sys',
+    /** Links of Berth's own networks (container veths, bridges): not the host's traffic. */
+    private readonly isBerthLink: (name: string) => boolean = () => false,
   ) {}
 
   /** Fills `out` in place. */
@@ -98,7 +100,9 @@ export class HostReader {
       if (colon < 0) continue;
       const name = line.slice(0, colon).trim();
       // Traffic leaving or entering the host, not the host talking to itself or to containers.
-      if (name === 'lo' || name.startsWith('veth') || name.startsWith('berth')) continue;
+      // (Container traffic to the outside is counted once, on the uplink.)
+      if (name === 'lo' || name.startsWith('veth') || name.startsWith('berth') || this.isBerthLink(name))
+        continue;
       const f = line
         .slice(colon + 1)
         .trim()

@@ -35,6 +35,9 @@ function proc(v: { busy: number; idle: number; rx: number; read: number; avail: 
       `    lo: 999999 1 0 0 0 0 0 0 999999 1 0 0 0 0 0 0`,
       `  eth0: ${v.rx} 10 0 0 0 0 0 0 ${v.rx / 2} 5 0 0 0 0 0 0`,
       `veth1a: 555555 1 0 0 0 0 0 0 555555 1 0 0 0 0 0 0`,
+      // Berth's own links (a container's veth end, a network's bridge): not the host's traffic.
+      `vb0123abcd: 777777 1 0 0 0 0 0 0 777777 1 0 0 0 0 0 0`,
+      `br-0123456789: 888888 1 0 0 0 0 0 0 888888 1 0 0 0 0 0 0`,
       '',
     ].join('\n'),
   );
@@ -59,6 +62,7 @@ async function sampledTwice(first: Proc, second: Proc, seconds: number): Promise
     fs: hostCgroupFs(),
     procRoot: join(dir, 'proc'),
     sysRoot: join(dir, 'sys'),
+    isBerthLink: (name) => name.startsWith('vb') || name.startsWith('br-'),
   });
   proc(first);
   await sampler.sample(1_000_000);

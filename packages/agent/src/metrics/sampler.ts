@@ -86,6 +86,8 @@ export interface SamplerOptions {
   onRollup?: (rows: RollupRow[]) => void;
   /** Ticks between full stats() reads of a container (default FULL_EVERY; 1: every tick). */
   fullEvery?: number;
+  /** Links of Berth's networks, left out of the host's network counters. */
+  isBerthLink?: (name: string) => boolean;
   /** Tests: make the cgroup manager of a target. */
   managerFor?: (path: string) => CgroupManager;
 }
@@ -104,7 +106,7 @@ export class MetricsSampler implements MetricsTargets {
   constructor(private readonly opts: SamplerOptions) {
     this.clock = new TickClock(opts.capacity ?? 3600);
     this.fullEvery = Math.max(1, opts.fullEvery ?? FULL_EVERY);
-    this.host = new HostReader(opts.fs, opts.procRoot, opts.sysRoot);
+    this.host = new HostReader(opts.fs, opts.procRoot, opts.sysRoot, opts.isBerthLink);
     this.add({ id: 'host', name: 'host' }, 'host');
   }
 

@@ -21,6 +21,8 @@ export interface MetricsServiceOptions {
   layout?: CgroupLayout;
   procRoot?: string;
   sysRoot?: string;
+  /** Links of Berth's networks, left out of the host's network counters. */
+  isBerthLink?: (name: string) => boolean;
 }
 
 export interface MetricsService extends MetricsApi {
@@ -43,6 +45,7 @@ export function metricsService(opts: MetricsServiceOptions): MetricsService {
     ...(opts.layout ? { layout: opts.layout } : {}),
     ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
     ...(opts.sysRoot ? { sysRoot: opts.sysRoot } : {}),
+    ...(opts.isBerthLink ? { isBerthLink: opts.isBerthLink } : {}),
     onRollup: (rows) => {
       void service.persist(rows);
     },
