@@ -205,6 +205,10 @@ try {
   console.log(
     '\n(crun and runc run Berth defaults with the same limits; crun minimal rows: the minimal bundle)',
   );
+  const c = pool.counts;
+  console.log(
+    `pool: ${c.takes} takes, ${c.preWritten} with the limits written ahead, ${c.withCell} born in the cgroup (warm cell)`,
+  );
 
   // The monitor's private memory with one idle container.
   const idle = id();
