@@ -219,6 +219,20 @@ test('a discarded warm cell lets its resident and monitor go', async () => {
   await cg.destroy();
 });
 
+test('releasing a slot whose cell was never used lets the cell go', async () => {
+  const { pool } = await pooledRuntime(1, true);
+  await pool.take({ pids: { limit: 50 } });
+  await waitUntil('a cell ready', () => pool.readyFor().withCell === 1);
+  const slot = await pool.take({ pids: { limit: 50 } });
+  expect(slot.cell).toBeDefined();
+  const procs = join(layout.v1.pids!, slot.path, 'cgroup.procs');
+  const resident = Number(readFileSync(procs, 'utf8').trim());
+  const monitor = Number(readFileSync(`/proc/${resident}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  pool.release(slot.path);
+  await waitUntil('resident gone', () => !existsSync(`/proc/${resident}`));
+  await waitUntil('monitor gone', () => !existsSync(`/proc/${monitor}`));
+});
+
 test('once the spawner has exited, its cells are gone and the pool hands out slots without them', async () => {
   const { spawner, pool } = await pooledRuntime(1, true);
   await pool.take({ pids: { limit: 50 } });

@@ -111,6 +111,8 @@ export class CgroupPool {
   private readonly size: number;
   private readonly named: string[];
   private readonly ready: Slot[] = [];
+  /** Cells of slots handed out, by path, until released (unused ones are let go then). */
+  private readonly handed = new Map<CgroupPath, string>();
   private readonly removing = new Set<Promise<void>>();
   /** Recent shapes, least recently taken first. */
   private readonly shapes = new Map<string, LinuxResources>();
@@ -192,7 +194,10 @@ export class CgroupPool {
     }
     this.scheduleRefill();
     this.counts.takes++;
-    if (slot.cell) this.counts.withCell++;
+    if (slot.cell) {
+      this.counts.withCell++;
+      this.handed.set(slot.path, slot.cell);
+    }
     return {
       path: slot.path,
       manager: slot.manager,
@@ -208,12 +213,12 @@ export class CgroupPool {
    * close() waits for these removals.
    */
   release(target: CgroupPath | PooledCgroup): void {
-    if (typeof target === 'string') {
-      this.removeLater(this.o.manager(target), target);
-      return;
-    }
-    if (target.cell) this.o.cells?.discardCell(target.cell);
-    this.removeLater(target.manager, target.path);
+    const path = typeof target === 'string' ? target : target.path;
+    // A cell the container never used (its create failed before the launch) goes too.
+    const cell = this.handed.get(path) ?? (typeof target === 'string' ? undefined : target.cell);
+    this.handed.delete(path);
+    if (cell) this.o.cells?.discardCell(cell);
+    this.removeLater(typeof target === 'string' ? this.o.manager(path) : target.manager, path);
   }
 
   /** Stops refilling, removes the ready slots and waits for every removal; the pool's directory goes when empty. */

@@ -39,7 +39,7 @@ class Deferred<T> {
 export interface WarmCells {
   /** A cell whose resident sits in these cgroup.procs files; resolves with its id. */
   prepareCell(procsFiles: string[]): Promise<string>;
-  /** Lets a cell go unused (its resident exits; its cgroup is removed by the pool). */
+  /** Lets a cell go unused (its resident exits; its cgroup is removed by the pool); a used one is left alone. */
   discardCell(id: string): void;
   /** Whether the cell is still there to be used (false once its spawner has exited). */
   hasCell(id: string): boolean;
@@ -166,7 +166,7 @@ export class Spawner implements WarmCells {
   }
 
   discardCell(id: string): void {
-    this.cells.delete(id);
+    if (!this.cells.delete(id)) return; // used already, or gone with the zygote
     if (!this.child.stdin!.writable) return; // closed: the zygote's exit lets every cell go
     this.child.stdin!.write(frame(encodePlan({ args: [], requestId: `${id}-discard`, cellDiscard: id })));
   }
