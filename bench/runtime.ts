@@ -14,9 +14,9 @@
 //   (d) runc   `runc run`
 // Every command except (a) is fork+exec'd by a small C driver (bench/runtime-timer.c), so
 // none pays Node's spawn cost; (a) is timed inside Node around Runtime.run(). Medians.
-// Every run starts after an idle gap of IDLE_MS, the same for all: the pool does its work
-// (the next cgroup, the removal of the last one) in such gaps, off the measured path, as it
-// would between two container starts in berthd. ×crun compares each row with crun doing the
+// Every run starts after an idle gap of IDLE_MS and once the pool has done its background work
+// (the next cgroups, the removal of the last one), the same for all: the pool works in such
+// gaps, off the measured path, as it would between two container starts in berthd. ×crun compares each row with crun doing the
 // same work (the same bundle, the same limits).
 // Then the private memory (USS) of one idle container's monitor.
 // Berth's default bundle carries its security defaults (seccomp, masked and read-only paths,
@@ -175,6 +175,7 @@ try {
     const order = r % 2 ? [...variants].reverse() : variants;
     for (const [name, f] of order) {
       await pause();
+      await pool.settled();
       times.get(name)!.push(await f());
     }
   }

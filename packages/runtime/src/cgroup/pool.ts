@@ -41,7 +41,11 @@ export interface CgroupPoolOptions {
   layout?: CgroupLayout;
   /** The read/write seam for the named hierarchies' directories (mkdir, rmdir, listDirs). */
   fs: CgroupFs;
-  /** Delay before a refill starts after a take (default 0: the next turn of the event loop). */
+  /**
+   * Quiet time after the last take before a refill starts (default 20 ms): making a slot is
+   * synchronous work on the event loop (mkdir in every hierarchy, the limits' writes), which
+   * must not land in the middle of the start it was taken for.
+   */
   refillDelayMs?: number;
   /**
    * Warm cells (the runtime's Spawner): each ready slot gets a process waiting inside it, so
@@ -279,14 +283,26 @@ export class CgroupPool {
     void p.finally(() => this.removing.delete(p));
   }
 
+  /** Resolves once no refill is due or running and every removal is done (tests, benchmarks). */
+  async settled(): Promise<void> {
+    for (;;) {
+      if (this.timer) await new Promise((r) => setTimeout(r, this.o.refillDelayMs ?? 20));
+      else if (this.refilling) await this.refilling;
+      else if (this.removing.size > 0) await Promise.allSettled([...this.removing]);
+      else return;
+    }
+  }
+
   private scheduleRefill(): void {
-    if (this.closed || this.timer || this.refilling) return;
+    if (this.closed || this.refilling) return;
+    // Restarted by every take: a burst of starts is served first, the refill comes after it.
+    if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.refilling = this.refill().finally(() => {
         this.refilling = undefined;
       });
-    }, this.o.refillDelayMs ?? 0);
+    }, this.o.refillDelayMs ?? 20);
     this.timer.unref();
   }
 
