@@ -185,21 +185,26 @@ export function useTaggedBerthd(
   berth(...argv: string[]): Promise<BerthRun>;
   /** `berth …argv`'s stdout; throws with berthd's stderr unless it exits 0. */
   ok(...argv: string[]): Promise<string>;
+  /** Stops berthd (SIGTERM) and starts it again on the same socket, state and config. */
+  restart(): Promise<void>;
 } {
   const state = { dir: '', berthd: undefined as BerthdProcess | undefined };
   const socketPath = () => join(state.dir, 'berthd.sock');
   const berth = (...argv: string[]) => runBerth(socketPath(), argv, 180_000);
-  beforeAll(async () => {
-    state.dir = mkdtempSync(`/tmp/${tag}-`);
-    chmodSync(state.dir, 0o755);
-    writeFileSync(join(state.dir, 'agent.json'), JSON.stringify({ cgroupParent: `/${tag}`, ...config }));
-    await prepare?.(state.dir);
+  const start = async () => {
     state.berthd = await startBerthd({
       socketPath: socketPath(),
       stateDir: join(state.dir, 'state'),
       socketGroup: '0',
       extraArgs: ['--config', join(state.dir, 'agent.json')],
     });
+  };
+  beforeAll(async () => {
+    state.dir = mkdtempSync(`/tmp/${tag}-`);
+    chmodSync(state.dir, 0o755);
+    writeFileSync(join(state.dir, 'agent.json'), JSON.stringify({ cgroupParent: `/${tag}`, ...config }));
+    await prepare?.(state.dir);
+    await start();
   }, 900_000);
   afterAll(async () => {
     try {
@@ -228,6 +233,10 @@ export function useTaggedBerthd(
           `berth ${argv.join(' ')} exited ${r.code}: ${r.stderr}\nberthd said:\n${state.berthd?.stderr()}`,
         );
       return r.stdout;
+    },
+    async restart() {
+      await state.berthd?.stop();
+      await start();
     },
   };
 }

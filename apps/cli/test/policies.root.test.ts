@@ -2,51 +2,14 @@
 // reported as an event, restart back-off, `unless-stopped` after a stop, autostart order and
 // delays across an agent restart, and the I/O weight reaching the container's cgroup.
 // Everything lives under names containing "berth-test" and is removed after, even on failure.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import type { AgentEventInfo, ContainerInfo } from '@berth/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTestHost, runBerth, until } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { until, useTaggedBerthd } from './harness.ts';
 
-const TAG = `berth-test-policies-${process.pid}`;
-let dir: string;
-let berthd: BerthdProcess | undefined;
-const opts = () => ({
-  socketPath: join(dir, 'berthd.sock'),
-  stateDir: join(dir, 'state'),
-  socketGroup: '0',
-  extraArgs: ['--config', join(dir, 'agent.json')],
-});
-
-beforeAll(async () => {
-  dir = mkdtempSync(`/tmp/${TAG}-`);
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, 'agent.json'), JSON.stringify({ cgroupParent: `/${TAG}`, stopTimeoutSec: 2 }));
-  berthd = await startBerthd(opts());
-}, 60_000);
-
-afterAll(async () => {
-  try {
-    if (berthd && berthd.child.exitCode === null) {
-      const list = await runBerth(opts().socketPath, ['ls', '--format', 'json']);
-      for (const c of JSON.parse(list.stdout || '[]') as ContainerInfo[])
-        await runBerth(opts().socketPath, ['rm', '-f', c.name]);
-      await berthd.stop();
-    }
-  } finally {
-    cleanupTestHost(dir, TAG);
-  }
-}, 120_000);
-
-async function ok(...argv: string[]): Promise<string> {
-  const r = await runBerth(opts().socketPath, argv);
-  if (r.code !== 0)
-    throw new Error(
-      `berth ${argv.join(' ')} exited ${r.code}: ${r.stderr}\nberthd said:\n${berthd?.stderr()}`,
-    );
-  return r.stdout;
-}
+const agent = useTaggedBerthd(`berth-test-policies-${process.pid}`, { stopTimeoutSec: 2 });
+const { ok } = agent;
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name)) as ContainerInfo;
 const events = async (subject: string) =>
   (await ok('events', '--since', '0', '--format', 'json'))
@@ -135,8 +98,7 @@ describe('berthd on its own', () => {
     );
     await ok('launch', 'busybox', 'held', '--restart', 'unless-stopped', '--', 'sleep', '1000');
     await ok('stop', 'held');
-    await berthd!.stop();
-    berthd = await startBerthd(opts());
+    await agent.restart();
     await until('both autostarted', async () => (await inspect('second')).state === 'running');
     expect((await inspect('first')).state).toBe('running');
     const started = async (n: string) =>
