@@ -130,7 +130,7 @@ void apply_masked_and_readonly(const struct plan *p);
 void apply_sysctls(const struct plan *p);
 
 /* caps.c */
-void finalize_process(const struct plan *p); /* rlimits, oom, user, caps, umask, cwd, nnp */
+void finalize_process(const struct plan *p); /* user, caps, umask, cwd, nnp (rlimits: set_rlimits_of) */
 void set_rlimits_of(pid_t pid, const struct plan *p); /* prlimit; pid 0: ourselves */
 void install_seccomp(const struct plan *p);
 void exec_process(const struct plan *p) __attribute__((noreturn));

@@ -1,5 +1,5 @@
-/* The process's credentials and confinement, in runc's order: rlimits, bounding set, user
- * and groups (keeping capabilities across setuid), capabilities, ambient set, umask, cwd,
+/* The process's credentials and confinement, in runc's order (the rlimits came first, from
+ * the monitor: set_rlimits_of): bounding set, user and groups (keeping capabilities across setuid), capabilities, ambient set, umask, cwd,
  * no_new_privs; seccomp last (or before the capability drop when no_new_privs is off, since
  * installing a filter then needs CAP_SYS_ADMIN). */
 #include "berth.h"
@@ -22,9 +22,10 @@
 
 extern char **environ;
 
-/* The plan's rlimits on `pid` (0: ourselves). The monitor gives them to init and to an exec'd
- * process while it is still host root: in their user namespace, raising a hard limit above
- * the one inherited needs CAP_SYS_RESOURCE of the host, so there the same call only confirms. */
+/* The plan's rlimits on `pid` (0: ourselves). The monitor gives them to init (prlimit after
+ * the clone) and to an exec'd process (its own, before the fork) while it is still host root:
+ * in their user namespace, raising a hard limit above the one inherited needs the host's
+ * CAP_SYS_RESOURCE. */
 void set_rlimits_of(pid_t pid, const struct plan *p) {
   size_t pos = 0;
   struct rec r;
@@ -78,7 +79,6 @@ void finalize_process(const struct plan *p) {
   int have_user = plan_next(p, P_USER, &pos, &user);
   int nnp = plan_has(p, P_NNP);
 
-  set_rlimits_of(0, p);
   if (!nnp) install_seccomp(p);
   if (have_caps) {
     uint64_t bounding = rec_u64(&caps, 0);

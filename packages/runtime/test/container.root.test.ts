@@ -411,16 +411,17 @@ describe('lifecycle and errors', () => {
     const fd = openSync(outFile, 'w');
     const r = await rt.exec(cid, {
       process: {
-        args: ['sh', '-c', 'hostname; ps -o pid,args | grep -c sleep; exit 7'],
+        args: ['sh', '-c', 'hostname; ps -o pid,args | grep -c sleep; ulimit -Sn; ulimit -Hn; exit 7'],
         cwd: '/',
         user: { uid: 0, gid: 0 },
         env: ['PATH=/bin'],
+        rlimits: [{ type: 'RLIMIT_NOFILE', soft: 123, hard: 456 }],
       },
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);
     expect(await r.exit).toBe(7);
-    expect(readFileSync(outFile, 'utf8')).toMatch(/^berth\n[1-9]/);
+    expect(readFileSync(outFile, 'utf8')).toMatch(/^berth\n[1-9]\d*\n123\n456\n$/);
     const missing = await rt.exec(cid, {
       process: { args: ['/nope'], cwd: '/', user: { uid: 0, gid: 0 } },
       stdio: 'ignore',

@@ -116,9 +116,10 @@ export function buildSpec(rt: ContainerRuntime, s: SpecInput): Record<string, un
  * systemd's own defaults, soft 1024 (select() still works) and hard 524288.
  */
 function systemContainer(spec: OciSpec): void {
+  const hard = systemNofileHard();
   spec.process.rlimits = [
     ...(spec.process.rlimits ?? []).filter((r) => r.type !== 'RLIMIT_NOFILE'),
-    { type: 'RLIMIT_NOFILE', soft: Math.min(1024, systemNofileHard()), hard: systemNofileHard() },
+    { type: 'RLIMIT_NOFILE', soft: Math.min(1024, hard), hard },
   ];
   spec.mounts = spec.mounts.map((m) =>
     m.destination === '/sys/fs/cgroup'
