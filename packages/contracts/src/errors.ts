@@ -27,8 +27,8 @@ const sentences = {
   UNAUTHENTICATED: () => 'sign in first',
   FORBIDDEN: (p: { action: string }) => `you are not allowed to ${p.action}`,
   CONFLICT: (p: { reason: string }) => p.reason,
-  RATE_LIMITED: (p: { retryAfterSeconds: number }) =>
-    `too many attempts; try again in ${Math.max(1, Math.ceil(p.retryAfterSeconds / 60))} minute${p.retryAfterSeconds > 60 ? 's' : ''}`,
+  RATE_LIMITED: (p: { what: string; retryAfterSeconds: number }) =>
+    `too many ${p.what}; try again in ${Math.max(1, Math.ceil(p.retryAfterSeconds / 60))} minute${p.retryAfterSeconds > 60 ? 's' : ''}`,
   INTERNAL: () => 'internal error; the details are in the log',
 } satisfies Record<ErrorCode, (params: never) => string>;
 

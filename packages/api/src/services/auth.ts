@@ -43,10 +43,7 @@ export class AuthService {
     const wait = await this.throttle.retryAfter(ip, username);
     if (wait > 0) {
       await this.db.audit.record({ actorName: username, action: 'auth.login_throttled', ip });
-      throw new PanelError(
-        'RATE_LIMITED',
-        `too many failed sign-ins; try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}`,
-      );
+      throw panelError('RATE_LIMITED', { what: 'failed sign-ins', retryAfterSeconds: wait });
     }
     const user = await this.db.users.credentials(username);
     if (!user) await burnPasswordCheck(password);
