@@ -34,7 +34,7 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } = consta
 const MAX_PULL_BYTES = 64 << 20;
 
 function errnoOf(e: unknown): string | undefined {
-  if (e instanceof sys.SysError) return /^(E[A-Z]+)/.exec(e.message.split(': ')[1] ?? '')?.[1];
+  if (e instanceof sys.SysError) return e.code;
   return (e as NodeJS.ErrnoException).code;
 }
 

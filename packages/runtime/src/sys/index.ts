@@ -6,18 +6,17 @@ import koffi from 'koffi';
 // lives in native/ instead.
 
 export class SysError extends Error {
+  /** The errno's name (ENOENT, ELOOP, ...), as Node's own errors carry it in `code`. */
+  readonly code: string | undefined;
   constructor(
     readonly call: string,
     readonly errno: number,
   ) {
-    super(`${call}: ${errnoName(errno)}`);
+    const code = Object.entries(constants.errno).find(([, v]) => v === errno)?.[0];
+    super(`${call}: ${code ? `${code} (${errno})` : `errno ${errno}`}`);
     this.name = 'SysError';
+    this.code = code;
   }
-}
-
-function errnoName(errno: number): string {
-  const entry = Object.entries(constants.errno).find(([, v]) => v === errno);
-  return entry ? `${entry[0]} (${errno})` : `errno ${errno}`;
 }
 
 interface Libc {
