@@ -34,6 +34,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { SysError } from '../sys/libc.ts';
 import {
   lgetxattr,
   MNT_DETACH,
@@ -47,7 +48,6 @@ import {
   S_IFBLK,
   S_IFCHR,
   S_IFIFO,
-  SyscallError,
   umount2,
 } from '../sys/mount.ts';
 import { tempName } from './atomic.ts';
@@ -293,7 +293,7 @@ export class RootfsManager {
         return;
       } catch (e) {
         // Kernels before 6.8 do not know `lowerdir+`: fall back to mount(2).
-        if (!(e instanceof SyscallError) || this.fsconfigWorks === true) throw mountError(target, e);
+        if (!(e instanceof SysError) || this.fsconfigWorks === true) throw mountError(target, e);
         this.fsconfigWorks = false;
       }
     }

@@ -6,7 +6,8 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import { arch } from 'node:process';
 import koffi from 'koffi';
-import { SyscallError } from './mount.ts';
+import { closeFd } from './index.ts';
+import { check, libc } from './libc.ts';
 
 const SYS_bpf: Record<string, number> = { x64: 321, arm64: 280 };
 
@@ -56,30 +57,20 @@ export interface Bpf {
 
 interface Libc {
   syscall: (...args: unknown[]) => number | bigint;
-  close: (fd: number) => number;
 }
-let libc: Libc | undefined;
+let fns: Libc | undefined;
 function lib(): Libc {
-  if (!libc) {
-    const l = koffi.load('libc.so.6');
-    libc = { syscall: l.func('long syscall(long number, ...)'), close: l.func('int close(int fd)') };
+  if (!fns) {
+    const l = libc();
+    fns = { syscall: l.func('long syscall(long number, ...)') };
   }
-  return libc;
+  return fns;
 }
-
-const errnoNames = new Map<number, string>(
-  Object.entries(koffi.os.errno as Record<string, number>).map(([name, n]) => [n, name]),
-);
 
 function bpf(cmd: number, attr: Buffer, what: string): number {
   const nr = SYS_bpf[arch];
   if (nr === undefined) throw new Error(`bpf: no syscall number for ${arch}`);
-  const ret = Number(lib().syscall(nr, 'int', cmd, 'void *', attr, 'unsigned int', attr.length));
-  if (ret < 0) {
-    const errno = koffi.errno();
-    throw new SyscallError('bpf', errno, errnoNames.get(errno) ?? `E${errno}`, what);
-  }
-  return ret;
+  return check(lib().syscall(nr, 'int', cmd, 'void *', attr, 'unsigned int', attr.length), 'bpf', what);
 }
 
 /** Run `fn` with the cgroup directory open (bpf(2) takes it as target_fd). */
@@ -161,7 +152,7 @@ export function hostBpf(): Bpf {
       return bpf(BPF_PROG_GET_FD_BY_ID, attr, `BPF_PROG_GET_FD_BY_ID ${id}`);
     },
     close(fd) {
-      lib().close(fd);
+      closeFd(fd);
     },
   };
 }

@@ -4,16 +4,18 @@
 // Control"). Nothing is read or polled while nothing happens.
 import { closeSync, openSync, readSync } from 'node:fs';
 import koffi from 'koffi';
+import { check, libc } from './libc.ts';
 
 const EFD_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;
 
 let eventfdFn: ((initval: number, flags: number) => number) | undefined;
 function eventfd(): number {
-  if (!eventfdFn) eventfdFn = koffi.load('libc.so.6').func('int eventfd(unsigned int initval, int flags)');
-  const fd = eventfdFn(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) throw new Error(`eventfd: errno ${koffi.errno()}`);
-  return fd;
+  eventfdFn ??= libc().func('int eventfd(unsigned int initval, int flags)') as (
+    initval: number,
+    flags: number,
+  ) => number;
+  return check(eventfdFn(0, EFD_CLOEXEC | EFD_NONBLOCK), 'eventfd');
 }
 
 export interface CgroupEventWatch {

@@ -1,23 +1,11 @@
 import { constants } from 'node:os';
-import koffi from 'koffi';
+import { check, libc, SysError } from './libc.ts';
+
+export { check, errnoName, libc, SysError } from './libc.ts';
 
 // The runtime's thread-safe syscalls, through koffi (DESIGN.md: FFI only for calls that are
 // safe from a multithreaded process). Everything that must happen between clone and exec
 // lives in native/ instead.
-
-export class SysError extends Error {
-  /** The errno's name (ENOENT, ELOOP, ...), as Node's own errors carry it in `code`. */
-  readonly code: string | undefined;
-  constructor(
-    readonly call: string,
-    readonly errno: number,
-  ) {
-    const code = Object.entries(constants.errno).find(([, v]) => v === errno)?.[0];
-    super(`${call}: ${code ? `${code} (${errno})` : `errno ${errno}`}`);
-    this.name = 'SysError';
-    this.code = code;
-  }
-}
 
 interface Libc {
   pidfd_open: (pid: number, flags: number) => number;
@@ -27,11 +15,11 @@ interface Libc {
   statfs: (path: string, buf: Buffer) => number;
 }
 
-let libc: Libc | undefined;
+let fns: Libc | undefined;
 function load(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  libc = {
+  if (fns) return fns;
+  const lib = libc();
+  fns = {
     pidfd_open: lib.func('int pidfd_open(int pid, unsigned int flags)'),
     pidfd_send_signal: lib.func('int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)'),
     close: lib.func('int close(int fd)'),
@@ -40,21 +28,16 @@ function load(): Libc {
     ),
     statfs: lib.func('int statfs(const char *path, _Out_ uint8_t *buf)'),
   };
-  return libc;
-}
-
-function check(call: string, r: number): number {
-  if (r < 0) throw new SysError(call, koffi.errno());
-  return r;
+  return fns;
 }
 
 /** A process handle that cannot be confused with a later process reusing the pid. */
 export function pidfdOpen(pid: number): number {
-  return check(`pidfd_open(${pid})`, load().pidfd_open(pid, 0));
+  return check(load().pidfd_open(pid, 0), `pidfd_open(${pid})`);
 }
 
 export function pidfdSendSignal(pidfd: number, signal: number): void {
-  check('pidfd_send_signal', load().pidfd_send_signal(pidfd, signal, null, 0));
+  check(load().pidfd_send_signal(pidfd, signal, null, 0), 'pidfd_send_signal');
 }
 
 export function closeFd(fd: number): void {
@@ -83,13 +66,13 @@ export function signalProcess(pid: number, signal: number): boolean {
 
 const PR_SET_CHILD_SUBREAPER = 36;
 export function setChildSubreaper(on = true): void {
-  check('prctl(PR_SET_CHILD_SUBREAPER)', load().prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0));
+  check(load().prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0), 'prctl(PR_SET_CHILD_SUBREAPER)');
 }
 
 /** statfs(2)'s f_type (filesystem magic), e.g. 0x63677270 for cgroup2. */
 export function statfsType(path: string): number {
   const buf = Buffer.alloc(120);
-  check(`statfs(${path})`, load().statfs(path, buf));
+  check(load().statfs(path, buf), `statfs(${path})`);
   return Number(buf.readBigInt64LE(0));
 }
 

@@ -6,6 +6,8 @@
 // directories are marked with `trusted.overlay.opaque`). All of these are safe to call from a
 // multithreaded process (see DESIGN.md, "FFI").
 import koffi from 'koffi';
+import { closeFd } from './index.ts';
+import { check, libc, SysError } from './libc.ts';
 
 export const MS_RDONLY = 0x1;
 export const MS_NOSUID = 0x2;
@@ -41,19 +43,6 @@ const FSCONFIG_CMD_CREATE = 6;
 const MOUNT_ATTR_RDONLY = 0x1;
 const MOUNT_ATTR_IDMAP = 0x100000;
 
-/** An errno-carrying failure of a syscall, e.g. `mount(overlay, /x): EINVAL (Invalid argument)`. */
-export class SyscallError extends Error {
-  constructor(
-    readonly syscall: string,
-    readonly errno: number,
-    readonly code: string,
-    detail: string,
-  ) {
-    super(`${syscall}(${detail}): ${code} (errno ${errno})`);
-    this.name = 'SyscallError';
-  }
-}
-
 interface Libc {
   mount: (
     src: string | null,
@@ -66,16 +55,15 @@ interface Libc {
   mknod: (path: string, mode: number, dev: bigint) => number;
   lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
   lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
-  close: (fd: number) => number;
   syncfs: (fd: number) => number;
   syscall: (...args: unknown[]) => number | bigint;
 }
 
-let libc: Libc | undefined;
+let fns: Libc | undefined;
 function lib(): Libc {
-  if (libc) return libc;
-  const l = koffi.load('libc.so.6');
-  libc = {
+  if (fns) return fns;
+  const l = libc();
+  fns = {
     mount: l.func(
       'int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)',
     ),
@@ -85,24 +73,10 @@ function lib(): Libc {
       'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
     ),
     lgetxattr: l.func('long lgetxattr(const char *path, const char *name, void *value, size_t size)'),
-    close: l.func('int close(int fd)'),
     syncfs: l.func('int syncfs(int fd)'),
     syscall: l.func('long syscall(long number, ...)'),
   };
-  return libc;
-}
-
-const errnoNames = new Map<number, string>(
-  Object.entries(koffi.os.errno as Record<string, number>).map(([name, n]) => [n, name]),
-);
-
-function check(ret: number | bigint, syscall: string, detail: string): number {
-  const n = Number(ret);
-  if (n < 0) {
-    const errno = koffi.errno();
-    throw new SyscallError(syscall, errno, errnoNames.get(errno) ?? `E${errno}`, detail);
-  }
-  return n;
+  return fns;
 }
 
 export function mount(
@@ -141,7 +115,7 @@ export function lgetxattr(path: string, name: string): Buffer | undefined {
   if (n < 0) {
     const errno = koffi.errno();
     if (errno === koffi.os.errno.ENODATA || errno === koffi.os.errno.ENOTSUP) return undefined;
-    throw new SyscallError('lgetxattr', errno, errnoNames.get(errno) ?? `E${errno}`, `${path}, ${name}`);
+    throw new SysError('lgetxattr', errno, `${path}, ${name}`);
   }
   return buf.subarray(0, n);
 }
@@ -151,14 +125,10 @@ export function syncfs(fd: number): void {
   check(lib().syncfs(fd), 'syncfs', String(fd));
 }
 
-function closeFd(fd: number): void {
-  lib().close(fd);
-}
-
 /**
  * Mounts an overlayfs through the new mount API, adding each lower layer with its own
  * `lowerdir+` call, so the number of layers is not bounded by the one-page option string of
- * mount(2). Needs Linux >= 6.8; throws a SyscallError (EINVAL) on older kernels.
+ * mount(2). Needs Linux >= 6.8; throws a SysError (EINVAL) on older kernels.
  */
 export function mountOverlayFsconfig(
   target: string,

@@ -1,6 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import koffi from 'koffi';
-import { SysError } from './index.ts';
+import { closeFd } from './index.ts';
+import { libc, SysError } from './libc.ts';
 
 // A netlink socket inside another network namespace, made without starting a process: the
 // calling thread enters the namespace (setns with CLONE_NEWNET changes only the calling
@@ -20,21 +21,19 @@ interface Libc {
   socket: (domain: number, type: number, protocol: number) => number;
   send: (fd: number, buf: Buffer, len: number, flags: number) => number;
   recv: (fd: number, buf: Buffer, len: number, flags: number) => number;
-  close: (fd: number) => number;
 }
 
-let libc: Libc | undefined;
+let fns: Libc | undefined;
 function lib(): Libc {
-  if (libc) return libc;
-  const l = koffi.load('libc.so.6');
-  libc = {
+  if (fns) return fns;
+  const l = libc();
+  fns = {
     setns: l.func('int setns(int fd, int nstype)'),
     socket: l.func('int socket(int domain, int type, int protocol)'),
     send: l.func('long send(int fd, void *buf, size_t len, int flags)'),
     recv: l.func('long recv(int fd, void *buf, size_t len, int flags)'),
-    close: l.func('int close(int fd)'),
   };
-  return libc;
+  return fns;
 }
 
 /** A netlink socket of `protocol` in the network namespace at `nsPath` (e.g. /proc/PID/ns/net). */
@@ -86,7 +85,7 @@ export class NetnsNetlink {
   }
 
   close(): void {
-    lib().close(this.fd);
+    closeFd(this.fd);
     closeSync(this.homeNsFd);
   }
 }

@@ -2,8 +2,7 @@
 // root resolved by the kernel as if that root were "/" (RESOLVE_IN_ROOT), so a container that
 // swaps a directory for a symlink between our check and our use cannot send a read or a
 // write to the host (no check-then-use in user space at all). Safe from a threaded process.
-import koffi from 'koffi';
-import { SysError } from './index.ts';
+import { check, libc as loadLibc } from './libc.ts';
 
 /** openat2's resolve flags (linux/openat2.h). */
 export const RESOLVE = {
@@ -34,11 +33,11 @@ interface AtLibc {
   readlinkat: (dirfd: number, path: string, buf: Buffer, size: number) => number | bigint;
 }
 
-let libc: AtLibc | undefined;
+let fns: AtLibc | undefined;
 function lib(): AtLibc {
-  if (libc) return libc;
-  const l = koffi.load('libc.so.6');
-  libc = {
+  if (fns) return fns;
+  const l = loadLibc();
+  fns = {
     syscall: l.func('long syscall(long number, ...)'),
     mkdirat: l.func('int mkdirat(int dirfd, const char *path, unsigned int mode)'),
     symlinkat: l.func('int symlinkat(const char *target, int dirfd, const char *path)'),
@@ -51,13 +50,7 @@ function lib(): AtLibc {
     unlinkat: l.func('int unlinkat(int dirfd, const char *path, int flags)'),
     readlinkat: l.func('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)'),
   };
-  return libc;
-}
-
-function check(call: string, r: number | bigint): number {
-  const n = Number(r);
-  if (n < 0) throw new SysError(call, koffi.errno());
-  return n;
+  return fns;
 }
 
 export interface OpenHow {
@@ -77,36 +70,36 @@ export function openat2(dirfd: number, path: string, how: OpenHow): number {
   b.writeBigUInt64LE(BigInt(how.mode ?? 0), 8);
   b.writeBigUInt64LE(BigInt(how.resolve), 16);
   return check(
-    `openat2(${path})`,
     lib().syscall(SYS_openat2, 'int', dirfd, 'const char *', path, 'void *', b, 'size_t', 24),
+    `openat2(${path})`,
   );
 }
 
 export function mkdirat(dirfd: number, name: string, mode: number): void {
-  check(`mkdirat(${name})`, lib().mkdirat(dirfd, name, mode));
+  check(lib().mkdirat(dirfd, name, mode), `mkdirat(${name})`);
 }
 
 export function symlinkat(target: string, dirfd: number, name: string): void {
-  check(`symlinkat(${name})`, lib().symlinkat(target, dirfd, name));
+  check(lib().symlinkat(target, dirfd, name), `symlinkat(${name})`);
 }
 
 /** fchownat(dirfd, name, ..., AT_SYMLINK_NOFOLLOW): a symlink's own owner. */
 export function lchownat(dirfd: number, name: string, uid: number, gid: number): void {
-  check(`fchownat(${name})`, lib().fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW));
+  check(lib().fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW), `fchownat(${name})`);
 }
 
 /** A hard link named `name` in `dirfd` to the file open as `fd` (needs CAP_DAC_READ_SEARCH). */
 export function linkFd(fd: number, dirfd: number, name: string): void {
-  check(`linkat(${name})`, lib().linkat(fd, '', dirfd, name, AT_EMPTY_PATH));
+  check(lib().linkat(fd, '', dirfd, name, AT_EMPTY_PATH), `linkat(${name})`);
 }
 
 export function unlinkat(dirfd: number, name: string, removeDir = false): void {
-  check(`unlinkat(${name})`, lib().unlinkat(dirfd, name, removeDir ? AT_REMOVEDIR : 0));
+  check(lib().unlinkat(dirfd, name, removeDir ? AT_REMOVEDIR : 0), `unlinkat(${name})`);
 }
 
 /** The target of the symlink `name` in `dirfd` ("" for name: the symlink open as dirfd). */
 export function readlinkat(dirfd: number, name: string): string {
   const buf = Buffer.alloc(4096);
-  const n = check(`readlinkat(${name})`, lib().readlinkat(dirfd, name, buf, buf.length));
+  const n = check(lib().readlinkat(dirfd, name, buf, buf.length), `readlinkat(${name})`);
   return buf.subarray(0, n).toString('utf8');
 }
