@@ -91,11 +91,27 @@ export function testDir(tag: string, agentConfig: (dir: string) => Record<string
   return dir;
 }
 
-/** Runs the bundled `berth --socket <socketPath> …argv` (killed after `timeoutMs`). */
-export function runBerth(socketPath: string, argv: string[], timeoutMs = 60_000): Promise<BerthRun> {
+/** How runCli starts the bundled CLI: as another user, with more environment, elsewhere. */
+export interface CliOptions {
+  uid?: number;
+  gid?: number;
+  /** Added to a bare PATH (nothing else of the test's environment leaks in). */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Another copy of the bundle (one a test user can read); default CLI_BUNDLE. */
+  bundle?: string;
+  /** Killed (SIGKILL) after this long; default 60 s. */
+  timeoutMs?: number;
+}
+
+/** Runs the bundled `berth …argv` and collects its exit code and output. */
+export function runCli(argv: string[], opts: CliOptions = {}): Promise<BerthRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_BUNDLE, '--socket', socketPath, ...argv], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    const child = spawn(process.execPath, [opts.bundle ?? CLI_BUNDLE, ...argv], {
+      cwd: opts.cwd,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...opts.env },
+      uid: opts.uid,
+      gid: opts.gid,
     });
     let stdout = '';
     let stderr = '';
@@ -105,13 +121,18 @@ export function runBerth(socketPath: string, argv: string[], timeoutMs = 60_000)
     child.stderr.setEncoding('utf8').on('data', (c: string) => {
       stderr += c;
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Runs the bundled `berth --socket <socketPath> …argv` (killed after `timeoutMs`). */
+export function runBerth(socketPath: string, argv: string[], timeoutMs = 60_000): Promise<BerthRun> {
+  return runCli(['--socket', socketPath, ...argv], { timeoutMs });
 }
 
 /** Polls `check` until it holds, or throws naming `what` after `ms`. */

@@ -1,7 +1,6 @@
 // The walking skeleton's agent half, end to end as root: the real bundled berthd on a
 // temporary socket and state dir, called through the tRPC client and the bundled `berth`
 // CLI, its answer checked against /proc; the socket's group decides who may call it.
-import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import { AgentUnreachableError, createAgentClient } from '@berth/agent/client';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import { HostFacts } from '@berth/contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type BerthRun, type CliOptions, runCli } from './harness.ts';
 
 const CLI_BUNDLE = fileURLToPath(new URL('../dist/berth.js', import.meta.url));
 const AGENT_PACKAGE = fileURLToPath(new URL('../../../packages/agent/package.json', import.meta.url));
@@ -38,39 +38,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function berth(
-  args: string[],
-  opts: { uid?: number; gid?: number; env?: Record<string, string> } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...opts.env },
-      uid: opts.uid,
-      gid: opts.gid,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const berth = (args: string[], opts: CliOptions = {}): Promise<BerthRun> =>
+  runCli(args, { bundle: cli, cwd: dir, timeoutMs: 30_000, ...opts });
 
 /** What /proc says, read here independently of the agent's code. */
 function procTruth() {
