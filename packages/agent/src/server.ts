@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { AgentPolicy } from '@berth/contracts';
+import { type CgroupLayout, detectHostCgroupLayout } from '@berth/runtime/cgroup';
 import { defaultSeccompProfile } from '@berth/runtime/seccomp';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { endOrphanShells, openConsole, openShell } from './attach/sessions.ts';
@@ -28,6 +29,7 @@ import { agentRouter } from './router.ts';
 import { type ImageAdapter, storeImages } from './runtime/images.ts';
 import { loadRealRuntime } from './runtime/real.ts';
 import type { ContainerRuntime } from './runtime/types.ts';
+import { startTrace, traceClock } from './trace.ts';
 import { AGENT_VERSION } from './version.ts';
 import { VolumeService } from './volumes/service.ts';
 
@@ -171,7 +173,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   // metrics.targets.
   const metrics = metricsService({
     db,
-    ...(config.procRoot ? { procRoot: config.procRoot } : {}),
+    // The host's cgroup layout read once, not for every container the sampler is given.
+    ...(config.procRoot ? { procRoot: config.procRoot } : { layout: hostCgroupLayout() }),
     isBerthLink: (name) => networks.isOwnLink(name),
   });
   metrics.start();
@@ -208,6 +211,13 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   });
   // One handler for the socket and the TCP listener: image archives, Prometheus text, tRPC.
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const since = traceClock();
+    if (since) {
+      // BERTH_TRACE: a query's or mutation's time in berthd, from its request to its reply
+      // written (subscriptions, which stay open, are not traced).
+      const path = /^\/trpc\/([\w.,]+)/.exec(req.url ?? '')?.[1];
+      if (path && req.method === 'POST') res.once('finish', () => startTrace('http', path, since).end());
+    }
     if (handleImageArchives(images, req, res)) return;
     if (req.url === '/metrics' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
@@ -277,6 +287,14 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       return closing;
     },
   };
+}
+
+function hostCgroupLayout(): CgroupLayout | undefined {
+  try {
+    return detectHostCgroupLayout();
+  } catch {
+    return undefined; // no cgroups here: the sampler says so per target
+  }
 }
 
 /** User-namespaced containers cannot reach their roots through a directory others may not pass. */

@@ -14,9 +14,13 @@ export interface Trace {
 
 const off: Trace = { mark() {}, end() {} };
 
-export function startTrace(op: string, subject: string): Trace {
+/** The clock traces read (process.hrtime.bigint()), for a `since` taken before the trace starts. */
+export const traceClock = (): bigint => (enabled ? process.hrtime.bigint() : 0n);
+
+/** A trace of `op` on `subject`, its first phase counted from `since` (traceClock()) or now. */
+export function startTrace(op: string, subject: string, since?: bigint): Trace {
   if (!enabled) return off;
-  const t0 = process.hrtime.bigint();
+  const t0 = since || process.hrtime.bigint();
   let last = t0;
   const phases: string[] = [];
   let done = false;

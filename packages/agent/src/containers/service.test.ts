@@ -57,6 +57,7 @@ describe('lifecycle', () => {
     expect(stopped.exitCode).toBe(143);
     await svc.delete('lab', 'bob');
     expect(await svc.list()).toEqual([]);
+    expect(await db.containerSpec.count()).toBe(0); // its spec went with it
     expect(await kinds()).toEqual([
       'container.created lab alice',
       'container.started lab alice',
@@ -72,7 +73,7 @@ describe('lifecycle', () => {
     });
     expect(c.state).toBe('running');
     expect(rt.calls).toEqual([`create ${c.id}`, `start ${c.id}`]);
-    expect((await db.container.findUnique({ where: { id: c.id } }))?.spec).toContain('"true"');
+    expect((await db.containerSpec.findUnique({ where: { containerId: c.id } }))?.spec).toContain('"true"');
     expect(await db.intent.count()).toBe(0);
     rt.exit(c.id, 0);
     await until(async () => (await svc.inspect('now')).state === 'stopped');
@@ -90,7 +91,7 @@ describe('lifecycle', () => {
     ).rejects.toThrow(/exec \/nope/);
     const c = await svc.inspect('bad');
     expect(c.state).toBe('created');
-    expect((await db.container.findUnique({ where: { id: c.id } }))?.spec).toContain('/nope');
+    expect((await db.containerSpec.findUnique({ where: { containerId: c.id } }))?.spec).toContain('/nope');
     expect(await db.intent.count()).toBe(0);
     expect(await kinds()).toEqual(['container.created bad alice']);
     rt.failStart = undefined;
@@ -177,7 +178,9 @@ describe('policy', () => {
     );
     await expect(p.create(mount(join(allowed, 'nope')), 'a')).rejects.toThrow(/does not exist on the host/);
     const c = await p.create(mount(join(allowed, 'sub')), 'a');
-    const spec = JSON.parse((await db.container.findUniqueOrThrow({ where: { id: c.id } })).spec);
+    const spec = JSON.parse(
+      (await db.containerSpec.findUniqueOrThrow({ where: { containerId: c.id } })).spec,
+    );
     expect(spec.mounts).toContainEqual(
       expect.objectContaining({ destination: '/data', source: join(allowed, 'sub'), type: 'bind' }),
     );

@@ -28,7 +28,7 @@ import { AgentError, conflict, forbidden, invalid, notFound } from '../errors.ts
 import type { EventInput, EventLog } from '../events/log.ts';
 import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/images.ts';
 import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/types.ts';
-import { startTrace, type Trace } from '../trace.ts';
+import { startTrace, type Trace, traceClock } from '../trace.ts';
 import { readFileInRoot } from './files.ts';
 import { keepConsoleLog } from './io.ts';
 import { type ContainerNetworks, onBridgeNetwork, writeNetFiles } from './network.ts';
@@ -59,12 +59,17 @@ export interface ContainerServiceDeps {
 /** The mutex key under which id ranges and names are claimed (no container id has a NUL). */
 const ALLOCATION_KEY = '\0allocate';
 
-export type ContainerRow = NonNullable<Awaited<ReturnType<AgentDb['container']['findUnique']>>>;
+/** A container's record (its state; without the generated spec). */
+export type ContainerRecord = NonNullable<Awaited<ReturnType<AgentDb['container']['findUnique']>>>;
+/** A container's record with its generated OCI spec (JSON), what verbs that run it need. */
+export type ContainerRow = ContainerRecord & { spec: string };
 
 export class ContainerService {
   readonly mutex = new KeyedMutex();
   /** Containers whose exit is being waited for (one waiter each). */
   private readonly watching = new Set<string>();
+  /** When the runtime acknowledged a watched container's start (traceClock; for BERTH_TRACE). */
+  private readonly startedAt = new Map<string, bigint>();
   /** Pending restarts (back-off timers), by container id. */
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private closed = false;
@@ -84,7 +89,7 @@ export class ContainerService {
 
   // ---- lookups ------------------------------------------------------------------------
 
-  async get(name: string): Promise<ContainerRow> {
+  async get(name: string): Promise<ContainerRecord> {
     const row = await this.d.db.container.findUnique({ where: { name } });
     if (row) return row;
     const names = (await this.d.db.container.findMany({ select: { name: true } })).map((r) => r.name);
@@ -93,9 +98,7 @@ export class ContainerService {
   }
 
   async list(): Promise<ContainerInfo[]> {
-    // Without the generated OCI spec: it is the bulk of a row (the seccomp profile) and a
-    // listing does not show it.
-    const rows = await this.d.db.container.findMany({ orderBy: { name: 'asc' }, omit: { spec: true } });
+    const rows = await this.d.db.container.findMany({ orderBy: { name: 'asc' } });
     return rows.map((r) => this.info(r));
   }
 
@@ -103,7 +106,7 @@ export class ContainerService {
     return this.info(await this.get(name));
   }
 
-  info(r: Omit<ContainerRow, 'spec'>): ContainerInfo {
+  info(r: ContainerRecord): ContainerInfo {
     const rs = r.state === 'running' || r.state === 'paused' ? this.d.runtime.state(r.id) : undefined;
     const network = this.d.networks?.containerInfo(r.id);
     return {
@@ -132,7 +135,7 @@ export class ContainerService {
   ): Promise<T> {
     const first = await this.get(name);
     return this.mutex.run(first.id, async () => {
-      const row = await this.d.db.container.findUnique({ where: { id: first.id } });
+      const row = await this.withSpec(first.id);
       if (!row) throw notFound(`container ${name}`);
       if (verb) {
         const why = refusal(verb, row.name, row.state as ContainerState);
@@ -140,6 +143,14 @@ export class ContainerService {
       }
       return fn(row);
     });
+  }
+
+  /** The container's record and its spec, in one query; undefined when there is no such container. */
+  async withSpec(id: string): Promise<ContainerRow | undefined> {
+    const r = await this.d.db.container.findUnique({ where: { id }, include: { specRecord: true } });
+    if (!r) return undefined;
+    const { specRecord, ...record } = r;
+    return { ...record, spec: specRecord?.spec ?? '{}' };
   }
 
   private needRuntime(): void {
@@ -332,12 +343,13 @@ export class ContainerService {
       if (!opts.start || startError) {
         const { results } = await this.d.events.commit(
           [
-            this.d.db.container.update({ where: { id }, data: { state: 'created', spec: finish.spec } }),
+            this.d.db.container.update({ where: { id }, data: { state: 'created' } }),
+            this.d.db.containerSpec.create({ data: { containerId: id, spec: finish.spec } }),
             this.d.db.intent.delete({ where: { id: intent.id } }),
           ],
           [created],
         );
-        row = results[0] as ContainerRow;
+        row = { ...(results[0] as ContainerRecord), spec: finish.spec };
         trace.mark('commit');
       }
       trace.end();
@@ -456,6 +468,8 @@ export class ContainerService {
     this.watch(row.id);
     try {
       await this.d.runtime.start(row.id);
+      // (Unless its exit was heard first: a waiter that has ended is not watching any more.)
+      if (trace && this.watching.has(row.id)) this.startedAt.set(row.id, traceClock());
       trace?.mark('start');
     } catch (e) {
       // The next start watches its own instance (this waiter ends with this one, changing nothing).
@@ -472,16 +486,22 @@ export class ContainerService {
         finishedAt: null,
         stoppedByUser: false,
         ...(restarting ? {} : { restartCount: 0 }),
-        ...(commit?.spec !== undefined ? { spec: commit.spec } : {}),
       },
     });
-    const intentDone =
-      commit?.intentId !== undefined ? [this.d.db.intent.delete({ where: { id: commit.intentId } })] : [];
+    // The end of a create: its spec (written once, here) and the end of its intent.
+    const createDone = [
+      ...(commit?.spec !== undefined
+        ? [this.d.db.containerSpec.create({ data: { containerId: row.id, spec: commit.spec } })]
+        : []),
+      ...(commit?.intentId !== undefined
+        ? [this.d.db.intent.delete({ where: { id: commit.intentId } })]
+        : []),
+    ];
     const started = commit
-      ? ((await this.d.events.commit([running, ...intentDone], commit.events)).results[0] as ContainerRow)
+      ? ((await this.d.events.commit([running, ...createDone], commit.events)).results[0] as ContainerRecord)
       : await running;
     trace?.mark('running');
-    return started;
+    return { ...started, spec: row.spec };
   }
 
   /** Between the runtime's create (init's netns exists) and start: eth0 on the default network,
@@ -594,7 +614,7 @@ export class ContainerService {
   async restart(name: string, actor: string): Promise<ContainerInfo> {
     return this.withContainer(name, 'restart', async (row) => {
       if (row.state !== 'stopped') await this.stopLocked(row);
-      const fresh = (await this.d.db.container.findUnique({ where: { id: row.id } }))!;
+      const fresh = (await this.withSpec(row.id))!;
       const started = await this.startLocked(fresh, false, undefined, {
         events: [['container.restarted', { actor, subject: row.name, data: { id: row.id } }]],
       });
@@ -685,10 +705,17 @@ export class ContainerService {
       const spec = JSON.parse(row.spec) as { linux?: { resources?: Record<string, unknown> } };
       if (spec.linux)
         spec.linux.resources = { ...(spec.linux.resources ?? {}), ...limitsToResources(merged) };
-      const r = await this.d.db.container.update({
-        where: { id: row.id },
-        data: { config: JSON.stringify({ ...config, limits: merged }), spec: JSON.stringify(spec) },
-      });
+      const [r] = await this.d.db.$transaction([
+        this.d.db.container.update({
+          where: { id: row.id },
+          data: { config: JSON.stringify({ ...config, limits: merged }) },
+        }),
+        this.d.db.containerSpec.upsert({
+          where: { containerId: row.id },
+          create: { containerId: row.id, spec: JSON.stringify(spec) },
+          update: { spec: JSON.stringify(spec) },
+        }),
+      ]);
       await this.d.events.append('container.limits-updated', {
         actor,
         subject: row.name,
@@ -704,14 +731,19 @@ export class ContainerService {
   watch(id: string): void {
     if (this.watching.has(id) || this.closed) return;
     this.watching.add(id);
-    const trace = startTrace('exit', id);
+    const watchedAt = traceClock();
     this.d.runtime
       .wait(id)
       .catch(() => ({ code: -1, signal: 0 }))
       .then(async (exit) => {
         this.watching.delete(id);
+        const startedAt = this.startedAt.get(id);
+        this.startedAt.delete(id);
         if (this.closed) return;
-        trace.mark('wait');
+        // "report": from the start's acknowledgement (or, for an adopted container, from when
+        // the wait began) until berthd heard of the exit: the container's own run included.
+        const trace = startTrace('exit', id, startedAt ?? watchedAt);
+        trace.mark(startedAt !== undefined ? 'report' : 'wait');
         await this.mutex.run(id, () => this.onExit(id, exit, trace));
         trace.end();
       })
@@ -720,8 +752,7 @@ export class ContainerService {
 
   private async onExit(id: string, exit: RuntimeExit, trace: Trace): Promise<void> {
     trace.mark('lock');
-    // Without the spec: the bulk of the row (the seccomp profile), not needed to record an exit.
-    const row = await this.d.db.container.findUnique({ where: { id }, omit: { spec: true } });
+    const row = await this.d.db.container.findUnique({ where: { id } });
     if (!row || (row.state !== 'running' && row.state !== 'paused')) return; // stop/delete handled it
     const rs = this.d.runtime.state(id);
     if (rs && rs.status !== 'stopped') return; // a later instance is running
@@ -756,7 +787,7 @@ export class ContainerService {
   }
 
   /** Schedules a restart when the policy wants one, with exponential back-off. */
-  applyRestartPolicy(row: Omit<ContainerRow, 'spec'>): void {
+  applyRestartPolicy(row: ContainerRecord): void {
     if (row.stoppedByUser || this.closed) return;
     const policy = parseRestartPolicy(row.restartPolicy);
     const failed = row.exitCode !== 0;
@@ -773,7 +804,7 @@ export class ContainerService {
       this.restartTimers.delete(row.id);
       void this.mutex
         .run(row.id, async () => {
-          const fresh = await this.d.db.container.findUnique({ where: { id: row.id } });
+          const fresh = await this.withSpec(row.id);
           if (fresh?.state !== 'stopped' || fresh.stoppedByUser) return;
           await this.d.db.container.update({
             where: { id: row.id },
@@ -865,7 +896,7 @@ export class ContainerService {
     return list.map((s) => ({ name: s.name, createdAt: s.createdAt.toISOString() }));
   }
 
-  private async findSnapshot(row: ContainerRow, snapName: string) {
+  private async findSnapshot(row: ContainerRecord, snapName: string) {
     const s = await this.d.db.snapshot.findUnique({
       where: { containerId_name: { containerId: row.id, name: snapName } },
     });
@@ -934,7 +965,7 @@ export class ContainerService {
   }
 
   /** The container's root filesystem path, mounted (for file push/pull). */
-  async rootPath(row: ContainerRow): Promise<string> {
+  async rootPath(row: ContainerRecord): Promise<string> {
     await this.d.images.ensureMounted(row.id);
     const root = this.d.images.root(row.id);
     if (!root) throw new AgentError('INTERNAL', `container ${row.name} has no root filesystem`);
@@ -942,7 +973,7 @@ export class ContainerService {
   }
 
   /** Host uid/gid for a container uid/gid (shifted into its range unless privileged). */
-  hostIds(row: ContainerRow, uid: number, gid: number): { uid: number; gid: number } {
+  hostIds(row: ContainerRecord, uid: number, gid: number): { uid: number; gid: number } {
     const base = row.idBase ?? 0;
     return { uid: base + uid, gid: base + gid };
   }

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
-import { type AgentDb, openAgentDb } from './index.ts';
+import { type AgentDb, agentMigrationsDir, openAgentDb } from './index.ts';
 
 let dir: string | undefined;
 let db: AgentDb | undefined;
@@ -18,4 +19,31 @@ test("the agent's database runs in WAL mode with synchronous NORMAL on Prisma's 
   const [sync] = await db.$queryRawUnsafe<Array<{ synchronous: bigint | number }>>('PRAGMA synchronous');
   expect(mode?.journal_mode).toBe('wal');
   expect(Number(sync?.synchronous)).toBe(1); // NORMAL (FULL is 2)
+});
+
+test("the container_spec migration moves each container's spec into its own row, and a deleted container takes its spec along", async () => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-test-db-'));
+  // The database as the migrations before container_spec left it, with a container in it.
+  const before = join(dir, 'before');
+  const all = readdirSync(agentMigrationsDir()).sort();
+  const at = all.findIndex((m) => m.endsWith('_container_spec'));
+  for (const m of all.slice(0, at))
+    cpSync(join(agentMigrationsDir(), m), join(before, m), { recursive: true });
+  const file = join(dir, 'agent.db');
+  await (await openAgentDb(file, before)).$disconnect();
+  const raw = new Database(file);
+  raw
+    .prepare(
+      "INSERT INTO Container (id, name, image, imageDigest, config, spec, state, updatedAt) VALUES ('c1', 'lab', 'busybox', 'sha256:0', '{}', '{\"ociVersion\":\"1.0.2\"}', 'stopped', 0)",
+    )
+    .run();
+  raw.close();
+  db = await openAgentDb(file);
+  expect(await db.containerSpec.findUnique({ where: { containerId: 'c1' } })).toEqual({
+    containerId: 'c1',
+    spec: '{"ociVersion":"1.0.2"}',
+  });
+  expect((await db.container.findUnique({ where: { id: 'c1' } }))?.name).toBe('lab');
+  await db.container.delete({ where: { id: 'c1' } });
+  expect(await db.containerSpec.count()).toBe(0);
 });

@@ -27,14 +27,16 @@ const SAMPLED_STATES = new Set(['running', 'paused']);
 
 export async function feedMetrics(d: MetricsFeedDeps): Promise<void> {
   const syncContainer = async (where: { id: string } | { name: string }) => {
-    // Without the spec when the runtime says where the cgroup is: the spec is the bulk of a row,
-    // and this runs for every container event.
-    const row = await d.db.container.findUnique({ where, omit: { spec: d.cgroupPathOf !== undefined } });
+    const row = await d.db.container.findUnique({ where });
     if (!row) {
       if ('id' in where) d.targets.unregister(where.id);
       return;
     }
-    const cgroupPath = d.cgroupPathOf ? d.cgroupPathOf(row.id) : cgroupPathOf(row.spec!);
+    // The spec (the bulk of a container's data) only when the runtime cannot say where the
+    // cgroup is: this runs for every container event.
+    const cgroupPath = d.cgroupPathOf
+      ? d.cgroupPathOf(row.id)
+      : cgroupPathOf((await d.db.containerSpec.findUnique({ where: { containerId: row.id } }))?.spec ?? '{}');
     const netDevice = d.netDevice?.(row.id);
     if (SAMPLED_STATES.has(row.state) && cgroupPath)
       d.targets.register({
