@@ -279,6 +279,9 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         await Promise.all(containers.mutex.busy().map((id) => containers.mutex.run(id, async () => {})));
         await metrics.close();
         await networks.close().catch((e: Error) => console.error(`berthd: networks: ${e.message}`));
+        await Promise.resolve(runtime.close()).catch((e: Error) =>
+          console.error(`berthd: runtime: ${e.message}`),
+        );
         await db.agentEvent.create({
           data: { kind: 'agent.stopped', data: JSON.stringify({ pid: process.pid }) },
         });

@@ -6,8 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { detectHostCgroupLayout } from '../src/cgroup/detect.ts';
-import { createCgroupManager, openCgroupPool, recordingCgroupFs } from '../src/cgroup/index.ts';
-import type { CgroupPool } from '../src/cgroup/pool.ts';
+import { createCgroupManager, hostCgroupFs, openCgroupPool, recordingCgroupFs } from '../src/cgroup/index.ts';
+import { CgroupPool } from '../src/cgroup/pool.ts';
 import { mountsOf, removeTestTree, spawnInCgroup, testParent, waitUntil } from '../src/cgroup/testing.ts';
 import { Runtime } from '../src/container/runtime.ts';
 import { Spawner } from '../src/container/spawner.ts';
@@ -247,4 +247,79 @@ test('once the spawner has exited, its cells are gone and the pool hands out slo
     () => readFileSync(join(layout.v1.pids!, slot.path, 'cgroup.procs'), 'utf8') === '',
   );
   pool.release(slot);
+});
+
+test('a flat pool: slots named like ids under the parent, a container placed in its reserved one, the path made again after delete, strays removed', async () => {
+  const spawner = new Spawner();
+  spawners.push(spawner);
+  const flatParent = `${parent}/flat`;
+  const pool = await openCgroupPool({ parent: flatParent, flat: true, size: 1, cells: spawner });
+  pools.push(pool);
+  const rt = new Runtime({
+    root: join(base, 'state'),
+    spawner,
+    cgroupPoolOf: (p) => (p === flatParent ? pool : undefined),
+  });
+  const inParent = (c: OciConfig, id: string) => {
+    c.linux!.cgroupsPath = `${flatParent}/${id}`;
+  };
+  // The first container of a shape: its slot is made on demand (no cell), the refill learns it.
+  const first = await pool.reserve();
+  expect(first).toMatch(new RegExp(`^${flatParent}/[0-9a-f]{12}$`));
+  const id1 = first.slice(flatParent.length + 1);
+  const bundle1 = pooledBundle('f1', ['sleep', '30'], (c) => inParent(c, id1));
+  const { pid: pid1 } = await rt.create(id1, { bundle: bundle1, stdio: 'ignore' });
+  expectInside(pid1, first);
+  expect(pool.isReserved(first)).toBe(false);
+
+  // The next one is born in a ready slot with the limits written ahead.
+  await waitUntil('a cell ready', () => pool.readyFor().withCell >= 1);
+  const second = await pool.reserve();
+  const id2 = second.slice(flatParent.length + 1);
+  const { pid: pid2 } = await rt.create(id2, {
+    bundle: pooledBundle('f2', ['sleep', '30'], (c) => inParent(c, id2)),
+    stdio: 'ignore',
+  });
+  expectInside(pid2, second);
+  expect(pool.counts.withCell).toBe(1);
+
+  // Delete waits for the removal: the same path made again at once (a restart) is a fresh cgroup.
+  await rt.delete(id1, true);
+  expect(dirsIn(first)).toEqual([]);
+  const again = await rt.create(id1, { bundle: bundle1, stdio: 'ignore' });
+  expectInside(again.pid, first);
+  await rt.delete(id1, true);
+  expect(dirsIn(first)).toEqual([]);
+
+  // A reservation given up goes; a path nobody reserved is made as usual.
+  const unused = await pool.reserve();
+  pool.unreserve(unused);
+  await pool.removed(unused);
+  expect(dirsIn(unused)).toEqual([]);
+
+  // What a crashed owner left: empty id-named cgroups that no container claims go; a claimed
+  // one, one with a process (a container) and one not named like an id stay.
+  await pool.close();
+  pools.length = 0;
+  const made = ['0123456789ab', 'fedcba987654', 'not-a-slot'].map((n) =>
+    createCgroupManager({ path: `${flatParent}/${n}`, layout }),
+  );
+  for (const m of made) await m.create();
+  const removed = await CgroupPool.removeStraySlots(
+    {
+      parent: flatParent,
+      layout,
+      fs: hostCgroupFs(),
+      manager: (path) => createCgroupManager({ path, layout }),
+    },
+    (name) => name === 'fedcba987654',
+  );
+  expect(removed).toEqual(['0123456789ab']);
+  expect(dirsIn(`${flatParent}/0123456789ab`)).toEqual([]);
+  expect(dirsIn(`${flatParent}/fedcba987654`).length).toBeGreaterThan(0);
+  expect(dirsIn(`${flatParent}/not-a-slot`).length).toBeGreaterThan(0);
+  expectInside(pid2, second);
+  for (const m of made.slice(1)) await m.destroy();
+  await rt.delete(id2, true);
+  expect(dirsIn(second)).toEqual([]);
 });

@@ -69,7 +69,29 @@ export async function recover(svc: ContainerService): Promise<{ adopted: string[
       svc.applyRestartPolicy(updated);
     }
   }
+  await removeStrayCgroups(svc);
   return { adopted, exited };
+}
+
+/**
+ * The cgroups a killed berthd had made ahead of time (empty, named like ids, in no record) go;
+ * the containers' own stay, also a running one's that the DB lost (not ours to judge here).
+ */
+async function removeStrayCgroups(svc: ContainerService): Promise<void> {
+  const { db, runtime } = svc.d;
+  if (!runtime.removeStrayCgroups) return;
+  try {
+    const known = new Set((await db.container.findMany({ select: { id: true } })).map((r) => r.id));
+    const groups = await db.containerGroup.findMany({ select: { name: true } });
+    const parents = [
+      await svc.d.groupPath(undefined),
+      ...(await Promise.all(groups.map((g) => svc.d.groupPath(g.name)))),
+    ];
+    const removed = await runtime.removeStrayCgroups(parents, (id) => known.has(id));
+    if (removed.length > 0) console.error(`berthd: unused cgroups removed: ${removed.join(', ')}`);
+  } catch (e) {
+    console.error(`berthd: removing unused cgroups: ${(e as Error).message}`);
+  }
 }
 
 /** Starts the autostart containers that are not running, lowest order first, with their delays. */

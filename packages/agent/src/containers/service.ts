@@ -260,7 +260,10 @@ export class ContainerService {
     });
 
     trace.mark('image');
-    const id = randomBytes(6).toString('hex');
+    // Where the runtime makes cgroups ahead of time, the id is that of a ready one: the
+    // container's cgroup is <cgroupParent>/<id> either way.
+    const id = (await this.d.runtime.reserveId?.(cgroupParent)) ?? randomBytes(6).toString('hex');
+    trace.mark('cgroup');
     // Id ranges are handed out one create at a time: two creates must never get the same one.
     const { idBase, intent, record } = await this.mutex.run(ALLOCATION_KEY, async () => {
       const base = config.privileged ? undefined : await this.allocateIdBase();
@@ -287,6 +290,7 @@ export class ContainerService {
         ]);
         return { idBase: base, intent: journal, record };
       } catch (e) {
+        this.d.runtime.releaseId?.(id);
         if ((e as { code?: string }).code === 'P2002')
           throw conflict(`a container named ${config.name} already exists`);
         throw e;
@@ -308,7 +312,7 @@ export class ContainerService {
         spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns);
         mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
         trace.mark('spec');
-        await this.d.runtime.create(id, this.dir(id), spec, this.logFile(id));
+        await this.d.runtime.create(id, this.dir(id), spec, this.logFile(id), trace);
         trace.mark('runtime');
       } catch (e) {
         await this.rollbackCreate(id).catch(() => {});
@@ -410,6 +414,7 @@ export class ContainerService {
 
   /** Undo a create: no runtime state, root, directory or record is left. */
   async rollbackCreate(id: string): Promise<void> {
+    this.d.runtime.releaseId?.(id);
     if (this.d.runtime.state(id)) await this.d.runtime.delete(id, true).catch(() => {});
     await this.d.networks?.detach(id).catch(() => {});
     await this.d.images.removeRoot(id);

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCgroupManager } from '@berth/runtime/cgroup';
+import {
+  type CgroupPool,
+  createCgroupManager,
+  openCgroupPool,
+  removeStrayCgroupSlots,
+} from '@berth/runtime/cgroup';
 import type {
   ContainerRuntime,
   DefaultSpecOptions,
@@ -24,7 +29,13 @@ import type {
 interface RuntimeLike {
   create(
     id: string,
-    o: { bundle: string; config?: unknown; stdio?: unknown; stdioFiles?: [string, string, string] },
+    o: {
+      bundle: string;
+      config?: unknown;
+      stdio?: unknown;
+      stdioFiles?: [string, string, string];
+      trace?: { mark(phase: string): void };
+    },
   ): Promise<{ pid: number }>;
   start(id: string): Promise<void>;
   state(id: string): { status: RuntimeStatus; pid?: number };
@@ -45,6 +56,10 @@ interface RuntimeLike {
 interface SpawnerLike {
   readonly alive: boolean;
   close(): void;
+  /** Warm cells (the runtime's WarmCells), for the cgroup pools. */
+  prepareCell?(procsFiles: string[]): Promise<string>;
+  discardCell?(id: string): void;
+  hasCell?(id: string): boolean;
 }
 type AttachFn = (socket: string) => Promise<TerminalStream>;
 
@@ -52,7 +67,18 @@ type RuntimeCtor = new (opts: {
   root: string;
   compileSeccomp?: (seccomp: unknown, arch: 'x86_64' | 'aarch64') => Buffer;
   spawner?: SpawnerLike;
+  cgroupPoolOf?: (parent: string) => CgroupPool | undefined;
 }) => RuntimeLike;
+
+/**
+ * Cgroups made ahead of time for each parent (a flat pool: the ungrouped containers' parent and
+ * each group's, opened on the first create there): mkdir in every hierarchy, the limits written
+ * and a warm cell waiting inside, so that init is born in its cgroups instead of being moved
+ * into each (a write to cgroup.procs waits for an RCU grace period, ~2 ms, in each of this
+ * host's ~10 hierarchies). The slot's name is the container's id (reserveId): its cgroup is
+ * <parent>/<id> as always. Small: each ready slot holds a cell (a monitor and a resident).
+ */
+const POOL = { size: 2, shapes: 2 };
 
 export interface RealRuntimeOptions {
   /** The runtime's state root (monitors, console logs, exit records). */
@@ -90,12 +116,51 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
     }
     return spawner;
   };
+  const pools = new Map<string, Promise<CgroupPool>>();
+  const openPools = new Map<string, CgroupPool>();
+  /** Ids reserved and not yet created, with their slot. */
+  const reservations = new Map<string, { pool: CgroupPool; path: string }>();
+  const poolFor = (parent: string): Promise<CgroupPool> => {
+    let p = pools.get(parent);
+    if (!p) {
+      const sp = spawner?.alive ? spawner : undefined;
+      const cells =
+        sp?.prepareCell && sp.discardCell
+          ? {
+              prepareCell: sp.prepareCell.bind(sp),
+              discardCell: sp.discardCell.bind(sp),
+              ...(sp.hasCell ? { hasCell: sp.hasCell.bind(sp) } : {}),
+            }
+          : undefined;
+      p = openCgroupPool({ parent, flat: true, ...POOL, ...(cells ? { cells } : {}) });
+      pools.set(parent, p);
+      p.then(
+        (pool) => openPools.set(parent, pool),
+        () => pools.delete(parent),
+      );
+    }
+    return p;
+  };
+  const unreserve = (id: string) => {
+    const r = reservations.get(id);
+    if (!r) return;
+    reservations.delete(id);
+    r.pool.unreserve(r.path); // nothing when create took it
+  };
+  const closePool = async (parent: string) => {
+    const p = pools.get(parent);
+    if (!p) return;
+    pools.delete(parent);
+    openPools.delete(parent);
+    await (await p.catch(() => undefined))?.close();
+  };
   const makeRuntime = (sp: SpawnerLike | undefined) =>
     Ctor
       ? new Ctor({
           // The runtime compiles the seccomp profile itself, once per profile (it caches).
           root: opts.root,
           ...(sp ? { spawner: sp } : {}),
+          cgroupPoolOf: (parent) => openPools.get(parent),
         })
       : undefined;
   let rt = makeRuntime(warmSpawner());
@@ -114,7 +179,7 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       if (!defaultConfig) throw new Error(reason);
       return defaultConfig(o);
     },
-    async create(id, bundle, spec, logFile) {
+    async create(id, bundle, spec, logFile, trace) {
       // The runtime makes the container's cgroup directories with the process umask; berthd's
       // is 077, and a user-namespaced container could then not bind its own cgroup. 022 for
       // the duration (only directories under /sys/fs/cgroup and the runtime root are made).
@@ -128,6 +193,7 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
             bundle,
             config: spec,
             stdioFiles: ['/dev/null', logFile, logFile],
+            ...(trace ? { trace: { mark: (phase: string) => trace.mark(`rt.${phase}`) } } : {}),
           });
         }
         const log = openSync(logFile, 'a', 0o600);
@@ -138,7 +204,25 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
         }
       } finally {
         process.umask(old);
+        unreserve(id);
       }
+    },
+    async reserveId(cgroupParent) {
+      if (!rt) throw new Error(reason);
+      const pool = await poolFor(cgroupParent);
+      const path = await pool.reserve();
+      const id = path.slice(cgroupParent.length + 1);
+      reservations.set(id, { pool, path });
+      return id;
+    },
+    releaseId: (id) => unreserve(id),
+    async removeStrayCgroups(parents, known) {
+      const removed: string[] = [];
+      for (const parent of parents)
+        removed.push(
+          ...(await removeStrayCgroupSlots(parent, (name) => known(name) || reservations.has(name))),
+        );
+      return removed;
     },
     start: (id) => need().start(id),
     state(id): RuntimeState | undefined {
@@ -217,9 +301,11 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
         .catch(() => undefined);
       return stats?.memory?.oomKill ?? 0;
     },
-    group: (path) => groupCgroup(path),
+    group: (path) => groupCgroup(path, () => closePool(path)),
     cgroupPath: (id) => readCgroupPath(opts.root, id),
-    close() {
+    async close() {
+      // The ready slots go (their cells let go through the spawner, before it closes).
+      await Promise.all([...pools.keys()].map((parent) => closePool(parent)));
       spawner?.close();
     },
   };
@@ -265,7 +351,7 @@ function readCgroupPath(root: string, id: string): string | undefined {
   }
 }
 
-function groupCgroup(path: string): GroupCgroup {
+function groupCgroup(path: string, closePool: () => Promise<void>): GroupCgroup {
   const cg = createCgroupManager({ path });
   return {
     async create() {
@@ -287,6 +373,9 @@ function groupCgroup(path: string): GroupCgroup {
         ...(s.pids?.current !== undefined ? { pids: s.pids.current } : {}),
       };
     },
-    destroy: () => cg.destroy(),
+    async destroy() {
+      await closePool(); // its ready slots live inside
+      await cg.destroy();
+    },
   };
 }

@@ -41,7 +41,8 @@ export interface TerminalStream {
   socket: Socket;
   write(data: Buffer): void;
   resize(rows: number, cols: number): void;
-  close(): void;
+  /** Lets go of what it holds (the spawner, the ready cgroups); containers keep running. */
+  close(): void | Promise<void>;
 }
 
 /** A cgroup the agent manages itself (a group's parent cgroup). */
@@ -74,6 +75,8 @@ export interface ContainerRuntime {
     bundle: string,
     spec: Record<string, unknown>,
     logFile: string,
+    /** Told the end of each of the runtime's phases (BERTH_TRACE). */
+    trace?: { mark(phase: string): void },
   ): Promise<{ pid: number }>;
   start(id: string): Promise<void>;
   /** The runtime's view; undefined when it has no such container. */
@@ -104,8 +107,21 @@ export interface ContainerRuntime {
   /** The OOM kills counted in the container's cgroup so far. */
   oomKills(id: string): Promise<number>;
   group(path: string): GroupCgroup;
+  /**
+   * A new container's id whose cgroup, <cgroupParent>/<id>, was made ahead of time (limits,
+   * a warm cell): create() with that cgroupsPath is placed in it. Absent: the caller makes ids.
+   */
+  reserveId?(cgroupParent: string): Promise<string>;
+  /** Gives up a reserved id whose create() did not happen (create itself uses or gives it up). */
+  releaseId?(id: string): void;
+  /**
+   * Removes the empty cgroups named like ids under these parents that `known` does not claim:
+   * the reserved slots of a berthd that was killed. Returns the ids removed.
+   */
+  removeStrayCgroups?(parents: string[], known: (id: string) => boolean): Promise<string[]>;
   /** The cgroup the runtime put the container's current instance in (its own record of it);
    * undefined when it has no instance or cannot say. */
   cgroupPath?(id: string): string | undefined;
-  close(): void;
+  /** Lets go of what it holds (the spawner, the ready cgroups); containers keep running. */
+  close(): void | Promise<void>;
 }

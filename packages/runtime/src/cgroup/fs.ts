@@ -120,7 +120,11 @@ export function hostCgroupFs(options: HostCgroupFsOptions = {}): CgroupFs & { cl
         nodefs.mkdirSync(path);
       } catch (err) {
         if (errnoCode(err) !== 'EEXIST') throw err;
+        return;
       }
+      // 0755 whatever the process umask (berthd's is 077): a container's own processes pass
+      // through it, and a pool makes directories at any time, outside a caller's umask window.
+      nodefs.chmodSync(path, 0o755);
     },
     rmdir(path) {
       for (const p of [...(byDir.get(path) ?? [])]) forget(p);

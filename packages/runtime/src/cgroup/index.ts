@@ -72,6 +72,19 @@ export function openCgroupPool(
   });
 }
 
+/** CgroupPool.removeStraySlots on this host: a flat pool's leftovers under `parent`. */
+export function removeStrayCgroupSlots(
+  parent: CgroupPath,
+  keep: (name: string) => boolean,
+  o: { layout?: CgroupLayout; fs?: CgroupFs } = {},
+): Promise<string[]> {
+  const layout = o.layout ?? detectHostCgroupLayout();
+  return CgroupPool.removeStraySlots(
+    { parent, layout, fs: o.fs ?? defaultFs(), manager: (path) => createCgroupManager({ path, layout }) },
+    keep,
+  );
+}
+
 const V1_CONTROLLERS: Record<string, Controller> = {
   cpu: v1Cpu,
   cpuacct: v1Cpuacct,

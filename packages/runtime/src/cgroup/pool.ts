@@ -25,12 +25,29 @@ import type { LinuxResources } from './resources.ts';
 // sits in the slot's cgroups, so that the container's init is born inside them by clone,
 // without a migration (a write to cgroup.procs waits for an RCU grace period on kernels whose
 // cgroups are not mounted with favordynmods: about 2 ms here). See native/cell.c.
+//
+// A flat pool (`flat: true`, berthd's) names its slots like container ids, directly under the
+// parent: <parent>/<12 hex digits>. The caller reserves a slot first and takes its name as the
+// new container's id, so that the container's cgroup is <parent>/<id>, where operators, tests
+// and the metrics expect it, and yet was made (limits, warm cell) ahead of time. Why not make
+// slots under a pool directory and rename them at take time: cgroup v1 can rename a cgroup
+// within its parent (cgroup1_rename), but cgroup v2 cannot rename at all, and a pure-v2 host
+// would then make the container's cgroup at take time, losing both the limits written ahead and
+// the birth in place (the warm cell). Naming the slot first works the same on v1, hybrid and v2.
+// The cost: names are handed out before a container has them, so a crashed caller leaves empty
+// slots that only it can tell from containers (removeStraySlots, with its list of ids).
 
 export const DEFAULT_POOL_PARENT = '/berth/pool';
 
 export interface CgroupPoolOptions {
   /** Parent of the pools, from each hierarchy's root (tests: "/berth-test-<random>/pool"). */
   parent?: CgroupPath;
+  /**
+   * Slots named like container ids directly under `parent` (<parent>/<12 hex digits>), handed
+   * out by reserve() before the container exists; see the top of this file. A release waits
+   * for nothing but its promise resolves once the cgroup is gone (the name may be made again).
+   */
+  flat?: boolean;
   /** Ready slots kept at hand for each recent shape (default 4). 0 makes every slot on demand (and still removes in the background). */
   size?: number;
   /** How many of the most recently asked-for shapes (sets of limits) to keep slots for (default 3). */
@@ -117,7 +134,14 @@ export class CgroupPool {
   private readonly ready: Slot[] = [];
   /** Cells of slots handed out, by path, until released (unused ones are let go then). */
   private readonly handed = new Map<CgroupPath, string>();
+  /** Slots reserved (flat pools) and not yet taken, by path. */
+  private readonly reserved = new Map<CgroupPath, Slot>();
   private readonly removing = new Set<Promise<void>>();
+  /** Removals under way, by path: a path made again waits for its removal first. */
+  private readonly removals = new Map<CgroupPath, Promise<void>>();
+  /** The parent's directories a flat pool made (in some hierarchies): close() removes them again when empty. */
+  private madeParent: string[] = [];
+  readonly flat: boolean;
   /** Recent shapes, least recently taken first. */
   private readonly shapes = new Map<string, LinuxResources>();
   private seq = 0;
@@ -128,7 +152,8 @@ export class CgroupPool {
 
   private constructor(private readonly o: CgroupPoolOptions) {
     this.parent = normaliseCgroupPath(o.parent ?? DEFAULT_POOL_PARENT, 'parent');
-    this.dir = `${this.parent}/${process.pid}-${startTime(process.pid) ?? '0'}`;
+    this.flat = o.flat === true;
+    this.dir = this.flat ? this.parent : `${this.parent}/${process.pid}-${startTime(process.pid) ?? '0'}`;
     this.size = o.size ?? 4;
     const layout = o.layout ?? detectHostCgroupLayout();
     this.named = Object.values(layout.v1Named ?? {});
@@ -140,7 +165,12 @@ export class CgroupPool {
    */
   static async open(o: CgroupPoolOptions): Promise<CgroupPool> {
     const pool = new CgroupPool(o);
-    await pool.removeStale();
+    if (pool.flat)
+      pool.madeParent = pool
+        .mounts()
+        .map((m) => join(m, pool.dir))
+        .filter((d) => !pool.o.fs.exists(d));
+    else await pool.removeStale();
     await pool.o.manager(pool.dir).create();
     for (const m of pool.named) pool.mkdirs(m, pool.dir);
     pool.scheduleRefill();
@@ -168,7 +198,10 @@ export class CgroupPool {
    * does. The pool refills itself afterwards, with these limits. `cell: false`: the caller
    * cannot start the container through the spawner (a warm cell waiting there is let go).
    */
-  async take(resources: LinuxResources, opts: { cell?: boolean } = {}): Promise<PooledCgroup> {
+  async take(
+    resources: LinuxResources,
+    opts: { cell?: boolean /** A slot reserve() handed out. */; reserved?: CgroupPath } = {},
+  ): Promise<PooledCgroup> {
     if (this.closed) throw new Error('cgroup pool: closed');
     const key = shapeKey(resources);
     this.shapes.delete(key);
@@ -177,10 +210,17 @@ export class CgroupPool {
       if (this.shapes.size <= (this.o.shapes ?? 3)) break;
       this.shapes.delete(old);
     }
-    let i = this.ready.findIndex((s) => s.shape === key);
-    if (i < 0) i = this.ready.findIndex((s) => s.shape === undefined);
-    let slot = i >= 0 ? this.ready.splice(i, 1)[0]! : undefined;
-    if (!slot) slot = await this.make(undefined, false);
+    let slot: Slot | undefined;
+    if (opts.reserved !== undefined) {
+      slot = this.reserved.get(opts.reserved);
+      if (!slot) throw new Error(`cgroup pool: ${opts.reserved} is not a reserved slot`);
+      this.reserved.delete(opts.reserved);
+    } else {
+      let i = this.ready.findIndex((s) => s.shape === key);
+      if (i < 0) i = this.ready.findIndex((s) => s.shape === undefined);
+      slot = i >= 0 ? this.ready.splice(i, 1)[0]! : undefined;
+      if (!slot) slot = await this.make(undefined, false);
+    }
     if (slot.cell && this.o.cells?.hasCell?.(slot.cell) === false) slot.cell = undefined;
     if (slot.cell && (opts.cell === false || !cellFits(resources))) {
       this.o.cells?.discardCell(slot.cell);
@@ -211,18 +251,54 @@ export class CgroupPool {
   }
 
   /**
+   * A slot for a container yet to be made (flat pools): its path is <parent>/<name>, and the
+   * name is the container's id to be. A ready one of the most recent shape when there is one.
+   * take({ reserved }) hands it over (writing the limits asked for if they differ),
+   * unreserve() gives it up.
+   */
+  async reserve(): Promise<CgroupPath> {
+    if (this.closed) throw new Error('cgroup pool: closed');
+    if (!this.flat) throw new Error('cgroup pool: only a flat pool reserves names');
+    const recent = [...this.shapes.keys()].at(-1);
+    let i = this.ready.findIndex((s) => s.shape === recent);
+    if (i < 0) i = this.ready.length - 1;
+    const slot = i >= 0 ? this.ready.splice(i, 1)[0]! : await this.make(undefined, false);
+    this.reserved.set(slot.path, slot);
+    this.scheduleRefill();
+    return slot.path;
+  }
+
+  /** Whether `path` is a slot reserve() handed out and nothing took yet. */
+  isReserved(path: CgroupPath): boolean {
+    return this.reserved.has(path);
+  }
+
+  /** A reserved slot the container will not be made in: removed in the background. */
+  unreserve(path: CgroupPath): void {
+    const slot = this.reserved.get(path);
+    if (!slot) return;
+    this.reserved.delete(path);
+    this.discard(slot);
+  }
+
+  /** Resolves once a removal of `path` under way (if any) is done. */
+  async removed(path: CgroupPath): Promise<void> {
+    await this.removals.get(path);
+  }
+
+  /**
    * The container of `target` is gone (or never started: pass what take() returned, so that an
    * unused warm cell is let go): remove its cgroup in the background (anything still in it is
    * killed first). Any path works, also one of another pool (a container of an earlier owner);
    * close() waits for these removals.
    */
-  release(target: CgroupPath | PooledCgroup): void {
+  release(target: CgroupPath | PooledCgroup): Promise<void> {
     const path = typeof target === 'string' ? target : target.path;
     // A cell the container never used (its create failed before the launch) goes too.
     const cell = this.handed.get(path) ?? (typeof target === 'string' ? undefined : target.cell);
     this.handed.delete(path);
     if (cell) this.o.cells?.discardCell(cell);
-    this.removeLater(typeof target === 'string' ? this.o.manager(path) : target.manager, path);
+    return this.removeLater(typeof target === 'string' ? this.o.manager(path) : target.manager, path);
   }
 
   /** Stops refilling, removes the ready slots and waits for every removal; the pool's directory goes when empty. */
@@ -231,8 +307,17 @@ export class CgroupPool {
     if (this.timer) clearTimeout(this.timer);
     await this.refilling;
     for (const s of this.ready.splice(0)) this.discard(s);
+    for (const s of this.reserved.values()) this.discard(s);
+    this.reserved.clear();
     while (this.removing.size > 0) await Promise.allSettled([...this.removing]);
-    await this.removeIfEmpty(this.dir);
+    if (!this.flat) await this.removeIfEmpty(this.dir);
+    for (const d of this.madeParent.reverse()) {
+      try {
+        this.o.fs.rmdir(d);
+      } catch {
+        // a container's cgroup is still in it (or another's made it since): it stays
+      }
+    }
   }
 
   private procsFiles(slot: Slot): string[] {
@@ -240,7 +325,9 @@ export class CgroupPool {
   }
 
   private async make(resources: LinuxResources | undefined, withCell: boolean): Promise<Slot> {
-    const path = `${this.dir}/${this.tag}${++this.seq}`;
+    const path = this.flat
+      ? `${this.dir}/${randomBytes(6).toString('hex')}`
+      : `${this.dir}/${this.tag}${++this.seq}`;
     const manager = this.o.manager(path);
     const slot: Slot = { path, manager };
     try {
@@ -263,11 +350,12 @@ export class CgroupPool {
 
   private discard(slot: Slot): void {
     if (slot.cell) this.o.cells?.discardCell(slot.cell);
-    this.removeLater(slot.manager, slot.path);
+    void this.removeLater(slot.manager, slot.path);
   }
 
-  private removeLater(manager: CgroupManager, path: CgroupPath): void {
+  private removeLater(manager: CgroupManager, path: CgroupPath): Promise<void> {
     const p = (async () => {
+      await this.removals.get(path);
       await new Promise((r) => setImmediate(r));
       await manager.destroy().catch(() => {});
       for (const m of this.named) await this.rmTree(join(m, path));
@@ -280,7 +368,11 @@ export class CgroupPool {
         await this.removeIfEmpty(owner).catch(() => false);
     })();
     this.removing.add(p);
-    void p.finally(() => this.removing.delete(p));
+    this.removals.set(path, p);
+    return p.finally(() => {
+      this.removing.delete(p);
+      if (this.removals.get(path) === p) this.removals.delete(path);
+    });
   }
 
   /** Resolves once no refill is due or running and every removal is done (tests, benchmarks). */
@@ -391,15 +483,37 @@ export class CgroupPool {
     }
   }
 
-  /** The pools of owners that are gone: their empty slots removed, then the pool if empty. */
-  private async removeStale(): Promise<void> {
-    const parentManager = this.o.manager(this.parent);
-    const mounts = [
-      ...new Set(
-        parentManager.procsFiles().map((f) => f.slice(0, -(this.parent.length + '/cgroup.procs'.length))),
-      ),
+  /**
+   * What a crashed owner of a flat pool under `o.parent` left: every empty cgroup there named
+   * like a slot (12 hex digits) that `keep` does not claim (a container's: the caller's records
+   * say which). One that still holds processes stays. Returns the names removed.
+   */
+  static async removeStraySlots(o: CgroupPoolOptions, keep: (name: string) => boolean): Promise<string[]> {
+    const pool = new CgroupPool({ ...o, flat: true });
+    const removed: string[] = [];
+    for (const name of new Set(pool.mounts().flatMap((mount) => pool.listDirs(join(mount, pool.dir))))) {
+      if (!/^[0-9a-f]{12}$/.test(name) || keep(name)) continue;
+      const m = pool.o.manager(`${pool.dir}/${name}`);
+      if ((await m.pids()).length > 0) continue;
+      await m.destroy().catch(() => {});
+      for (const n of pool.named) await pool.rmTree(join(n, pool.dir, name));
+      removed.push(name);
+    }
+    return removed;
+  }
+
+  /** Every hierarchy's mount point: the manager's and the named ones. */
+  private mounts(): string[] {
+    const files = this.o.manager(this.parent).procsFiles();
+    return [
+      ...new Set(files.map((f) => f.slice(0, -(this.parent.length + '/cgroup.procs'.length)))),
       ...this.named,
     ];
+  }
+
+  /** The pools of owners that are gone: their empty slots removed, then the pool if empty. */
+  private async removeStale(): Promise<void> {
+    const mounts = this.mounts();
     const pools = new Set(mounts.flatMap((mount) => this.listDirs(join(mount, this.parent))));
     for (const name of pools) {
       const owner = /^(\d+)-(\d+)$/.exec(name);

@@ -66,6 +66,14 @@ export interface RuntimeOptions {
    */
   cgroupPool?: CgroupPool;
   /**
+   * Flat pools (berthd's: cgroups named like container ids, see cgroup/pool.ts) by parent: a
+   * container whose absolute linux.cgroupsPath is a slot reserved in the pool of its parent is
+   * placed in that slot (limits written ahead, a warm cell), and delete() hands it back,
+   * waiting for its removal (the path may be made again: a restart). Any other cgroupsPath is
+   * made as usual. Needs `cgroups` left at its default.
+   */
+  cgroupPoolOf?: (parent: string) => CgroupPool | undefined;
+  /**
    * Run by an unprivileged user (runc --rootless): containers map only its own ids and get
    * no cgroup (their linux.resources are not applied), as runc and crun do without a
    * delegated cgroup.
@@ -89,6 +97,8 @@ export interface CreateOptions {
   consoleLogMax?: number;
   /** Our fds 3..3+n-1 become init's 3..3+n-1 (OCI --preserve-fds). */
   preserveFds?: number;
+  /** Told the end of each phase of the create (berthd's BERTH_TRACE lines, benchmarks). */
+  trace?: { mark(phase: string): void };
 }
 
 export interface ExecOptions {
@@ -303,6 +313,7 @@ export class Runtime {
 
   async create(id: string, o: CreateOptions): Promise<{ pid: number }> {
     checkId(id);
+    const trace = o.trace ?? { mark() {} };
     const bundle = resolve(o.bundle);
     let config: OciConfig;
     if (o.config) {
@@ -316,9 +327,20 @@ export class Runtime {
       }
       config = parseConfig(raw);
     }
+    const given = config.linux?.cgroupsPath ? Runtime.cgroupPath(id, config) : undefined;
+    const flatPool = given ? this.opts.cgroupPoolOf?.(dirname(given)) : undefined;
+    const reserved = given && flatPool?.isReserved(given) ? given : undefined;
     const pool =
-      this.opts.cgroups === undefined && !config.linux?.cgroupsPath ? this.opts.cgroupPool : undefined;
+      this.opts.cgroups !== undefined
+        ? undefined
+        : reserved
+          ? flatPool
+          : !config.linux?.cgroupsPath
+            ? this.opts.cgroupPool
+            : undefined;
     const cgroupPath = pool ? undefined : Runtime.cgroupPath(id, config);
+    // A restart makes the same path again: its removal (in the background) must be over.
+    if (given && !reserved && flatPool) await flatPool.removed(given);
     const passFds = callerFds(o.preserveFds);
     if (existsSync(join(this.opts.root, id)))
       throw new RuntimeError('ALREADY_EXISTS', `container "${id}" already exists`);
@@ -333,7 +355,13 @@ export class Runtime {
       !o.consoleSocket &&
       !o.preserveFds &&
       !config.linux?.namespaces?.some((n) => n.type === 'user' && n.path);
-    if (pool) pooled = await pool.take(containerResources(config), { cell: cellUsable });
+    trace.mark('config');
+    if (pool)
+      pooled = await pool.take(containerResources(config), {
+        cell: cellUsable,
+        ...(reserved ? { reserved } : {}),
+      });
+    trace.mark('take');
     const cgroup = pooled ? pooled.manager : cgroupPath ? factory?.(cgroupPath) : undefined;
     const named = cgroupPath && cgroup && !this.opts.cgroups ? namedCgroupDirs(cgroupPath) : [];
     let plan: Plan;
@@ -348,9 +376,10 @@ export class Runtime {
         rootless: this.opts.rootless ? rootlessIds() : undefined,
       });
     } catch (e) {
-      if (pooled) pool!.release(pooled);
+      if (pooled) void pool!.release(pooled);
       throw e;
     }
+    trace.mark('plan');
 
     const dir = StateDir.create(this.opts.root, id);
     const rec: StateRecord = {
@@ -367,6 +396,7 @@ export class Runtime {
     try {
       dir.write(rec);
       dir.writeConfig(config);
+      trace.mark('state');
       if (cgroup && !pooled) {
         await cgroup.create();
         cgroupCreated = true;
@@ -374,6 +404,7 @@ export class Runtime {
         for (const d of named) mkdirSync(d, { recursive: true, mode: 0o755 });
       }
       if (cgroup) delegateCgroup(plan.cgroupProcs, config);
+      trace.mark('cgroup');
       Object.assign(plan, {
         stateDir: dir.path,
         consoleSocket: o.consoleSocket,
@@ -390,6 +421,7 @@ export class Runtime {
         runtimeStateJson: JSON.stringify({ ...this.ociState(dir, rec, 'created'), pid: -1 }),
       } satisfies Partial<Plan>);
       const pid = await this.launch(plan, o, id, passFds);
+      trace.mark('launch');
       rec.pid = pid;
       rec.pidStart = processStart(pid);
       rec.monitorPid = parentPid(pid);
@@ -399,6 +431,7 @@ export class Runtime {
       // prestart, createRuntime (in the monitor) and createContainer (in the container) hooks
       // ran in the helper, in the spec's order, before launch returned.
       if (o.pidFile) writeFileSync(o.pidFile, String(pid));
+      trace.mark('record');
       return { pid };
     } catch (e) {
       await this.rollback(dir, rec, cgroupCreated ? cgroup : undefined);
@@ -440,7 +473,12 @@ export class Runtime {
 
   /** A pooled cgroup goes back to the pool, which removes it in the background. */
   private async removeCgroup(rec: StateRecord, cg: CgroupManager): Promise<void> {
-    if (rec.cgroupPooled && this.opts.cgroupPool) return this.opts.cgroupPool.release(rec.cgroupPath!);
+    const flat = this.opts.cgroupPoolOf?.(dirname(rec.cgroupPath!));
+    if (rec.cgroupPooled && flat?.flat) return flat.release(rec.cgroupPath!);
+    if (rec.cgroupPooled && this.opts.cgroupPool) {
+      void this.opts.cgroupPool.release(rec.cgroupPath!);
+      return;
+    }
     await cg.destroy();
     if (!this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath!);
   }
