@@ -5,7 +5,16 @@
  *   first byte 'A': attach. Client frames: 'i' u32le n + n bytes of input; 'r' u16le rows,
  *   u16le cols (resize). The server sends raw console output; slow clients are dropped
  *   rather than buffered (the monitor's memory stays bounded).
- *   first byte 'W': wait; the reply is "exit <code> <signal>\n" when init exits. */
+ *   first byte 'W': wait; the reply is "exit <code> <signal>\n" when init exits.
+ * An exec session with an attach socket (a resumable shell) also keeps its recent output in a
+ * ring (P_LOG_MAX bytes) and serves:
+ *   first byte 'R': attach with replay. The reply starts with a u64le count n, then the n bytes
+ *   of the ring (the scrollback), then live output; input and resize frames as for 'A'. Each
+ *   such client has a cursor into the ring: one that reads slowly lags behind (nothing is
+ *   buffered for it) and skips ahead when it falls a whole ring behind; it is never waited for.
+ *   first byte 'I': the reply is "info <bytes out> <last io, unix ms> <attached> <exited>\n".
+ * Its process runs under a small reaper in the container's PID namespace (exec_run), so that
+ * what the process leaves behind is reaped even in a container whose init reaps nobody. */
 #include "berth.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +42,8 @@ struct client {
   uint8_t hdrlen;
   uint32_t remaining; /* input bytes still to forward from an 'i' frame */
   unsigned char hdr[5];
+  int replay;      /* 'R': served from the ring at cursor */
+  uint64_t cursor; /* the next ring offset this client gets */
 };
 
 struct session {
@@ -50,6 +61,12 @@ struct session {
   int exited, status;
   int notify_sock;    /* connected to linux.seccomp.listenerPath, or -1 */
   char *notify_state; /* the containerProcessState template sent there */
+  unsigned char *ring; /* exec with an attach socket: recent output */
+  size_t ring_size;
+  uint64_t total;      /* bytes of output so far (ring offsets) */
+  int64_t last_io_ms;  /* last output or input, unix ms */
+  int exitfd;          /* the reaper's pipe: the process's wait status, or -1 */
+  int child_reaped;    /* s->child (the reaper, under exec) has been waited for */
   struct client c[MAX_CLIENTS];
 };
 
@@ -96,6 +113,48 @@ static void log_output(struct session *s, const char *buf, size_t n) {
   if (s->logfd >= 0 && write_all(s->logfd, buf, n) == 0) s->log_size += n;
 }
 
+static int64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void ring_put(struct session *s, const char *buf, size_t n) {
+  if (n > s->ring_size) buf += n - s->ring_size, s->total += n - s->ring_size, n = s->ring_size;
+  size_t at = (size_t)(s->total % s->ring_size), first = n < s->ring_size - at ? n : s->ring_size - at;
+  memcpy(s->ring + at, buf, first);
+  memcpy(s->ring, buf + first, n - first);
+  s->total += n;
+}
+
+static uint64_t ring_start(const struct session *s) {
+  return s->total > s->ring_size ? s->total - s->ring_size : 0;
+}
+
+/* Sends a replay client what it has not had yet, as much as its socket takes now. */
+static void ring_flush(struct session *s, int i) {
+  struct client *c = &s->c[i];
+  if (c->cursor < ring_start(s)) c->cursor = ring_start(s); /* a whole ring behind: skip */
+  while (c->cursor < s->total) {
+    size_t at = (size_t)(c->cursor % s->ring_size);
+    uint64_t left = s->total - c->cursor;
+    size_t n = left < s->ring_size - at ? (size_t)left : s->ring_size - at;
+    ssize_t w = send(c->fd, s->ring + at, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (w <= 0) {
+      drop(s, i);
+      return;
+    }
+    c->cursor += (uint64_t)w;
+  }
+}
+
+static int replay_pending(const struct session *s) {
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (s->c[i].fd >= 0 && s->c[i].replay && s->c[i].cursor < s->total) return 1;
+  return 0;
+}
+
 static int pump_master(struct session *s) {
   char buf[4096];
   ssize_t n = read(s->master, buf, sizeof buf);
@@ -108,6 +167,12 @@ static int pump_master(struct session *s) {
   }
   errno = 0;
   log_output(s, buf, (size_t)n);
+  if (s->ring) {
+    ring_put(s, buf, (size_t)n);
+    s->last_io_ms = now_ms();
+    for (int i = 0; i < MAX_CLIENTS; i++)
+      if (s->c[i].fd >= 0 && s->c[i].replay) ring_flush(s, i);
+  }
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (s->c[i].fd >= 0 && s->c[i].mode == 'A' && send(s->c[i].fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
       drop(s, i);
@@ -132,6 +197,27 @@ static void client_input(struct session *s, int i) {
       return;
     } else if (c->mode == 'A') {
       if (s->start_on_attach) send_start(s);
+    } else if (c->mode == 'R' && s->ring) {
+      c->mode = 'A', c->replay = 1, c->cursor = ring_start(s);
+      uint64_t n = s->total - c->cursor;
+      unsigned char head[8];
+      for (int b = 0; b < 8; b++) head[b] = (unsigned char)(n >> (8 * b));
+      if (send(c->fd, head, sizeof head, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof head) {
+        drop(s, i);
+        return;
+      }
+      if (s->start_on_attach) send_start(s);
+      ring_flush(s, i);
+      if (c->fd < 0) return;
+    } else if (c->mode == 'I' && s->ring) {
+      char msg[128];
+      int attached = 0;
+      for (int j = 0; j < MAX_CLIENTS; j++) attached += s->c[j].fd >= 0 && s->c[j].mode == 'A';
+      snprintf(msg, sizeof msg, "info %llu %lld %d %d\n", (unsigned long long)s->total, (long long)s->last_io_ms,
+               attached, s->exited);
+      reply(s, i, msg);
+      drop(s, i);
+      return;
     } else if (c->mode != 'W') {
       drop(s, i);
       return;
@@ -140,6 +226,7 @@ static void client_input(struct session *s, int i) {
   while (k < (size_t)n) {
     if (c->remaining) {
       size_t take = (size_t)n - k < c->remaining ? (size_t)n - k : c->remaining;
+      if (s->ring) s->last_io_ms = now_ms();
       if (s->master >= 0 && write(s->master, buf + k, take) < 0 && errno != EAGAIN) {
       }
       k += take, c->remaining -= (uint32_t)take;
@@ -229,19 +316,26 @@ static void write_exit(struct session *s) {
 static int serve(struct session *s, int sigfd) {
   for (int i = 0; i < MAX_CLIENTS; i++) s->c[i].fd = -1;
   s->start_client = -1;
+  int linger = 0;
   for (;;) {
     struct pollfd pf[MAX_CLIENTS + 4];
     int n = 0;
-    int isig = n, isync = -1, imaster = -1, ilfd = -1;
+    int isig = n, isync = -1, imaster = -1, ilfd = -1, iexit = -1;
     pf[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+    if (s->exitfd >= 0) iexit = n, pf[n++] = (struct pollfd){.fd = s->exitfd, .events = POLLIN};
     if (s->sync >= 0 && s->started) isync = n, pf[n++] = (struct pollfd){.fd = s->sync, .events = POLLIN};
     if (s->master >= 0) imaster = n, pf[n++] = (struct pollfd){.fd = s->master, .events = POLLIN};
     if (s->lfd >= 0) ilfd = n, pf[n++] = (struct pollfd){.fd = s->lfd, .events = POLLIN};
     int first_client = n;
     int map[MAX_CLIENTS];
     for (int i = 0; i < MAX_CLIENTS; i++)
-      if (s->c[i].fd >= 0) map[n - first_client] = i, pf[n++] = (struct pollfd){.fd = s->c[i].fd, .events = POLLIN};
-    if (s->exited && s->master < 0 && s->sync < 0) break;
+      if (s->c[i].fd >= 0) {
+        short ev = POLLIN | (s->c[i].replay && s->c[i].cursor < s->total ? POLLOUT : 0);
+        map[n - first_client] = i, pf[n++] = (struct pollfd){.fd = s->c[i].fd, .events = ev};
+      }
+    /* Done once the process is gone and its output out; a replay client that is behind gets
+     * a few seconds to take the rest. */
+    if (s->exited && s->master < 0 && s->sync < 0 && (!replay_pending(s) || ++linger > 25)) break;
     if (poll(pf, (nfds_t)n, s->exited ? 200 : -1) < 0) {
       if (errno == EINTR) continue;
       die("poll");
@@ -249,6 +343,7 @@ static int serve(struct session *s, int sigfd) {
     if (isync >= 0 && pf[isync].revents) on_sync(s);
     if (imaster >= 0 && pf[imaster].revents && !pump_master(s)) {
     }
+    int newly = 0;
     if (pf[isig].revents) {
       struct signalfd_siginfo si;
       while (read(sigfd, &si, sizeof si) > 0) {
@@ -256,13 +351,23 @@ static int serve(struct session *s, int sigfd) {
       int st;
       pid_t w;
       while ((w = waitpid(-1, &st, WNOHANG)) > 0)
-        if (w == s->child) s->exited = 1, s->status = st;
-      if (s->exited) {
-        if (s->sync >= 0 && s->started) on_sync(s);
-        if (s->sync >= 0) close(s->sync), s->sync = -1;
-        drain_master(s);
-        write_exit(s);
-      }
+        if (w == s->child) {
+          s->child_reaped = 1;
+          if (!s->exited) s->exited = 1, s->status = st, newly = 1;
+        }
+    }
+    if (iexit >= 0 && pf[iexit].revents) {
+      /* The reaper says its process ended (its orphans may live on under it). */
+      int st;
+      if (read(s->exitfd, &st, sizeof st) == (ssize_t)sizeof st && !s->exited) s->exited = 1, s->status = st, newly = 1;
+      close(s->exitfd);
+      s->exitfd = -1;
+    }
+    if (newly) {
+      if (s->sync >= 0 && s->started) on_sync(s);
+      if (s->sync >= 0) close(s->sync), s->sync = -1;
+      drain_master(s);
+      write_exit(s);
     }
     if (ilfd >= 0 && pf[ilfd].revents) {
       int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -272,8 +377,11 @@ static int serve(struct session *s, int sigfd) {
       if (fd >= 0 && slot < 0) close(fd);
       else if (fd >= 0) s->c[slot] = (struct client){.fd = fd};
     }
-    for (int k = first_client; k < n; k++)
-      if (pf[k].revents && s->c[map[k - first_client]].fd == pf[k].fd) client_input(s, map[k - first_client]);
+    for (int k = first_client; k < n; k++) {
+      int i = map[k - first_client];
+      if ((pf[k].revents & POLLOUT) && s->c[i].fd == pf[k].fd) ring_flush(s, i);
+      if ((pf[k].revents & ~POLLOUT) && s->c[i].fd == pf[k].fd) client_input(s, i);
+    }
     if (s->exited && s->master >= 0) {
       /* init is gone: forward what is left in the pty, then stop even if a grandchild
        * still holds the slave. */
@@ -361,7 +469,8 @@ void enter_time_namespace(const struct plan *p, uint64_t flags) {
 }
 
 int monitor_run(struct plan *p, int report_fd, int keep_report) {
-  struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = keep_report};
+  struct session s = {
+      .master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .exitfd = -1, .keep_report = keep_report};
   g_report_fd = report_fd;
   pass_fds_hold(p);
   s.notify_sock = listener_connect(p);
@@ -497,9 +606,39 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   return 0;
 }
 
+/* In the child of a resumable exec session, in the container's PID namespace: forks the
+ * process (which returns, to become it) and stays as its reaper: every orphan of the
+ * process's tree is reparented here and waited for. The process's wait status goes to the
+ * session on ep[1] as soon as it ends; the reaper itself exits once it has no child left. */
+static void reaper(int ep[2]) {
+  close(ep[0]);
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("become a subreaper");
+  pid_t main = fork();
+  if (main < 0) die("fork");
+  if (main == 0) return;
+  /* Nothing of the session's stays open here (its pty, socket, pipes), and the container's
+   * root cannot trace or inspect a process that holds host state (not dumpable). */
+  if (dup2(ep[1], 3) < 0) _exit(127);
+  signal(SIGPIPE, SIG_IGN);
+  syscall(SYS_close_range, 4, ~0U, 0);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  prctl(PR_SET_NAME, "berth-reaper", 0, 0, 0);
+  int st, main_st = 0, main_done = 0;
+  pid_t w;
+  while ((w = waitpid(-1, &st, 0)) > 0 || errno == EINTR)
+    if (w == main) {
+      main_done = 1, main_st = st;
+      if (write(3, &st, sizeof st) < 0) {
+      }
+      close(3);
+    }
+  if (!main_done) _exit(127);
+  _exit(WIFEXITED(main_st) ? WEXITSTATUS(main_st) : 128 + WTERMSIG(main_st));
+}
+
 /* exec: join a running container and run one more process in it. */
 int exec_run(struct plan *p, int report_fd) {
-  struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .keep_report = 1};
+  struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .exitfd = -1, .keep_report = 1};
   g_report_fd = report_fd;
   pass_fds_hold(p);
   s.notify_sock = listener_connect(p); /* on the host's filesystem, before setns */
@@ -510,10 +649,17 @@ int exec_run(struct plan *p, int report_fd) {
   join_cgroups(p, getpid(), NULL);
   int slave = -1, terminal = plan_has(p, P_TERMINAL);
   const char *attach = plan_str(p, P_ATTACH_SOCKET), *console = plan_str(p, P_CONSOLE_SOCKET);
-  if (terminal && attach) { /* bound on the host's filesystem, before we enter the container's */
+  int resumable = terminal && attach;
+  if (resumable) { /* bound on the host's filesystem, before we enter the container's */
     s.lfd = listen_at(-1, attach);
     if (s.lfd < 0) die("listen on %s", attach);
     s.start_on_attach = 1;
+    /* A session outlives its caller (berthd restarts, its terminal's ^C): a session of our own. */
+    setsid();
+    s.ring_size = (size_t)plan_u64(p, P_LOG_MAX, 256u << 10);
+    if (s.ring_size < 4096) s.ring_size = 4096;
+    if (!(s.ring = malloc(s.ring_size))) die("allocate the scrollback");
+    s.last_io_ms = now_ms();
   }
   int sigfd = make_sigfd();
   int host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC); /* to remove the socket later */
@@ -532,8 +678,9 @@ int exec_run(struct plan *p, int report_fd) {
     s.master = -1;
   }
   if (s.master >= 0) fcntl(s.master, F_SETFL, O_NONBLOCK);
-  int sv[2];
+  int sv[2], ep[2] = {-1, -1};
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
+  if (resumable && pipe2(ep, O_CLOEXEC) < 0) die("pipe");
   s.child = fork();
   if (s.child < 0) die("fork");
   if (s.child == 0) {
@@ -544,6 +691,7 @@ int exec_run(struct plan *p, int report_fd) {
     sigemptyset(&set);
     sigprocmask(SIG_SETMASK, &set, NULL);
     signal(SIGPIPE, SIG_DFL);
+    if (resumable) reaper(ep);
     if (slave >= 0) pty_make_controlling(slave), close(slave);
     finalize_process(p);
     if (s.start_on_attach && (sync_recv(sv[1], &c, line, sizeof line) != 1 || c != 'S')) _exit(0);
@@ -553,6 +701,8 @@ int exec_run(struct plan *p, int report_fd) {
     exec_process(p);
   }
   close(sv[1]);
+  if (ep[1] >= 0) close(ep[1]);
+  s.exitfd = ep[0];
   if (slave >= 0) close(slave);
   pass_fds_release(p);
   s.sync = sv[0];
@@ -571,6 +721,10 @@ int exec_run(struct plan *p, int report_fd) {
   if (!s.start_on_attach) s.started = 1;
   report("ok %d", s.child);
   int st = serve(&s, sigfd);
-  if (s.lfd >= 0) unlinkat(host_root, attach + strspn(attach, "/"), 0);
+  if (s.lfd >= 0) unlinkat(host_root, attach + strspn(attach, "/"), 0), close(s.lfd);
+  /* The reaper stays while what the process left behind lives; we stay to reap the reaper
+   * (were we gone, it would end a zombie under an init that reaps nobody). */
+  while (resumable && !s.child_reaped && waitpid(s.child, NULL, 0) < 0 && errno == EINTR) {
+  }
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -4,8 +4,10 @@ import { RuntimeError } from './errors.ts';
 // The monitor's socket protocol (native/monitor.c): the first byte picks the conversation.
 // 'S' start → "ok\n" | "err ...\n"; 'W' wait → "exit <code> <signal>\n";
 // 'A' attach → raw output; input frames 'i' u32le n + bytes, resize 'r' u16le rows u16le cols.
+// An exec session with an attach socket also answers 'R' (attach with replay: u64le n, the n
+// bytes of scrollback, then live output) and 'I' ("info <bytes> <last io ms> <attached> <exited>").
 
-function open(path: string, mode: 'S' | 'W' | 'A'): Promise<Socket> {
+function open(path: string, mode: 'S' | 'W' | 'A' | 'R' | 'I'): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(path, () => {
       s.off('error', reject);
@@ -65,7 +67,10 @@ export interface Attachment {
 }
 
 export async function attach(sock: string): Promise<Attachment> {
-  const socket = await open(sock, 'A');
+  return attachmentOf(await open(sock, 'A'));
+}
+
+function attachmentOf(socket: Socket): Attachment {
   return {
     socket,
     write(data) {
@@ -86,4 +91,62 @@ export async function attach(sock: string): Promise<Attachment> {
       socket.end();
     },
   };
+}
+
+/**
+ * Attach to a resumable exec session with replay: `scrollback` is the session's recent output
+ * (possibly empty); the socket is then paused: add a 'data' listener and resume() it for the
+ * live output, which follows the scrollback without a gap or an overlap.
+ */
+export async function attachReplay(sock: string): Promise<Attachment & { scrollback: Buffer }> {
+  const socket = await open(sock, 'R');
+  const scrollback = await new Promise<Buffer>((resolve, reject) => {
+    let got = Buffer.alloc(0);
+    let need = -1;
+    const onData = (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (need < 0 && got.length >= 8) {
+        need = Number(got.readBigUInt64LE(0));
+        got = got.subarray(8);
+      }
+      if (need >= 0 && got.length >= need) {
+        socket.off('data', onData);
+        socket.off('close', onClose);
+        socket.pause();
+        const rest = got.subarray(need);
+        // Live output that came with the scrollback's end goes first to the next listener.
+        if (rest.length > 0) socket.unshift(rest);
+        resolve(got.subarray(0, need));
+      }
+    };
+    const onClose = () =>
+      reject(new RuntimeError('EXEC_FAILED', 'the session closed before its scrollback came'));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+  return { ...attachmentOf(socket), scrollback };
+}
+
+export interface SessionInfo {
+  /** Bytes of output so far. */
+  output: number;
+  /** Last output or input (unix ms). */
+  lastIoMs: number;
+  /** Clients attached (berthd's viewers). */
+  attached: number;
+  exited: boolean;
+}
+
+/** What a resumable exec session says of itself; undefined when it is gone. */
+export async function sessionInfo(sock: string): Promise<SessionInfo | undefined> {
+  let s: Socket;
+  try {
+    s = await open(sock, 'I');
+  } catch {
+    return undefined;
+  }
+  const m = /^info (\d+) (-?\d+) (\d+) (\d+)/.exec((await readAll(s)).trim());
+  return m
+    ? { output: Number(m[1]), lastIoMs: Number(m[2]), attached: Number(m[3]), exited: m[4] !== '0' }
+    : undefined;
 }

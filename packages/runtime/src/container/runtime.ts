@@ -105,8 +105,12 @@ export interface ExecOptions {
   process: ProcessSpec;
   stdio?: StdioOptions;
   consoleSocket?: string;
-  /** With process.terminal: serve attach on this socket; the command starts on first attach. */
+  /** With process.terminal: serve attach on this socket; the command starts on first attach.
+   * Such a session is resumable: it keeps `scrollbackBytes` of output to replay ('R' attach),
+   * runs its process under a reaper, and outlives its caller. */
   attachSocket?: string;
+  /** The scrollback ring of an attach session (default 256 KiB). */
+  scrollbackBytes?: number;
   pidFile?: string;
   /** Our fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
   preserveFds?: number;
@@ -609,6 +613,7 @@ export class Runtime {
       cgroupProcs: cg?.procsFiles() ?? [],
       consoleSocket: o.consoleSocket,
       attachSocket: o.attachSocket,
+      ...(o.attachSocket && o.scrollbackBytes !== undefined ? { logMax: o.scrollbackBytes } : {}),
       preserveFds: passFds.length,
       seccompListener: p.seccompListener && {
         ...p.seccompListener,
