@@ -1,13 +1,15 @@
 // Terminals end to end as root: the real bundled berthd on a temporary socket, real
 // containers (user namespaces, ptys from their own devpts), `berth shell` and `berth console`
 // under a real pty (util-linux `script`), and the terminal websocket driven directly through
-// the client library for resizes, hangups and bad frames. Needs root: containers.
+// the client library for resizes, detaches, several viewers and bad frames. Shell sessions
+// outlive their clients and berthd itself (kill -9). Needs root: containers.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAgentClient, openTerminal, type TerminalConnection } from '@berth/agent/client';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import {
+  type ShellSessionInfo,
   TERMINAL_PATH,
   TERMINAL_PROTOCOL,
   type TerminalOpen,
@@ -17,7 +19,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type BerthRun, CLI_BUNDLE, until, useTaggedBerthd } from './harness.ts';
 
-const agent = useTaggedBerthd(`berth-test-shell-${process.pid}`, { stopTimeoutSec: 2 });
+const tag = `berth-test-shell-${process.pid}`;
+const agent = useTaggedBerthd(tag, { stopTimeoutSec: 2 });
 const { berth, ok } = agent;
 const socketPath = () => join(agent.dir, 'berthd.sock');
 
@@ -84,19 +87,49 @@ function terminal(open: TerminalOpen): {
   term: TerminalConnection;
   output: () => string;
   pid: Promise<number>;
+  session: Promise<string>;
 } {
   let out = '';
-  let ready: (pid: number) => void = () => {};
-  const pid = new Promise<number>((r) => {
+  let ready: (i: { pid?: number; session?: string }) => void = () => {};
+  const info = new Promise<{ pid?: number; session?: string }>((r) => {
     ready = r;
   });
   const term = openTerminal({ socketPath: socketPath() }, open, {
     onOutput: (c) => {
       out += c.toString('utf8');
     },
-    onReady: (i) => ready(i.pid ?? -1),
+    onReady: (i) => ready(i),
   });
-  return { term, output: () => out, pid };
+  return {
+    term,
+    output: () => out,
+    pid: info.then((i) => i.pid ?? -1),
+    session: info.then((i) => i.session ?? ''),
+  };
+}
+
+const attachOpen = (session: string, name = 'box'): TerminalOpen => ({
+  type: 'open',
+  kind: 'attach',
+  name,
+  session,
+  cols: 80,
+  rows: 24,
+  actor: 'test:attach',
+});
+
+async function sessionsOf(name: string): Promise<ShellSessionInfo[]> {
+  return JSON.parse(await ok('shell', name, '--list', '--format', 'json')) as ShellSessionInfo[];
+}
+
+/** Processes in the container's ps that are zombies. */
+async function zombies(name: string): Promise<string[]> {
+  const r = await berth('exec', name, '--', 'ps', '-o', 'pid,stat,args');
+  return r.stdout
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => /^\d+ +Z/.test(l));
 }
 
 const shellOpen = (extra: Partial<Extract<TerminalOpen, { kind: 'shell' }>> = {}): TerminalOpen => ({
@@ -162,19 +195,113 @@ describe('berth shell', () => {
     );
   });
 
-  it("ends the shell's whole session when the client disconnects: nothing is left in the container", async () => {
-    const { term, output, pid } = terminal(shellOpen());
-    await pid;
-    term.write('sleep 4343 &\rsleep 4242\r');
-    await until('both sleeps running', async () => {
-      const ps = await containerProcesses('box');
-      return ps.some((l) => l.includes('sleep 4343')) && ps.some((l) => l.includes('sleep 4242'));
-    });
-    expect(output()).not.toContain('error');
+  it('a disconnect detaches: the shell runs on, is listed, and replays its output to the next client', async () => {
+    const { term, session } = terminal(shellOpen());
+    const id = await session;
+    expect(id).toMatch(/^[0-9a-f]{8}$/);
+    term.write('echo state-$((20+22)); sleep 4343\r');
+    await until('the shell running its command', async () =>
+      (await containerProcesses('box')).some((l) => l.includes('sleep 4343')),
+    );
     term.close();
     await term.ended;
+    const [listed] = await sessionsOf('box');
+    expect(listed).toMatchObject({ id, container: 'box', command: ['/bin/sh', '-l'], attached: 0 });
+    expect(listed?.detachedAt).not.toBeNull();
+    expect((await ok('shell', 'box', '--list')).split('\n')[1]).toMatch(new RegExp(`^${id} +/bin/sh -l`));
+    expect((await containerProcesses('box')).some((l) => l.includes('sleep 4343'))).toBe(true);
+    // Attached again through the CLI: the scrollback, then live (the sleep still runs: ^C
+    // interrupts it); Ctrl-] detaches again, saying how to come back.
+    const r = await underPty(
+      ['shell', 'box', '--attach', id],
+      [{ wait: /state-42/ }, '\x03', 'echo again-$((3*3))\r', { wait: /again-9/ }, '\x1d'],
+    );
+    expect(r.stdout).toContain('state-42');
+    expect(r.stdout).toContain('again-9');
+    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).toContain(`berth shell box --attach ${id}`);
+    expect((await sessionsOf('box')).map((x) => x.id)).toEqual([id]);
+    // Two viewers at once see the same output; the one that types sets the size.
+    const a = terminal(attachOpen(id));
+    const b = terminal({ ...attachOpen(id), cols: 70, rows: 20 });
+    await Promise.all([a.session, b.session]);
+    expect((await sessionsOf('box'))[0]?.attached).toBe(2);
+    b.term.write('stty size; echo both-$((2*3))\r');
+    await until('both viewers see it', async () => /both-6/.test(a.output()) && /both-6/.test(b.output()));
+    await until('the size of the viewer that typed', async () => /20 70/.test(a.output()));
+    a.term.close();
+    b.term.close();
+    await Promise.all([a.term.ended, b.term.ended]);
+    const events = await createAgentClient({ socketPath: socketPath() }).event.list.query({ subject: 'box' });
+    const kinds = events.filter((e) => e.data.session === id).map((e) => `${e.kind}:${e.actor}`);
+    expect(kinds).toContain('container.shell-opened:test:shell');
+    expect(kinds).toContain('container.shell-detached:test:shell');
+    expect(kinds).toContain('container.shell-attached:test:attach');
+    // Killed: its whole session ends, with the actor in the event.
+    const viewer = terminal(attachOpen(id));
+    await viewer.session;
+    await ok('shell', 'box', '--kill', id);
+    const end = await viewer.term.ended;
+    expect(end.exitCode).toBeGreaterThan(128);
+    expect(await sessionsOf('box')).toEqual([]);
     await until('the session gone', async () => (await containerProcesses('box')).length === 0);
+    await until('the closing event', async () =>
+      (await createAgentClient({ socketPath: socketPath() }).event.list.query({ subject: 'box' })).some(
+        (e) =>
+          e.kind === 'container.shell-closed' &&
+          e.data.session === id &&
+          e.data.reason === 'killed' &&
+          /^cli:/.test(e.actor ?? ''),
+      ),
+    );
     expect((await ok('inspect', 'box')).includes('"running"')).toBe(true);
+  });
+
+  it('Ctrl-] detaches a new shell through the CLI and says how to attach again', async () => {
+    const r = await underPty(
+      ['shell', 'box'],
+      [{ wait: /~ # / }, 'echo kept-$((5*5))\r', { wait: /kept-25/ }, '\x1d'],
+    );
+    expect(r.code).toBe(0);
+    const m = /berth shell box --attach ([0-9a-f]{8})/.exec(r.stdout + r.stderr);
+    expect(m).not.toBeNull();
+    const again = terminal(attachOpen(m![1]!));
+    await until('the replay', async () => again.output().includes('kept-25'));
+    again.term.write('exit 3\r');
+    expect((await again.term.ended).exitCode).toBe(3);
+    expect(await sessionsOf('box')).toEqual([]);
+  });
+
+  it('refuses bad session ids by name, and unknown ones with a clear sentence', async () => {
+    const bad = await berth('shell', 'box', '--attach', 'zz');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid --attach: "zz" must be a session id of 8 hex digits/);
+    const unknown = await berth('shell', 'box', '--attach', '0000abcd');
+    expect(unknown.code).toBe(4);
+    expect(unknown.stderr).toMatch(/no shell session 0000abcd in box; `berth shell box --list` shows/);
+    const kill = await berth('shell', 'box', '--kill', '0000abcd');
+    expect(kill.code).toBe(4);
+    const { term } = terminal({ ...attachOpen('0000abcd'), session: 'ZZ' } as TerminalOpen);
+    const end = await term.ended;
+    expect(end.error?.code).toBe('INVALID_INPUT');
+    expect(end.error?.message).toMatch(/session: must be a session id/);
+  });
+
+  it('reaps what a killed shell leaves behind, even under an init that reaps nobody', async () => {
+    const { term, session } = terminal(shellOpen());
+    const id = await session;
+    // A child that ignores SIGHUP (it outlives the hangup, and is killed after the grace),
+    // orphaned when the shell dies first.
+    term.write("(trap '' HUP; exec sleep 4747) & sleep 4848\r");
+    await until('both sleeps running', async () => {
+      const ps = await containerProcesses('box');
+      return ps.some((l) => l.includes('sleep 4747')) && ps.some((l) => l.includes('sleep 4848'));
+    });
+    const before = await zombies('box');
+    await ok('shell', 'box', '--kill', id);
+    await term.ended;
+    await until('nothing of the session left', async () => (await containerProcesses('box')).length === 0);
+    expect(await zombies('box')).toEqual(before);
   });
 
   it('refuses a container that is not running or does not exist, with the reason', async () => {
@@ -240,8 +367,24 @@ describe('the terminal websocket', () => {
     expect(code).toBe(1008);
   });
 
-  it('leaves no shell behind after refusing a bad frame mid-session', async () => {
+  it('ends a shell whose client is refused before it is told the shell runs', async () => {
     await rawSession([open, 'not json']);
+    await until('no shell left', async () => (await containerProcesses('box')).length === 0);
+    expect(await sessionsOf('box')).toEqual([]);
+  });
+
+  it('a bad frame mid-session detaches that client only: the session runs on', async () => {
+    const ws = new WebSocket(`ws+unix:${socketPath()}:${TERMINAL_PATH}`, TERMINAL_PROTOCOL);
+    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+    ws.on('open', () => ws.send(open));
+    ws.on('message', (d, isBinary) => {
+      if (!isBinary && (JSON.parse(d.toString()) as TerminalServerFrame).type === 'ready')
+        ws.send('not json');
+    });
+    expect(await closed).toBe(1008);
+    const [left] = await sessionsOf('box');
+    expect(left).toMatchObject({ attached: 0 });
+    await ok('shell', 'box', '--kill', left!.id);
     await until('no shell left', async () => (await containerProcesses('box')).length === 0);
   });
 });
@@ -312,16 +455,16 @@ function sessionAlive(pid: number): boolean {
 }
 
 describe('a berthd killed with a shell open', () => {
-  it('ends that shell at its next start (nobody can reach it again)', async () => {
-    const { term, pid } = terminal(shellOpen());
+  it('adopts the session at its next start: listed, attached again with its scrollback', async () => {
+    const { term, pid, session } = terminal(shellOpen());
     const shellPid = await pid;
-    term.write('sleep 4545\r');
+    const id = await session;
+    term.write('echo before-kill-$((7*6)); sleep 4545\r');
     await until('the shell running its command', async () =>
       (await containerProcesses('box')).some((l) => l.includes('sleep 4545')),
     );
     agent.berthd?.child.kill('SIGKILL');
     await term.ended.catch(() => undefined);
-    // Without berthd the shell lives on, waiting for a client that will never come back.
     expect(sessionAlive(shellPid)).toBe(true);
     let again: BerthdProcess | undefined;
     try {
@@ -331,12 +474,48 @@ describe('a berthd killed with a shell open', () => {
         socketGroup: '0',
         extraArgs: ['--config', join(agent.dir, 'agent.json')],
       });
-      await until('the orphaned shell ended', async () => (await containerProcesses('box')).length === 0);
-      expect(again.stderr()).toContain(`shells left by an earlier berthd ended: ${shellPid}`);
+      expect(again.stderr()).toMatch(new RegExp(`shell sessions adopted: (.*, )?${id}`));
+      expect((await sessionsOf('box')).map((x) => [x.id, x.pid, x.attached])).toEqual([[id, shellPid, 0]]);
+      expect(again.stderr()).not.toContain('shells left by an earlier berthd ended');
+      const viewer = terminal(attachOpen(id));
+      await until('the replay', async () => viewer.output().includes('before-kill-42'));
+      expect((await containerProcesses('box')).some((l) => l.includes('sleep 4545'))).toBe(true);
+      viewer.term.write('\x03exit 4\r');
+      expect((await viewer.term.ended).exitCode).toBe(4);
+      await until('the session gone', async () => (await containerProcesses('box')).length === 0);
       expect(JSON.parse(await ok('inspect', 'box')).state).toBe('running');
-      for (const n of ['box', 'con']) await ok('rm', '-f', n);
     } finally {
       await again?.stop();
     }
+  });
+});
+
+describe('the idle timeout', () => {
+  it('ends a session nobody has been attached to for that long', async () => {
+    writeFileSync(
+      join(agent.dir, 'agent.json'),
+      JSON.stringify({ cgroupParent: `/${tag}`, stopTimeoutSec: 2, shellIdleTimeoutSec: 2 }),
+    );
+    await agent.restart();
+    const { term, session } = terminal(shellOpen());
+    const id = await session;
+    term.write('sleep 5151\r');
+    await until('the shell running its command', async () =>
+      (await containerProcesses('box')).some((l) => l.includes('sleep 5151')),
+    );
+    // Attached, it stays past the timeout.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await sessionsOf('box')).map((x) => x.id)).toEqual([id]);
+    term.close();
+    await term.ended;
+    await until('the idle session ended', async () => (await sessionsOf('box')).length === 0);
+    await until('nothing of it left', async () => (await containerProcesses('box')).length === 0);
+    const events = await createAgentClient({ socketPath: socketPath() }).event.list.query({ subject: 'box' });
+    expect(
+      events.some(
+        (e) => e.kind === 'container.shell-closed' && e.data.session === id && e.data.reason === 'idle',
+      ),
+    ).toBe(true);
+    for (const n of ['box', 'con']) await ok('rm', '-f', n);
   });
 });

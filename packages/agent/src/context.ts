@@ -9,6 +9,7 @@ import type {
   MetricsTick,
 } from '@berth/contracts';
 import type { z } from 'zod';
+import type { ShellSessions } from './attach/shells.ts';
 import type { ContainerService } from './containers/service.ts';
 import type { EventLog } from './events/log.ts';
 import type { GroupService } from './groups/service.ts';
@@ -56,4 +57,6 @@ export interface AgentContext {
   volumes?: VolumeService;
   networks?: NetworkService;
   events?: EventLog;
+  /** Shell sessions (berth shell), present in berthd. */
+  shells?: ShellSessions;
 }

@@ -1,3 +1,4 @@
+import { shellRouter } from './attach/router.ts';
 import { containerRouter } from './containers/router.ts';
 import { eventRouter } from './events/router.ts';
 import { groupRouter } from './groups/router.ts';
@@ -18,6 +19,7 @@ export const agentRouter = router({
   network: networkRouter,
   event: eventRouter,
   metrics: metricsRouter,
+  shell: shellRouter,
 });
 
 export type AgentRouter = typeof agentRouter;

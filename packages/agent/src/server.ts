@@ -8,7 +8,8 @@ import type { AgentPolicy } from '@berth/contracts';
 import { type CgroupLayout, detectHostCgroupLayout } from '@berth/runtime/cgroup';
 import { defaultSeccompProfile } from '@berth/runtime/seccomp';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { endOrphanShells, openConsole, openShell } from './attach/sessions.ts';
+import { endOrphanShells, openConsole } from './attach/sessions.ts';
+import { ShellSessions } from './attach/shells.ts';
 import { terminalServer } from './attach/terminals.ts';
 import { loadPolicy } from './config.ts';
 import { ContainerNetworks } from './containers/network.ts';
@@ -157,6 +158,17 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const orphans = endOrphanShells(config.stateDir);
   if (orphans.length > 0)
     console.error(`berthd: shells left by an earlier berthd ended: ${orphans.join(', ')}`);
+  // Shell sessions outlive berthd: the ones still running are adopted.
+  const shells = new ShellSessions({
+    stateDir: config.stateDir,
+    runtime,
+    events,
+    idleTimeoutSec: policy.shellIdleTimeoutSec,
+    scrollbackBytes: policy.shellScrollbackBytes,
+  });
+  const adoptedShells = await shells.adopt();
+  if (adoptedShells.adopted.length > 0)
+    console.error(`berthd: shell sessions adopted: ${adoptedShells.adopted.join(', ')}`);
   // Berth's nftables tables, bridges and DNS responders rebuilt from the network state
   // (idempotent); leases of containers the DB no longer has are dropped.
   try {
@@ -198,6 +210,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     networks: networkApi,
     events,
     metrics,
+    shells,
   };
 
   const handler = createHTTPHandler({
@@ -229,7 +242,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const server = createServer(handle);
   // Terminals: a websocket on the same listeners (the TCP one checks the token first).
   const terminals = terminalServer((open) =>
-    open.kind === 'shell' ? openShell(containers, open) : openConsole(containers, open),
+    open.kind === 'shell'
+      ? shells.open(containers, open)
+      : open.kind === 'attach'
+        ? shells.attach(containers, open)
+        : openConsole(containers, open),
   );
   server.on('upgrade', terminals.handleUpgrade);
   let remote: RemoteListener | undefined;
@@ -269,6 +286,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         autostartAbort.abort();
         metricsFeed.abort();
         terminals.close();
+        shells.close();
         containers.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -101,6 +101,15 @@ export class FakeRuntime implements ContainerRuntime {
   async attachConsole(): Promise<never> {
     throw new Error('the fake runtime has no terminals');
   }
+  async attachSession(): Promise<never> {
+    throw new Error('the fake runtime has no terminals');
+  }
+  async sessionInfo(): Promise<undefined> {
+    return undefined;
+  }
+  async waitSession(): Promise<undefined> {
+    return undefined;
+  }
   consoleLogs(): string[] {
     return [];
   }

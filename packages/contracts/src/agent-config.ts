@@ -67,6 +67,21 @@ export const AgentPolicy = z
       .min(65_536)
       .max(2 ** 31)
       .default(1_000_000_000),
+    /** Shell sessions (berth shell): how long one lives on with no client attached, in
+     * seconds (0: until it exits or is killed), and how much of its output it keeps to
+     * replay to a client that attaches. */
+    shellIdleTimeoutSec: z
+      .number()
+      .int()
+      .min(0)
+      .max(365 * 86_400)
+      .default(86_400),
+    shellScrollbackBytes: z
+      .number()
+      .int()
+      .min(4096)
+      .max(16 << 20)
+      .default(256 << 10),
   })
   .strict();
 export type AgentPolicy = z.infer<typeof AgentPolicy>;

@@ -27,6 +27,8 @@ export const EventKind = z.enum([
   'container.file-pushed',
   'container.shell-opened',
   'container.shell-closed',
+  'container.shell-attached',
+  'container.shell-detached',
   'container.console-attached',
   'image.pulled',
   'image.imported',

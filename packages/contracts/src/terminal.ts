@@ -5,6 +5,12 @@ import { ErrorCode } from './errors.ts';
 // The terminal wire protocol: one websocket per terminal, on berthd's socket and its TCP
 // listener (path TERMINAL_PATH, subprotocol TERMINAL_PROTOCOL), relayed as is by the panel.
 //
+// A shell is a *session* that outlives its clients: closing the websocket detaches (the
+// shell runs on); it ends when its process exits, when it is killed (the session API), or
+// after the agent's idle timeout with nobody attached. `open` with kind "attach" joins a
+// running session by id (several clients may be attached at once): its scrollback first,
+// then live output.
+//
 // Data and control travel apart (as in Incus and ttyd): a *binary* message is terminal bytes
 // (client → agent: keyboard input; agent → client: output), a *text* message is one JSON
 // control frame below. The first client message must be `open`, which names the container
@@ -65,7 +71,29 @@ export const ConsoleOpen = TerminalSize.extend({
   actor: Actor,
 }).strict();
 
-export const TerminalOpen = z.discriminatedUnion('kind', [ShellOpen, ConsoleOpen]);
+/** A shell session's id, as `berth shell NAME --list` shows it. */
+export const ShellSessionId = z
+  .string()
+  .regex(/^[0-9a-f]{8}$/, 'must be a session id of 8 hex digits such as 3f9a2c1b (berth shell NAME --list)');
+export type ShellSessionId = z.infer<typeof ShellSessionId>;
+
+/** Join a running shell session of the container: its scrollback, then live. */
+export const ShellAttach = TerminalSize.extend({
+  type: z.literal('open'),
+  kind: z.literal('attach'),
+  name: ContainerName,
+  session: ShellSessionId,
+  /** Bytes of the session's scrollback replayed before the live output (0: none). */
+  scrollbackBytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(16 << 20)
+    .default(16 << 20),
+  actor: Actor,
+}).strict();
+
+export const TerminalOpen = z.discriminatedUnion('kind', [ShellOpen, ConsoleOpen, ShellAttach]);
 export type TerminalOpen = z.input<typeof TerminalOpen>;
 export type TerminalOpenParsed = z.output<typeof TerminalOpen>;
 
@@ -78,7 +106,14 @@ export type TerminalClientFrame = z.infer<typeof TerminalClientFrame>;
 /** Agent → client control frames. */
 export const TerminalServerFrame = z.discriminatedUnion('type', [
   /** The process runs (shell) or the console is attached; output follows. */
-  z.object({ type: z.literal('ready'), pid: z.number().int().optional() }).strict(),
+  z
+    .object({
+      type: z.literal('ready'),
+      pid: z.number().int().optional(),
+      /** A shell's session id (to attach to it again). */
+      session: ShellSessionId.optional(),
+    })
+    .strict(),
   /** The shell's exit status, or the container's when its init exits under a console. */
   z.object({ type: z.literal('exit'), code: z.number().int() }).strict(),
   z.object({ type: z.literal('error'), code: ErrorCode, message: z.string() }).strict(),
@@ -89,3 +124,30 @@ export type TerminalServerFrame = z.infer<typeof TerminalServerFrame>;
 export function describeFrameError(err: z.ZodError): string {
   return err.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'frame'}: ${i.message}`).join('; ');
 }
+
+/** A shell session as the session API lists it. */
+export const ShellSessionInfo = z
+  .object({
+    id: ShellSessionId,
+    container: z.string(),
+    command: z.array(z.string()),
+    user: z.string().nullable(),
+    /** Who opened it. */
+    actor: z.string(),
+    /** The shell's host pid (its session's leader). */
+    pid: z.number().int().nullable(),
+    createdAt: z.string(),
+    /** Clients attached now. */
+    attached: z.number().int(),
+    /** Last output or input. */
+    lastActivityAt: z.string(),
+    /** Since when nobody has been attached (null while someone is). */
+    detachedAt: z.string().nullable(),
+  })
+  .strict();
+export type ShellSessionInfo = z.infer<typeof ShellSessionInfo>;
+
+export const ShellSessionList = z.object({ name: ContainerName }).strict();
+export const ShellSessionKill = z
+  .object({ name: ContainerName, session: ShellSessionId, actor: Actor })
+  .strict();

@@ -1,13 +1,18 @@
 import { openTerminal, type TerminalConnection } from '@berth/agent/client';
-import type { ErrorBody, TerminalOpen } from '@berth/contracts';
-import { Command } from 'commander';
-import { actor, parseNumber } from '../client.ts';
+import { type ErrorBody, ShellSessionId, type ShellSessionInfo, type TerminalOpen } from '@berth/contracts';
+import { Command, Option } from 'commander';
+import { actor, clientOf, parseNumber, UsageError } from '../client.ts';
+import { printJson } from '../output/json.ts';
+import { table } from '../output/table.ts';
+import { ago } from '../output/units.ts';
 import type { GlobalOptions } from '../program.ts';
 
 // berth shell / berth console: the local terminal in raw mode relayed to a pty in the
-// container over berthd's terminal websocket; resizes follow SIGWINCH.
+// container over berthd's terminal websocket; resizes follow SIGWINCH. A shell is a session
+// that outlives this command: Ctrl-] (or losing the connection) detaches, and
+// `berth shell NAME --attach ID` picks it up again, its recent output first.
 
-/** Ctrl-] detaches from a console (as telnet and virsh console do); the container runs on. */
+/** Ctrl-] detaches (as telnet and virsh console do); the container, or the shell, runs on. */
 export const DETACH_KEY = 0x1d;
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
@@ -30,7 +35,7 @@ function size(): { cols: number; rows: number } {
 async function relay(
   socket: string,
   open: TerminalOpen,
-  o: { detachKey: boolean; onDetach?: () => void },
+  o: { detachKey: boolean; onDetach?: () => void; onReady?: (info: { session?: string }) => void },
 ): Promise<number> {
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
@@ -51,6 +56,7 @@ async function relay(
   const onResize = () => term?.resize(size());
   term = openTerminal({ socketPath: socket }, open, {
     onOutput: (chunk) => process.stdout.write(chunk),
+    ...(o.onReady ? { onReady: o.onReady } : {}),
   });
   if (raw) stdin.setRawMode(true);
   stdin.on('data', onInput);
@@ -69,8 +75,10 @@ async function relay(
     }
     if (end.exitCode !== undefined) return end.exitCode;
     // No exit status and not a normal close: berthd went away (or cut us off) mid-session.
-    if (end.closeCode !== 1000)
+    if (end.closeCode !== 1000) {
+      o.onDetach?.();
       throw new Error(`the connection to berthd was lost (websocket close ${end.closeCode})`);
+    }
     return 0;
   } finally {
     if (raw) stdin.setRawMode(false);
@@ -84,39 +92,102 @@ async function relay(
 export function terminalCommands(): Command[] {
   const shell = new Command('shell')
     .description(
-      "a login shell (or COMMAND) on a pty in a running container; exits with its status. The shell's session ends when you disconnect.",
+      'a login shell (or COMMAND) on a pty in a running container, as a session that outlives this command: Ctrl-] detaches (it runs on), --attach ID picks it up again with its recent output; exits with its status.',
     )
     .argument('<name>')
     .argument('[command...]', 'run this instead of the login shell (after --)')
     .option('-u, --user <user>', 'uid[:gid] or user name (default: the container’s user)')
     .option('-w, --workdir <dir>', 'working directory (default: the user’s home)')
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
+    .option('-l, --list', "list the container's shell sessions")
+    .option('-a, --attach <id>', 'attach to a running session (several clients may be attached at once)')
+    .option('--kill <id>', 'end a session (its shell and everything it started)')
+    .option('--scrollback <bytes>', 'with --attach: bytes of earlier output to show first')
+    .addOption(
+      new Option('--format <format>', 'output format of --list').choices(['text', 'json']).default('text'),
+    )
     .action(
       async (
         name: string,
         command: string[],
-        o: { user?: string; workdir?: string; env?: string[] },
+        o: {
+          user?: string;
+          workdir?: string;
+          env?: string[];
+          list?: boolean;
+          attach?: string;
+          kill?: string;
+          scrollback?: string;
+          format: 'text' | 'json';
+        },
         cmd: Command,
       ) => {
         const { socket } = cmd.optsWithGlobals<GlobalOptions>();
+        const modes = [o.list, o.attach, o.kill].filter((m) => m !== undefined).length;
+        if (modes > 1) throw new UsageError('choose one of --list, --attach and --kill');
+        if (modes > 0 && (command.length > 0 || o.user || o.workdir || o.env))
+          throw new UsageError('a command, --user, --workdir and --env are for a new shell only');
+        const sessionId = (value: string, option: string) => {
+          const parsed = ShellSessionId.safeParse(value);
+          if (!parsed.success)
+            throw new UsageError(`invalid ${option}: "${value}" ${parsed.error.issues[0]?.message}`);
+          return parsed.data;
+        };
+        if (o.list) {
+          const list = await clientOf(cmd).shell.list.query({ name });
+          if (o.format === 'json') printJson(list);
+          else process.stdout.write(formatSessions(list));
+          return;
+        }
+        if (o.kill !== undefined) {
+          const id = sessionId(o.kill, '--kill');
+          await clientOf(cmd).shell.kill.mutate({ name, session: id, actor: actor() });
+          process.stderr.write(`session ${id} of ${name} ended\n`);
+          return;
+        }
+        let session = o.attach !== undefined ? sessionId(o.attach, '--attach') : undefined;
+        const tty = process.stdin.isTTY === true;
         process.exitCode = await relay(
           socket,
+          session !== undefined
+            ? {
+                type: 'open',
+                kind: 'attach',
+                name,
+                session,
+                ...size(),
+                ...(o.scrollback !== undefined
+                  ? { scrollbackBytes: parseNumber(o.scrollback, 'scrollback') }
+                  : {}),
+                actor: actor(),
+              }
+            : {
+                type: 'open',
+                kind: 'shell',
+                name,
+                ...size(),
+                ...(command.length > 0 ? { command } : {}),
+                ...(o.user ? { user: o.user } : {}),
+                ...(o.workdir ? { cwd: o.workdir } : {}),
+                env: o.env ?? [],
+                term:
+                  process.env.TERM && /^[A-Za-z0-9._+-]+$/.test(process.env.TERM)
+                    ? process.env.TERM
+                    : 'xterm-256color',
+                actor: actor(),
+              },
           {
-            type: 'open',
-            kind: 'shell',
-            name,
-            ...size(),
-            ...(command.length > 0 ? { command } : {}),
-            ...(o.user ? { user: o.user } : {}),
-            ...(o.workdir ? { cwd: o.workdir } : {}),
-            env: o.env ?? [],
-            term:
-              process.env.TERM && /^[A-Za-z0-9._+-]+$/.test(process.env.TERM)
-                ? process.env.TERM
-                : 'xterm-256color',
-            actor: actor(),
+            detachKey: true,
+            onReady: (info) => {
+              session ??= info.session;
+            },
+            onDetach: () => {
+              if (session !== undefined)
+                process.stderr.write(
+                  `${tty ? '\r\n' : ''}detached from shell session ${session} of ${name}; it runs on. Attach again: berth shell ${name} --attach ${session}${tty ? '\r' : ''}\n`,
+                );
+            },
           },
-          { detachKey: false },
         );
       },
     );
@@ -150,4 +221,20 @@ export function terminalCommands(): Command[] {
     });
 
   return [shell, console_];
+}
+
+export function formatSessions(list: ShellSessionInfo[]): string {
+  return table(
+    ['ID', 'COMMAND', 'USER', 'PID', 'CREATED', 'ATTACHED', 'LAST ACTIVITY', 'BY'],
+    list.map((x) => [
+      x.id,
+      x.command.join(' '),
+      x.user ?? '-',
+      x.pid !== null ? String(x.pid) : '-',
+      ago(x.createdAt),
+      String(x.attached),
+      ago(x.lastActivityAt),
+      x.actor,
+    ]),
+  );
 }

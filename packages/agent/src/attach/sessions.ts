@@ -1,140 +1,30 @@
 import {
   closeSync,
   existsSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { ConsoleOpen, ContainerConfig, ShellOpen, TerminalSize } from '@berth/contracts';
+import type { ConsoleOpen } from '@berth/contracts';
 import type { z } from 'zod';
-import { isDirectoryInRoot, readFileInRoot } from '../containers/files.ts';
 import type { ContainerService } from '../containers/service.ts';
-import { resolveUser } from '../containers/service.ts';
-import { mergeEnv } from '../containers/spec.ts';
 import { AgentError, conflict } from '../errors.ts';
 import { exitStatus, type TerminalStream } from '../runtime/types.ts';
 import type { TerminalSession } from './terminals.ts';
 
-// Shells (a new process on a pty in the container, killed with its session when the client
-// goes away) and consoles (the container init's terminal, held by its monitor: scrollback
-// from its log, then live; the client detaching leaves it running).
+// Consoles (the container init's terminal, held by its monitor: scrollback from its log, then
+// live; the client detaching leaves it running), and what shells (shells.ts) share: the
+// processes of a terminal session, found and signalled by their session id.
 
 /** How long a hung-up shell's session has between SIGHUP and SIGKILL. */
 const HANGUP_GRACE_MS = 2000;
 
-interface Account {
-  name: string;
-  home: string;
-  shell: string;
-}
-
-function accountOf(root: string, uid: number): Account | undefined {
-  const passwd = readFileInRoot(root, '/etc/passwd')?.toString('utf8') ?? '';
-  for (const line of passwd.split('\n')) {
-    const f = line.split(':');
-    if (f.length >= 7 && Number(f[2]) === uid) return { name: f[0]!, home: f[5]!, shell: f[6]! };
-  }
-  return undefined;
-}
-
-export async function openShell(
-  svc: ContainerService,
-  o: z.output<typeof ShellOpen>,
-): Promise<TerminalSession> {
-  const { row, started, command } = await svc.withContainer(o.name, 'exec', async (row) => {
-    const spec = JSON.parse(row.spec) as { process?: { env?: string[]; cwd?: string } };
-    const config = JSON.parse(row.config) as ContainerConfig;
-    const root = await svc.rootPath(row);
-    const { uid, gid } = resolveUser(root, o.user ?? config.user);
-    const account = accountOf(root, uid);
-    const home = account && isDirectoryInRoot(root, account.home) ? account.home : '/';
-    const shell =
-      account?.shell && !/(nologin|false)$/.test(account.shell) && readFileInRoot(root, account.shell, 1)
-        ? account.shell
-        : '/bin/sh';
-    const command = o.command ?? [shell, '-l'];
-    const env = mergeEnv(
-      spec.process?.env ?? [],
-      [
-        `TERM=${o.term}`,
-        `HOME=${home}`,
-        `SHELL=${shell}`,
-        ...(account ? [`USER=${account.name}`, `LOGNAME=${account.name}`] : []),
-      ],
-      o.env,
-    );
-    const cwd = o.cwd ?? (o.command ? (spec.process?.cwd ?? '/') : home);
-    let started: Awaited<ReturnType<typeof svc.d.runtime.execTerminal>>;
-    try {
-      started = await svc.d.runtime.execTerminal(
-        row.id,
-        { args: command, env, cwd, uid, gid },
-        { rows: o.rows, cols: o.cols },
-      );
-    } catch (e) {
-      throw conflict(`shell in ${row.name} failed: ${(e as Error).message}`);
-    }
-    return { row, started, command };
-  });
-  await svc.d.events.append('container.shell-opened', {
-    actor: o.actor,
-    subject: row.name,
-    data: { pid: started.pid, command, user: o.user ?? null },
-  });
-  const { pid, stream, exit } = started;
-  let hungUp = false;
-  const record = recordShell(svc.d.stateDir, pid);
-  exit.catch(() => {}).finally(() => rmSync(record, { force: true }));
-  function hangup(): void {
-    if (hungUp) return;
-    hungUp = true;
-    // The client is gone: the shell's whole session goes, as on a terminal hangup. Its
-    // members are found while the shell (the session leader) lives, so the id is its own.
-    const timer = endSession(pid);
-    exit
-      .finally(() => {
-        clearTimeout(timer);
-        stream.close();
-      })
-      .catch(() => {});
-  }
-  return {
-    pid,
-    async run(onOutput) {
-      stream.socket.on('data', onOutput);
-      const closed = new Promise<void>((resolve) => stream.socket.once('close', () => resolve()));
-      // The session sends everything its process wrote before it drops its clients and exits.
-      // Dropped while the shell runs on (a client too slow for the session's bounded buffer):
-      // nobody can see it any more, so it is ended as on a hangup.
-      void closed.then(() => {
-        const t = setTimeout(hangup, HANGUP_GRACE_MS);
-        exit.finally(() => clearTimeout(t)).catch(() => {});
-      });
-      const code = await exit.catch(() => 127);
-      await closed;
-      await svc.d.events.append('container.shell-closed', {
-        actor: o.actor,
-        subject: row.name,
-        data: { pid, exitCode: code, hungUp },
-      });
-      return code;
-    },
-    input: (data) => stream.write(data),
-    resize: (s: TerminalSize) => stream.resize(s.rows, s.cols),
-    pause: () => stream.socket.pause(),
-    resume: () => stream.socket.resume(),
-    hangup,
-  };
-}
-
 /** SIGHUP (and SIGCONT) to the session led by `pid`, SIGKILL to what is left of it after a grace. */
-function endSession(pid: number): NodeJS.Timeout {
+export function endSession(pid: number): NodeJS.Timeout {
   const members = sessionMembers(pid);
   signalAll(members, 'SIGHUP');
   signalAll(members, 'SIGCONT');
@@ -143,23 +33,16 @@ function endSession(pid: number): NodeJS.Timeout {
 
 const shellsDir = (stateDir: string) => join(stateDir, 'terminals');
 
-/** A running shell, noted so that a berthd killed meanwhile ends it at its next start. */
-function recordShell(stateDir: string, pid: number): string {
-  mkdirSync(shellsDir(stateDir), { recursive: true, mode: 0o700 });
-  const file = join(shellsDir(stateDir), String(pid));
-  writeFileSync(file, JSON.stringify({ pid, start: statFields(pid)?.[19] ?? '' }), { mode: 0o600 });
-  return file;
-}
-
 /**
- * Shells whose client went away with a berthd that died (kill -9, a crash): nobody can reach
- * them again, so they are ended as a disconnect ends them. Run at berthd's start; returns the
- * pids it hung up.
+ * Shells of a berthd from before resumable sessions (records named by pid): nobody can reach
+ * them again, so they are ended as a disconnect ended them then. Run at berthd's start;
+ * returns the pids it hung up. (Today's sessions are adopted instead: shells.ts.)
  */
 export function endOrphanShells(stateDir: string): number[] {
   const dir = shellsDir(stateDir);
   const ended: number[] = [];
   for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!/^\d+$/.test(name)) continue;
     const file = join(dir, name);
     try {
       const rec = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; start: string };
@@ -188,7 +71,7 @@ export function sessionMembers(sid: number): Array<{ pid: number; start: string 
 }
 
 /** /proc/<pid>/stat's fields after the command name (state first), or undefined if gone. */
-function statFields(pid: number): string[] | undefined {
+export function statFields(pid: number): string[] | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return s.slice(s.lastIndexOf(')') + 2).split(' ');

@@ -18,11 +18,14 @@ import { AgentError } from '../errors.ts';
 
 // Terminals over a websocket (the frame protocol is in @berth/contracts/terminal.ts), on
 // berthd's Unix socket and on its TCP listener behind the same bearer-token check as every
-// other request. This file speaks the protocol; sessions.ts opens shells and consoles.
+// other request. This file speaks the protocol; shells.ts opens and attaches shell sessions,
+// sessions.ts consoles. A websocket that closes detaches its client: nothing is killed here.
 
 /** A shell or console, as the websocket sees it. */
 export interface TerminalSession {
   readonly pid?: number;
+  /** A shell's session id. */
+  readonly session?: string;
   /** Streams output (scrollback first) to `onOutput`; resolves with the exit status at the end. */
   run(onOutput: (chunk: Buffer) => void): Promise<number | undefined>;
   input(data: Buffer): void;
@@ -30,8 +33,11 @@ export interface TerminalSession {
   /** Backpressure: stop reading output while the client is behind. */
   pause(): void;
   resume(): void;
-  /** The client went away before the end (a shell is killed, a console detached). */
+  /** The client went away before the end: it is detached (the shell or console runs on). */
   hangup(): void;
+  /** The client went away before it was told the terminal runs (no 'ready'): a shell it
+   * opened is ended, as nobody knows it (default: hangup). */
+  abandon?(): void;
 }
 
 export type OpenTerminal = (open: TerminalOpenParsed) => Promise<TerminalSession>;
@@ -112,7 +118,11 @@ function serve(ws: WebSocket, open: OpenTerminal): void {
 
   const start = (s: TerminalSession) => {
     session = s;
-    send(ws, { type: 'ready', ...(s.pid !== undefined ? { pid: s.pid } : {}) });
+    send(ws, {
+      type: 'ready',
+      ...(s.pid !== undefined ? { pid: s.pid } : {}),
+      ...(s.session !== undefined ? { session: s.session } : {}),
+    });
     s.run((chunk) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       queued += chunk.length;
@@ -157,7 +167,7 @@ function serve(ws: WebSocket, open: OpenTerminal): void {
       opening = true;
       open(parsed.data).then(
         (s) => {
-          if (ended || ws.readyState !== WebSocket.OPEN) s.hangup();
+          if (ended || ws.readyState !== WebSocket.OPEN) (s.abandon ?? s.hangup)();
           else start(s);
         },
         (err: unknown) => {

@@ -25,14 +25,14 @@ export interface TerminalEnd {
 
 export interface TerminalHandlers {
   onOutput(chunk: Buffer): void;
-  /** The terminal runs: output follows (pid: the shell's host pid). */
-  onReady?(info: { pid?: number }): void;
+  /** The terminal runs: output follows (pid: the shell's host pid; session: a shell's id). */
+  onReady?(info: { pid?: number; session?: string }): void;
 }
 
 export interface TerminalConnection {
   write(data: Buffer | string): void;
   resize(size: TerminalSize): void;
-  /** Detach (a shell's session is then ended by the agent; a console keeps running). */
+  /** Detach: the shell session (or the console) keeps running; attach again by its id. */
   close(): void;
   readonly ended: Promise<TerminalEnd>;
 }
@@ -116,7 +116,11 @@ export function openTerminal(
       ws.terminate();
       return;
     }
-    if (frame.type === 'ready') handlers.onReady?.(frame.pid !== undefined ? { pid: frame.pid } : {});
+    if (frame.type === 'ready')
+      handlers.onReady?.({
+        ...(frame.pid !== undefined ? { pid: frame.pid } : {}),
+        ...(frame.session !== undefined ? { session: frame.session } : {}),
+      });
     else if (frame.type === 'exit') exitCode = frame.code;
     else error = { code: frame.code, message: frame.message };
   });

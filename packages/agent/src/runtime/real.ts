@@ -8,6 +8,7 @@ import {
   openCgroupPool,
   removeStrayCgroupSlots,
 } from '@berth/runtime/cgroup';
+import { releaseSessionSocket } from './session-socket.ts';
 import type {
   ContainerRuntime,
   DefaultSpecOptions,
@@ -48,7 +49,7 @@ interface RuntimeLike {
   update(id: string, resources: unknown): Promise<void>;
   exec(
     id: string,
-    o: { process: unknown; stdio?: unknown; attachSocket?: string },
+    o: { process: unknown; stdio?: unknown; attachSocket?: string; scrollbackBytes?: number },
   ): Promise<{ pid: number; exit: Promise<number> }>;
 }
 
@@ -62,6 +63,13 @@ interface SpawnerLike {
   hasCell?(id: string): boolean;
 }
 type AttachFn = (socket: string) => Promise<TerminalStream>;
+type SessionFns = {
+  attachReplay(socket: string): Promise<TerminalStream & { scrollback: Buffer }>;
+  sessionInfo(
+    socket: string,
+  ): Promise<{ output: number; lastIoMs: number; attached: number; exited: boolean } | undefined>;
+  waitViaMonitor(socket: string): Promise<RuntimeExit | undefined>;
+};
 
 type RuntimeCtor = new (opts: {
   root: string;
@@ -91,11 +99,13 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
   let defaultConfig: ((o: DefaultSpecOptions) => Record<string, unknown>) | undefined;
   let reason: string | undefined;
   let attach: AttachFn | undefined;
+  let sessions: SessionFns | undefined;
   try {
     const mod = (await import('@berth/runtime')) as Record<string, unknown>;
     Ctor = typeof mod.Runtime === 'function' ? (mod.Runtime as RuntimeCtor) : undefined;
     if (typeof mod.Spawner === 'function') SpawnerCtor = mod.Spawner as new () => SpawnerLike;
     if (typeof mod.attach === 'function') attach = mod.attach as AttachFn;
+    if (typeof mod.attachReplay === 'function') sessions = mod as unknown as SessionFns;
     if (typeof mod.defaultConfig === 'function') defaultConfig = mod.defaultConfig as typeof defaultConfig;
     if (!Ctor || !defaultConfig)
       reason = 'this build of berthd has no container runtime (packages/runtime exports no Runtime)';
@@ -255,33 +265,42 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       });
       return { exit };
     },
-    async execTerminal(id, p, size) {
-      if (!attach) throw new Error(reason ?? 'this build of the runtime cannot attach to terminals');
+    async execTerminal(id, p, size, scrollbackBytes) {
+      if (!sessions) throw new Error(reason ?? 'this build of the runtime has no resumable sessions');
       const socket = attachSocketPath(opts.root, id);
-      const r = await need().exec(id, {
-        process: {
-          terminal: true,
-          consoleSize: { height: size.rows, width: size.cols },
-          args: p.args,
-          env: p.env,
-          cwd: p.cwd,
-          user: { uid: p.uid, gid: p.gid },
-          noNewPrivileges: true,
-        },
-        stdio: ['ignore', 'ignore', 'ignore'],
-        attachSocket: socket.path,
-      });
-      // The session (root of the container's user namespace by then) cannot remove its socket.
-      r.exit.finally(() => rmSync(socket.path, { force: true })).catch(() => {});
       try {
-        // The session runs its command once the first client is attached.
-        return { pid: r.pid, stream: await attach(socket.path), exit: r.exit };
+        const r = await need().exec(id, {
+          process: {
+            terminal: true,
+            consoleSize: { height: size.rows, width: size.cols },
+            args: p.args,
+            env: p.env,
+            cwd: p.cwd,
+            user: { uid: p.uid, gid: p.gid },
+            noNewPrivileges: true,
+          },
+          stdio: ['ignore', 'ignore', 'ignore'],
+          attachSocket: socket.path,
+          scrollbackBytes,
+        });
+        // The session (root of the container's user namespace by then) cannot remove its
+        // socket; a berthd that adopts it after a restart removes it when it ends.
+        r.exit.finally(() => socket.release()).catch(() => {});
+        return { pid: r.pid, socket: socket.path, exit: r.exit };
       } catch (e) {
-        killQuietly(r.pid); // it waits for an attach that will not come
-        throw e;
-      } finally {
         socket.release();
+        throw e;
       }
+    },
+    attachSession(socket) {
+      if (!sessions) throw new Error(reason ?? 'this build of the runtime has no resumable sessions');
+      return sessions.attachReplay(socket);
+    },
+    async sessionInfo(socket) {
+      return sessions?.sessionInfo(socket);
+    },
+    async waitSession(socket) {
+      return sessions?.waitViaMonitor(socket);
     },
     async attachConsole(id) {
       if (!attach) throw new Error(reason ?? 'this build of the runtime cannot attach to terminals');
@@ -311,14 +330,6 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
   };
 }
 
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone already
-  }
-}
-
 /** Whether the instance's init was given a terminal (its config as the runtime recorded it). */
 function hasTerminal(root: string, id: string): boolean {
   try {
@@ -331,14 +342,14 @@ function hasTerminal(root: string, id: string): boolean {
 
 /**
  * Where an exec session serves its pty: the container's state dir when the path fits a Unix
- * socket address (107 bytes), else a private directory under /tmp removed afterwards.
+ * socket address (107 bytes), else a private directory under /tmp; removed when it ends.
  */
 function attachSocketPath(root: string, id: string): { path: string; release(): void } {
   const name = `exec-${randomBytes(6).toString('hex')}.sock`;
   const inState = join(root, id, name);
-  if (inState.length <= 100) return { path: inState, release() {} };
+  if (inState.length <= 100) return { path: inState, release: () => rmSync(inState, { force: true }) };
   const dir = mkdtempSync(join(tmpdir(), 'berth-exec-'));
-  return { path: join(dir, name), release: () => rmSync(dir, { recursive: true, force: true }) };
+  return { path: join(dir, name), release: () => releaseSessionSocket(join(dir, name)) };
 }
 
 function readCgroupPath(root: string, id: string): string | undefined {

@@ -92,14 +92,25 @@ export interface ContainerRuntime {
   update(id: string, resources: Record<string, unknown>): Promise<void>;
   exec(id: string, process: ExecProcess, stdio: ExecStdio): Promise<{ exit: Promise<number> }>;
   /**
-   * A process on a new pty in the running container (the pty comes from the container's own
-   * devpts). It starts once attached: the returned stream is attached. `pid` is its host pid.
+   * A resumable session: a process on a new pty in the running container (the pty comes from
+   * the container's own devpts), served on `socket` by a session process that outlives berthd
+   * and keeps `scrollbackBytes` of output. The process starts once a client attaches
+   * (attachSession). `pid` is the session's host pid; `exit` settles when it is gone.
    */
   execTerminal(
     id: string,
     process: ExecProcess,
     size: { rows: number; cols: number },
-  ): Promise<{ pid: number; stream: TerminalStream; exit: Promise<number> }>;
+    scrollbackBytes: number,
+  ): Promise<{ pid: number; socket: string; exit: Promise<number> }>;
+  /** Attach to a session (execTerminal's socket): its scrollback, then live output. */
+  attachSession(socket: string): Promise<TerminalStream & { scrollback: Buffer }>;
+  /** What a session says of itself; undefined when it is gone. */
+  sessionInfo(
+    socket: string,
+  ): Promise<{ output: number; lastIoMs: number; attached: number; exited: boolean } | undefined>;
+  /** Resolves when the session's process ends (undefined: it was gone already). */
+  waitSession(socket: string): Promise<RuntimeExit | undefined>;
   /** Attach to the console of the container's init (held by its monitor). */
   attachConsole(id: string): Promise<TerminalStream>;
   /** The current instance's console log files, oldest first (none without a terminal). */

@@ -1,0 +1,497 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  ContainerConfig,
+  ShellAttach,
+  ShellOpen,
+  ShellSessionInfo,
+  TerminalSize,
+} from '@berth/contracts';
+import type { z } from 'zod';
+import { isDirectoryInRoot, readFileInRoot } from '../containers/files.ts';
+import type { ContainerService } from '../containers/service.ts';
+import { resolveUser } from '../containers/service.ts';
+import { mergeEnv } from '../containers/spec.ts';
+import { AgentError, conflict } from '../errors.ts';
+import type { EventLog } from '../events/log.ts';
+import { releaseSessionSocket } from '../runtime/session-socket.ts';
+import type { ContainerRuntime, TerminalStream } from '../runtime/types.ts';
+import { sessionMembers, statFields } from './sessions.ts';
+import type { TerminalSession } from './terminals.ts';
+
+// Shell sessions: a shell outlives its clients. Each runs as a resumable exec session of the
+// runtime (a small C process beside the container's monitor, in the container's cgroup: it
+// holds the pty, keeps a ring of recent output, runs the shell under a reaper and outlives
+// berthd). berthd keeps a record of each under its state dir, attaches one monitor client per
+// viewer (so a slow viewer lags on its own, see terminals.ts), watches for the end, and ends
+// sessions nobody has been attached to for the idle timeout. At start it adopts the sessions
+// an earlier berthd left running.
+
+export interface ShellSessionsDeps {
+  stateDir: string;
+  runtime: ContainerRuntime;
+  events: Pick<EventLog, 'append'>;
+  /** Seconds a session lives on with nobody attached (0: no limit). */
+  idleTimeoutSec: number;
+  /** Output each session keeps to replay. */
+  scrollbackBytes: number;
+}
+
+/** A session as recorded under the state dir (what a restarted berthd adopts). */
+interface ShellRecord {
+  id: string;
+  containerId: string;
+  container: string;
+  /** The session's reaper (what the runtime reports) and the shell (its session's leader),
+   * host pids. */
+  pid: number;
+  leader: number | null;
+  socket: string;
+  command: string[];
+  user: string | null;
+  actor: string;
+  createdAt: string;
+  detachedAt: string | null;
+}
+
+interface Viewer {
+  stream: TerminalStream;
+  size: TerminalSize;
+  actor: string;
+  /** Ends its run() with the session's exit status. */
+  end(code: number | undefined): void;
+}
+
+interface LiveShell {
+  rec: ShellRecord;
+  viewers: Set<Viewer>;
+  /** The last viewer that typed: its size is the pty's. */
+  writer?: Viewer;
+  applied?: TerminalSize;
+  lastActivityMs: number;
+  idle?: NodeJS.Timeout;
+  /** Who ended it and why, when it did not end by itself. */
+  ending?: { actor: string; reason: 'killed' | 'idle' };
+  ended: boolean;
+}
+
+/** How long the shell has between SIGHUP and SIGKILL when its session is killed. */
+const KILL_GRACE_MS = 2000;
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Account {
+  name: string;
+  home: string;
+  shell: string;
+}
+
+function accountOf(root: string, uid: number): Account | undefined {
+  const passwd = readFileInRoot(root, '/etc/passwd')?.toString('utf8') ?? '';
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 7 && Number(f[2]) === uid) return { name: f[0]!, home: f[5]!, shell: f[6]! };
+  }
+  return undefined;
+}
+
+export class ShellSessions {
+  private readonly live = new Map<string, LiveShell>();
+  private closed = false;
+
+  constructor(private readonly d: ShellSessionsDeps) {}
+
+  private get dir(): string {
+    return join(this.d.stateDir, 'terminals');
+  }
+
+  private save(rec: ShellRecord): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const file = join(this.dir, `${rec.id}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(rec), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /** A new shell session in the container, with the opener as its first viewer. */
+  async open(svc: ContainerService, o: z.output<typeof ShellOpen>): Promise<TerminalSession> {
+    const { row, started, command } = await svc.withContainer(o.name, 'exec', async (row) => {
+      const spec = JSON.parse(row.spec) as { process?: { env?: string[]; cwd?: string } };
+      const config = JSON.parse(row.config) as ContainerConfig;
+      const root = await svc.rootPath(row);
+      const { uid, gid } = resolveUser(root, o.user ?? config.user);
+      const account = accountOf(root, uid);
+      const home = account && isDirectoryInRoot(root, account.home) ? account.home : '/';
+      const shell =
+        account?.shell && !/(nologin|false)$/.test(account.shell) && readFileInRoot(root, account.shell, 1)
+          ? account.shell
+          : '/bin/sh';
+      const command = o.command ?? [shell, '-l'];
+      const env = mergeEnv(
+        spec.process?.env ?? [],
+        [
+          `TERM=${o.term}`,
+          `HOME=${home}`,
+          `SHELL=${shell}`,
+          ...(account ? [`USER=${account.name}`, `LOGNAME=${account.name}`] : []),
+        ],
+        o.env,
+      );
+      const cwd = o.cwd ?? (o.command ? (spec.process?.cwd ?? '/') : home);
+      try {
+        const started = await this.d.runtime.execTerminal(
+          row.id,
+          { args: command, env, cwd, uid, gid },
+          { rows: o.rows, cols: o.cols },
+          this.d.scrollbackBytes,
+        );
+        return { row, started, command };
+      } catch (e) {
+        throw conflict(`shell in ${row.name} failed: ${(e as Error).message}`);
+      }
+    });
+    const rec: ShellRecord = {
+      id: this.newId(),
+      containerId: row.id,
+      container: row.name,
+      pid: started.pid,
+      leader: null,
+      socket: started.socket,
+      command,
+      user: o.user ?? null,
+      actor: o.actor,
+      createdAt: new Date().toISOString(),
+      detachedAt: null,
+    };
+    this.save(rec);
+    const shell = this.track(rec);
+    let viewer: TerminalSession;
+    try {
+      // The first attach starts the command.
+      viewer = await this.viewer(shell, { cols: o.cols, rows: o.rows }, o.actor, Number.MAX_SAFE_INTEGER);
+    } catch (e) {
+      this.signal(shell, 'SIGKILL');
+      throw conflict(`shell in ${row.name} failed: ${(e as Error).message}`);
+    }
+    rec.leader = await findLeader(rec.pid, () => shell.ended);
+    if (!shell.ended) this.save(rec);
+    await this.event('container.shell-opened', o.actor, rec, {
+      pid: rec.leader ?? rec.pid,
+      command,
+      user: rec.user,
+    });
+    return Object.assign(viewer, {
+      pid: rec.leader ?? undefined,
+      abandon: () => {
+        viewer.hangup();
+        this.end(shell, { actor: o.actor, reason: 'killed' });
+      },
+    });
+  }
+
+  /** Another viewer of a running session of the container. */
+  async attach(svc: ContainerService, o: z.output<typeof ShellAttach>): Promise<TerminalSession> {
+    const row = await svc.get(o.name);
+    const shell = this.find(row.id, row.name, o.session);
+    const viewer = await this.viewer(shell, { cols: o.cols, rows: o.rows }, o.actor, o.scrollbackBytes);
+    await this.event('container.shell-attached', o.actor, shell.rec, { viewers: shell.viewers.size });
+    return viewer;
+  }
+
+  /** The container's sessions, oldest first. */
+  async list(svc: ContainerService, name: string): Promise<ShellSessionInfo[]> {
+    const row = await svc.get(name);
+    const shells = [...this.live.values()].filter((s) => s.rec.containerId === row.id && !s.ended);
+    const infos = await Promise.all(
+      shells.map(async (s) => ({ s, info: await this.d.runtime.sessionInfo(s.rec.socket) })),
+    );
+    return infos
+      .map(({ s, info }) => ({
+        id: s.rec.id,
+        container: row.name,
+        command: s.rec.command,
+        user: s.rec.user,
+        actor: s.rec.actor,
+        pid: s.rec.leader,
+        createdAt: s.rec.createdAt,
+        attached: s.viewers.size,
+        lastActivityAt: new Date(Math.max(s.lastActivityMs, info?.lastIoMs ?? 0)).toISOString(),
+        detachedAt: s.viewers.size > 0 ? null : s.rec.detachedAt,
+      }))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Ends a session: SIGHUP to the shell's whole session, SIGKILL to what is left after a grace. */
+  async kill(svc: ContainerService, name: string, id: string, actor: string): Promise<void> {
+    const row = await svc.get(name);
+    const shell = this.find(row.id, row.name, id);
+    this.end(shell, { actor, reason: 'killed' });
+  }
+
+  /**
+   * Adopts the sessions an earlier berthd left (their session processes outlive it); records
+   * of sessions that ended meanwhile are dropped, with their closing event. Returns the ids.
+   */
+  async adopt(): Promise<{ adopted: string[]; ended: string[] }> {
+    const adopted: string[] = [];
+    const ended: string[] = [];
+    for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) {
+      if (!name.endsWith('.json')) continue;
+      const file = join(this.dir, name);
+      let rec: ShellRecord;
+      try {
+        rec = JSON.parse(readFileSync(file, 'utf8')) as ShellRecord;
+      } catch {
+        rmSync(file, { force: true });
+        continue;
+      }
+      const info = await this.d.runtime.sessionInfo(rec.socket);
+      if (info && !info.exited) {
+        const shell = this.track(rec, info.lastIoMs);
+        // Nobody is attached after a restart: the idle clock runs from the last detach.
+        rec.detachedAt ??= new Date().toISOString();
+        this.save(rec);
+        this.armIdle(shell);
+        adopted.push(rec.id);
+      } else {
+        rmSync(file, { force: true });
+        releaseSessionSocket(rec.socket);
+        await this.event('container.shell-closed', rec.actor, rec, {
+          exitCode: null,
+          reason: 'ended while berthd was down',
+        });
+        ended.push(rec.id);
+      }
+    }
+    return { adopted, ended };
+  }
+
+  /** berthd stops: the sessions live on (the next berthd adopts them); timers go. */
+  close(): void {
+    this.closed = true;
+    for (const s of this.live.values()) clearTimeout(s.idle);
+  }
+
+  // ---- internals -------------------------------------------------------------------
+
+  private newId(): string {
+    for (;;) {
+      const id = randomBytes(4).toString('hex');
+      if (!this.live.has(id)) return id;
+    }
+  }
+
+  private find(containerId: string, container: string, id: string): LiveShell {
+    const s = this.live.get(id);
+    if (!s || s.ended || s.rec.containerId !== containerId)
+      throw new AgentError(
+        'NOT_FOUND',
+        `no shell session ${id} in ${container}; \`berth shell ${container} --list\` shows its sessions`,
+      );
+    return s;
+  }
+
+  /** Registers a live session and watches for its end. */
+  private track(rec: ShellRecord, lastIoMs = Date.now()): LiveShell {
+    const shell: LiveShell = { rec, viewers: new Set(), lastActivityMs: lastIoMs, ended: false };
+    this.live.set(rec.id, shell);
+    void this.d.runtime
+      .waitSession(rec.socket)
+      .catch(() => undefined)
+      .then((exit) => this.finish(shell, exit));
+    return shell;
+  }
+
+  private async finish(shell: LiveShell, exit: { code: number; signal: number } | undefined): Promise<void> {
+    if (shell.ended) return;
+    shell.ended = true;
+    clearTimeout(shell.idle);
+    this.live.delete(shell.rec.id);
+    const code = exit ? (exit.signal ? 128 + exit.signal : exit.code) : undefined;
+    for (const v of shell.viewers) v.end(code);
+    shell.viewers.clear();
+    rmSync(join(this.dir, `${shell.rec.id}.json`), { force: true });
+    releaseSessionSocket(shell.rec.socket);
+    await this.event('container.shell-closed', shell.ending?.actor ?? shell.rec.actor, shell.rec, {
+      pid: shell.rec.leader,
+      exitCode: code ?? null,
+      reason: shell.ending?.reason ?? 'exited',
+    });
+  }
+
+  private end(shell: LiveShell, why: { actor: string; reason: 'killed' | 'idle' }): void {
+    shell.ending ??= why;
+    this.signal(shell, 'SIGHUP');
+    this.signal(shell, 'SIGCONT');
+    // Even once the shell is gone: what ignored the hangup lives on in its session.
+    const t = setTimeout(() => this.signal(shell, 'SIGKILL'), KILL_GRACE_MS);
+    t.unref();
+  }
+
+  /** A signal to every process of the shell's session (the session process when it has none). */
+  private signal(shell: LiveShell, sig: NodeJS.Signals): void {
+    const members = shell.rec.leader !== null ? sessionMembers(shell.rec.leader) : [];
+    if (members.length === 0 && sig === 'SIGKILL' && !shell.ended) {
+      // No shell (it never started, or is gone with its whole session): the session process.
+      const start = statFields(shell.rec.pid);
+      if (start)
+        try {
+          process.kill(shell.rec.pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      return;
+    }
+    for (const m of members) {
+      if (statFields(m.pid)?.[19] !== m.start) continue;
+      try {
+        process.kill(m.pid, sig);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+
+  private armIdle(shell: LiveShell): void {
+    clearTimeout(shell.idle);
+    shell.idle = undefined;
+    if (this.closed || this.d.idleTimeoutSec === 0 || shell.viewers.size > 0 || shell.ended) return;
+    const since = shell.rec.detachedAt ? Date.parse(shell.rec.detachedAt) : Date.now();
+    const left = since + this.d.idleTimeoutSec * 1000 - Date.now();
+    if (left <= 0) {
+      this.end(shell, { actor: 'berthd', reason: 'idle' });
+      return;
+    }
+    shell.idle = setTimeout(() => this.armIdle(shell), Math.min(left, MAX_TIMER_MS));
+    shell.idle.unref();
+  }
+
+  private applySize(shell: LiveShell, size: TerminalSize, stream: TerminalStream): void {
+    if (shell.applied?.cols === size.cols && shell.applied.rows === size.rows) return;
+    shell.applied = size;
+    stream.resize(size.rows, size.cols);
+  }
+
+  /** One client of the session: scrollback (its last `scrollbackBytes`), then live output. */
+  private async viewer(
+    shell: LiveShell,
+    size: TerminalSize,
+    actor: string,
+    scrollbackBytes: number,
+  ): Promise<TerminalSession> {
+    const stream = await this.d.runtime.attachSession(shell.rec.socket);
+    let finish: (code: number | undefined) => void = () => {};
+    const done = new Promise<number | undefined>((r) => {
+      finish = r;
+    });
+    const v: Viewer = { stream, size, actor, end: (code) => finish(code) };
+    shell.viewers.add(v);
+    clearTimeout(shell.idle);
+    shell.idle = undefined;
+    if (shell.rec.detachedAt !== null) {
+      shell.rec.detachedAt = null;
+      this.save(shell.rec);
+    }
+    // Alone, a viewer's terminal sets the size at once; beside others, once it types.
+    if (shell.viewers.size === 1) {
+      shell.writer = v;
+      this.applySize(shell, size, stream);
+    }
+    let detached = false;
+    const detach = () => {
+      if (detached) return;
+      detached = true;
+      stream.close();
+      if (!shell.viewers.delete(v)) return;
+      if (shell.writer === v) shell.writer = undefined;
+      if (shell.ended) return;
+      void this.event('container.shell-detached', actor, shell.rec, { viewers: shell.viewers.size });
+      if (shell.viewers.size === 0) {
+        shell.rec.detachedAt = new Date().toISOString();
+        this.save(shell.rec);
+        this.armIdle(shell);
+      }
+    };
+    // The session closes its clients once their output is out, after it has ended (its end
+    // itself comes by finish(), from another socket); otherwise only on a socket error.
+    const closed = new Promise<void>((resolve) =>
+      stream.socket.once('close', () => {
+        resolve();
+        if (!shell.ended) setTimeout(() => finish(undefined), 2000).unref();
+      }),
+    );
+    const scrollback = stream.scrollback.subarray(Math.max(0, stream.scrollback.length - scrollbackBytes));
+    return {
+      session: shell.rec.id,
+      async run(onOutput) {
+        if (scrollback.length > 0) onOutput(scrollback);
+        stream.socket.on('data', (chunk: Buffer) => {
+          shell.lastActivityMs = Date.now();
+          onOutput(chunk);
+        });
+        stream.socket.resume();
+        const code = await done;
+        // The last output comes on the stream: wait for it (the session gives a client that
+        // reads slowly a few seconds).
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000).unref())]);
+        detached = true;
+        shell.viewers.delete(v);
+        return code;
+      },
+      input: (data) => {
+        shell.lastActivityMs = Date.now();
+        if (shell.writer !== v) {
+          shell.writer = v;
+          this.applySize(shell, v.size, stream);
+        }
+        stream.write(data);
+      },
+      resize: (s) => {
+        v.size = s;
+        if (shell.writer === v || shell.viewers.size === 1) this.applySize(shell, s, stream);
+      },
+      pause: () => stream.socket.pause(),
+      resume: () => stream.socket.resume(),
+      hangup: detach,
+    };
+  }
+
+  private async event(
+    kind:
+      | 'container.shell-opened'
+      | 'container.shell-attached'
+      | 'container.shell-detached'
+      | 'container.shell-closed',
+    actor: string,
+    rec: ShellRecord,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    await this.d.events
+      .append(kind, { actor, subject: rec.container, data: { session: rec.id, ...data } })
+      .catch((e: Error) => console.error(`berthd: event ${kind}: ${e.message}`));
+  }
+}
+
+/** The shell: the child of the session's reaper (`reaper`, what the runtime reports) that
+ * leads its own session (it does so before it waits for its first client). */
+async function findLeader(reaper: number, ended: () => boolean): Promise<number | null> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const leader = childrenOf(reaper).find((p) => statFields(p)?.[3] === String(p));
+    if (leader !== undefined) return leader;
+    if (Date.now() > deadline || ended()) return null;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
