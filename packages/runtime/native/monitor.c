@@ -6,8 +6,8 @@
  *   u16le cols (resize). The server sends raw console output; slow clients are dropped
  *   rather than buffered (the monitor's memory stays bounded).
  *   first byte 'W': wait; the reply is "exit <code> <signal>\n" when init exits.
- * An exec session with an attach socket (a resumable shell) also keeps its recent output in a
- * ring (P_LOG_MAX bytes) and serves:
+ * An exec session with an attach socket and a scrollback bound (P_LOG_MAX: a resumable shell)
+ * also keeps its recent output in a ring of that size and serves:
  *   first byte 'R': attach with replay. The reply starts with a u64le count n, then the n bytes
  *   of the ring (the scrollback), then live output; input and resize frames as for 'A'. Each
  *   such client has a cursor into the ring: one that reads slowly lags behind (nothing is
@@ -649,11 +649,15 @@ int exec_run(struct plan *p, int report_fd) {
   join_cgroups(p, getpid(), NULL);
   int slave = -1, terminal = plan_has(p, P_TERMINAL);
   const char *attach = plan_str(p, P_ATTACH_SOCKET), *console = plan_str(p, P_CONSOLE_SOCKET);
-  int resumable = terminal && attach;
-  if (resumable) { /* bound on the host's filesystem, before we enter the container's */
+  /* With a scrollback bound the session is resumable (berthd's shells); without, it is the OCI
+   * CLI's exec -t: attach and start only. */
+  int resumable = terminal && attach && plan_has(p, P_LOG_MAX);
+  if (terminal && attach) { /* bound on the host's filesystem, before we enter the container's */
     s.lfd = listen_at(-1, attach);
     if (s.lfd < 0) die("listen on %s", attach);
     s.start_on_attach = 1;
+  }
+  if (resumable) {
     /* A session outlives its caller (berthd restarts, its terminal's ^C): a session of our own. */
     setsid();
     s.ring_size = (size_t)plan_u64(p, P_LOG_MAX, 256u << 10);

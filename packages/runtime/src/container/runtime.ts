@@ -105,11 +105,10 @@ export interface ExecOptions {
   process: ProcessSpec;
   stdio?: StdioOptions;
   consoleSocket?: string;
-  /** With process.terminal: serve attach on this socket; the command starts on first attach.
-   * Such a session is resumable: it keeps `scrollbackBytes` of output to replay ('R' attach),
-   * runs its process under a reaper, and outlives its caller. */
+  /** With process.terminal: serve attach on this socket; the command starts on first attach. */
   attachSocket?: string;
-  /** The scrollback ring of an attach session (default 256 KiB). */
+  /** With attachSocket: a resumable session, which keeps this much output to replay ('R'
+   * attach), runs its process under a reaper, and outlives its caller. */
   scrollbackBytes?: number;
   pidFile?: string;
   /** Our fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
