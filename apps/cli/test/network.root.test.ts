@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import type { ContainerInfo, MetricsTick, NetworkInfo } from '@berth/contracts';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BerthRun, berthdArgs, cleanupTestHost, runBerth, testDir, until } from './harness.ts';
 
@@ -124,9 +125,22 @@ function httpGet(port: number): Promise<string | undefined> {
   });
 }
 
-const endpoints = (): Record<string, unknown> => {
-  const f = join(dir, 'state', 'network.json');
-  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')).endpoints as Record<string, unknown>) : {};
+/** The IPAM leases in berthd's DB, by container id (read-only, beside the running berthd). */
+const endpoints = (): Record<string, { ip: string; hostIf: string; network: string }> => {
+  const f = join(dir, 'state', 'agent.db');
+  if (!existsSync(f)) return {};
+  const db = new Database(f, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare('SELECT containerId, ip, hostIf, network FROM NetworkEndpoint').all() as Array<{
+      containerId: string;
+      ip: string;
+      hostIf: string;
+      network: string;
+    }>;
+    return Object.fromEntries(rows.map((r) => [r.containerId, r]));
+  } finally {
+    db.close();
+  }
 };
 
 describe('bridge networking', () => {

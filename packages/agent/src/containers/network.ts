@@ -5,22 +5,24 @@ import type { AgentPolicy, ContainerNetworkInfo, PublishedPort, RateLimit } from
 import {
   type ContainerNetFiles,
   type Endpoint,
-  FileNetStateStore,
   NetworkManager as Manager,
   NetError,
   type NetworkManager,
   type NetworkRecord,
 } from '@berth/runtime/net';
 import { AgentError } from '../errors.ts';
+import { DbNetStateStore, migrateNetworkFile } from '../networks/store.ts';
 import { resolveInRoot } from './files.ts';
 
 // Bridge networking for berthd: @berth/runtime/net's NetworkManager, opened on first use (or
 // at agent start when a network state exists, which rebuilds Berth's nftables tables, bridges
-// and DNS responders from it). The state lives in <stateDir>/network.json through the library's
-// FileNetStateStore (temp file + fsync + rename): the manager reads and writes its whole state
-// at once, which a file does atomically and durably before any link or rule exists; berthd is
-// its only writer. The agent DB holds containers; a lease whose container the DB no longer has
-// is pruned at start, so the two cannot disagree for longer than a restart.
+// and DNS responders from it). The state (networks, IPAM leases) lives in the agent DB through
+// DbNetStateStore (networks/store.ts: its own connection, every commit synced, so a lease is
+// durable before its link comes up); berthd is its only writer. A state an earlier berthd kept
+// in <stateDir>/network.json is moved into the DB once, at the first open. Leases live beside
+// the containers but not tied to them by a foreign key (a delete removes the container's row
+// and its lease in two steps); a lease whose container the DB no longer has is pruned at start,
+// so the two cannot disagree for longer than a restart.
 
 export interface AttachRequest {
   containerId: string;
@@ -48,8 +50,16 @@ export class ContainerNetworks {
     private readonly stateDir: string,
   ) {}
 
-  private get stateFile(): string {
+  private storeInstance?: DbNetStateStore;
+
+  /** The network state a berthd before the DB store kept (moved into the DB at first open). */
+  private get legacyFile(): string {
     return join(this.stateDir, 'network.json');
+  }
+
+  private get store(): DbNetStateStore {
+    this.storeInstance ??= new DbNetStateStore(join(this.stateDir, 'agent.db'));
+    return this.storeInstance;
   }
 
   /** Name of the default network (what mode "bridge" means). */
@@ -59,28 +69,31 @@ export class ContainerNetworks {
 
   /** Whether a network state exists (then the manager is opened at start to restore it). */
   hasState(): boolean {
-    return existsSync(this.stateFile);
+    return existsSync(this.legacyFile) || this.store.hasState();
   }
 
   open(): Promise<NetworkManager> {
-    this.manager ??= Manager.open({
-      store: new FileNetStateStore(this.stateFile),
-      table: this.policy.table,
-      hostIfPrefix: this.policy.hostIfPrefix,
-      forwarding: this.policy.forwarding,
-      firewall: this.policy.firewall,
-      defaultNetwork: { name: this.policy.bridge, bridge: this.policy.bridge, subnet: this.policy.subnet },
-    }).then(
-      (m) => {
-        this.opened = m;
-        return m;
-      },
-      (e: unknown) => {
-        this.manager = undefined;
-        throw toAgentError(e);
-      },
-    );
+    this.manager ??= this.openManager();
     return this.manager;
+  }
+
+  private async openManager(): Promise<NetworkManager> {
+    try {
+      if (await migrateNetworkFile(this.legacyFile, this.store))
+        console.error(`berthd: network state moved from ${this.legacyFile} into the agent DB`);
+      this.opened = await Manager.open({
+        store: this.store,
+        table: this.policy.table,
+        hostIfPrefix: this.policy.hostIfPrefix,
+        forwarding: this.policy.forwarding,
+        firewall: this.policy.firewall,
+        defaultNetwork: { name: this.policy.bridge, bridge: this.policy.bridge, subnet: this.policy.subnet },
+      });
+      return this.opened;
+    } catch (e) {
+      this.manager = undefined;
+      throw toAgentError(e);
+    }
   }
 
   /** At agent start: restore the host from the state; drop leases of containers that are gone. */
@@ -234,6 +247,8 @@ export class ContainerNetworks {
   async close(): Promise<void> {
     const m = await this.manager?.catch(() => undefined);
     await m?.close();
+    this.storeInstance?.close();
+    this.storeInstance = undefined;
   }
 }
 

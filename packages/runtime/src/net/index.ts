@@ -10,5 +10,6 @@ export * from './nft.ts';
 export * from './ports.ts';
 export * from './session.ts';
 export * from './spec.ts';
+export * from './spoof.ts';
 export * from './state.ts';
 export * from './tc.ts';

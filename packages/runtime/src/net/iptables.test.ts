@@ -59,4 +59,25 @@ describe('iptables fallback rules', () => {
     expect(text).toContain(`-A ${c.fwd} -i br-n -o br-n -j ACCEPT`);
     expect(renderIptables(state(true), opts)).not.toContain('-i br-n -o br-n -j ACCEPT');
   });
+
+  it('puts IPv6 into ip6tables: masquerade and DNAT for the IPv6 subnet, the host closed on every network', () => {
+    const s = state(false);
+    s.networks.n!.subnet6 = 'fd00:9::/64';
+    s.networks.n!.gateway6 = 'fd00:9::1';
+    s.endpoints.c!.ip6 = 'fd00:9::2';
+    s.endpoints.c!.ports.push({ protocol: 'tcp', hostAddress: '::', hostPort: 8443, containerPort: 443 });
+    const c = iptablesChains(opts.table);
+    const v6 = renderIptables(s, opts, 6);
+    expect(v6).toContain(`-A ${c.post} -s fd00:9::/64 ! -o br-n -j MASQUERADE`);
+    expect(v6).toContain(`-A ${c.pre} -p tcp -m tcp --dport 8443 -j DNAT --to-destination [fd00:9::2]:443`);
+    expect(v6).not.toContain('10.9.0.2');
+    expect(v6).toContain(`-A ${c.input} -i br-n -j DROP`);
+    expect(renderIptables(s, opts, 4)).not.toContain('fd00:9');
+    // A network without an IPv6 subnet: only neighbour discovery reaches the host over IPv6.
+    const plain = renderIptables(state(false), opts, 6);
+    expect(plain).not.toContain('MASQUERADE');
+    expect(plain).toContain('--icmpv6-type neighbour-solicitation -j ACCEPT');
+    expect(plain).not.toContain('echo-request');
+    expect(plain).toContain(`-A ${c.input} -i br-n -j DROP`);
+  });
 });

@@ -42,9 +42,10 @@ import {
 import { checkHostPortFree, checkNotPublished } from './ports.ts';
 import { IP_TOOL, NFT_TOOL, ToolSession } from './session.ts';
 import { type AttachSpec, attachSpec, type NetworkSpec, networkSpec, parse } from './spec.ts';
+import { antiSpoofLines } from './spoof.ts';
 import type { EndpointRecord, NetState, NetStateStore, NetworkRecord } from './state.ts';
 import { syncForwarding } from './sysctl.ts';
-import { applyRateLimit } from './tc.ts';
+import { rateLimitLines, tcBatch } from './tc.ts';
 
 export interface DnsOptions {
   /** Run a responder per network on its gateway (default true). */
@@ -161,9 +162,15 @@ export class NetworkManager {
     for (const n of Object.values(this.state.networks)) await ensureBridge(n);
     // Host ends with Berth's prefix but no lease: left by a crash in the middle of attach.
     const known = new Set(Object.values(this.state.endpoints).map((e) => e.hostIf));
-    for (const name of await vethNames()) {
+    const veths = await vethNames();
+    for (const name of veths) {
       if (name.startsWith(this.hostIfPrefix) && !known.has(name)) await removeLink(name);
     }
+    // With iptables the guards are on the links, which outlive the agent; put them back anyway
+    // (the host may have switched from nft, or someone removed a qdisc).
+    if (this.firewall === 'iptables')
+      for (const ep of Object.values(this.state.endpoints))
+        if (veths.includes(ep.hostIf)) await tcBatch(ep.hostIf, antiSpoofLines(ep.hostIf, ep));
     await this.syncHost();
   }
 
@@ -191,7 +198,8 @@ export class NetworkManager {
 
   /** Renders the firewall as it would be applied now (for inspection and tests). */
   renderFirewall(): string {
-    if (this.firewall === 'iptables') return renderIptables(this.state, this.fwOpts());
+    if (this.firewall === 'iptables')
+      return `${renderIptables(this.state, this.fwOpts(), 4)}${renderIptables(this.state, this.fwOpts(), 6)}`;
     return renderRuleset(this.state, this.fwOpts());
   }
 
@@ -456,8 +464,10 @@ export class NetworkManager {
         // link with Berth's prefix and no lease, which restore() removes, never an address in
         // use that IPAM could hand out again.
         await Promise.all([this.commit(state), this.endpointFirewall(ep, 'add', state), createVeth(veth)]);
+        // The host end's tc: its ingress shaping and, with iptables, the anti-spoofing guard
+        // (before it goes up: with iptables the bridge has no per-port rule to wait for).
+        await tcBatch(ep.hostIf, this.hostEndTc(ep));
         await plugHostEnd(veth, this.hostIp);
-        if (ep.rateLimit) await applyRateLimit(ep.hostIf, ep.rateLimit);
       } catch (e) {
         await this.removeEndpoint(ep).catch(() => {});
         throw e;
@@ -470,6 +480,13 @@ export class NetworkManager {
         files: await this.filesFor(ep, net),
       };
     });
+  }
+
+  private hostEndTc(ep: EndpointRecord): string[] {
+    return [
+      ...(this.firewall === 'iptables' ? antiSpoofLines(ep.hostIf, ep) : []),
+      ...(ep.rateLimit ? rateLimitLines(ep.hostIf, ep.rateLimit) : []),
+    ];
   }
 
   /** Host-side interface name: stable per container, unique among the endpoints. */

@@ -13,8 +13,8 @@ export function rateLimitLines(hostIf: string, limit: RateLimit): string[] {
   ];
 }
 
-export async function applyRateLimit(hostIf: string, limit: RateLimit): Promise<void> {
-  const lines = rateLimitLines(hostIf, limit);
+/** One `tc -batch` process for a host end's qdiscs and filters (nothing to do: no process). */
+export async function tcBatch(hostIf: string, lines: string[]): Promise<void> {
   if (lines.length)
     await run('tc', ['-batch', '-'], { input: `${lines.join('\n')}\n`, what: `tc (${hostIf})` });
 }

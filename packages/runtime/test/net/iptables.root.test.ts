@@ -6,10 +6,21 @@
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/net/exec.ts';
 import { iptablesChains } from '../../src/net/iptables.ts';
-import { freePort, httpGet, ping, testSubnet, useHarness } from './harness.ts';
+import { freePort, httpGet, inNs, ping, testSubnet, useHarness } from './harness.ts';
 
 const save = async (table: string): Promise<string> =>
   (await run('iptables-save', ['-t', table], { allowFail: true })).stdout;
+const save6 = async (table: string): Promise<string> =>
+  (await run('ip6tables-save', ['-t', table], { allowFail: true })).stdout;
+/** Frames the anti-spoofing guard on a host end dropped (its clsact qdisc's drop counter). */
+const guardDrops = async (hostIf: string): Promise<number> => {
+  const r = await run('tc', ['-s', '-j', 'qdisc', 'show', 'dev', hostIf]);
+  const q = (JSON.parse(r.stdout) as Array<{ kind: string; drops?: number }>).find(
+    (x) => x.kind === 'clsact',
+  );
+  if (!q) throw new Error(`no clsact qdisc on ${hostIf}`);
+  return q.drops ?? 0;
+};
 const nftTableExists = async (family: string, name: string): Promise<boolean> =>
   (await run('nft', ['list', 'table', family, name], { allowFail: true })).code === 0;
 
@@ -22,6 +33,10 @@ describe('iptables fallback (root)', () => {
       nat: await nftTableExists('ip', 'nat'),
       filter: await nftTableExists('ip', 'filter'),
     };
+    const hadTables6 = {
+      nat: await nftTableExists('ip6', 'nat'),
+      filter: await nftTableExists('ip6', 'filter'),
+    };
     const chains = iptablesChains(h.table);
     // Whatever happens: our chains and jumps go; iptables-nft's tables too if we made them
     // and nobody has put a rule in them.
@@ -29,6 +44,8 @@ describe('iptables fallback (root)', () => {
       const { deleteIptables } = await import('../../src/net/iptables.ts');
       await deleteIptables(h.table);
       for (const t of ['nat', 'filter'] as const) {
+        if (!hadTables6[t] && !(await save6(t)).split('\n').some((l) => l.startsWith('-A ')))
+          await run('nft', ['delete', 'table', 'ip6', t], { allowFail: true });
         if (hadTables[t]) continue;
         if (
           !(await save(t))
@@ -40,7 +57,12 @@ describe('iptables fallback (root)', () => {
     });
     const m = await h.manager({ firewall: 'iptables' });
     expect(m.firewall).toBe('iptables');
-    const n1 = await m.createNetwork({ name: `i1-${h.id}`, bridge: h.bridge(), subnet: testSubnet() });
+    const n1 = await m.createNetwork({
+      name: `i1-${h.id}`,
+      bridge: h.bridge(),
+      subnet: testSubnet(),
+      subnet6: 'auto',
+    });
     let s2 = testSubnet();
     while (s2 === n1.subnet) s2 = testSubnet();
     const n2 = await m.createNetwork({ name: `i2-${h.id}`, bridge: h.bridge(), subnet: s2 });
@@ -80,6 +102,40 @@ describe('iptables fallback (root)', () => {
     expect(await ping(other, ew.ip)).toBe(false);
     expect(await httpGet(other, ew.ip, 8080)).toBeUndefined();
 
+    // IPv6 goes into ip6tables: the same chains, for the network's IPv6 subnet.
+    const nat6 = await save6('nat');
+    expect(nat6).toContain(`-A POSTROUTING -j ${chains.post}`);
+    expect(await save6('filter')).toContain(`-A ${chains.input} -i ${n1.bridge} -j DROP`);
+    const ping6 = async (ns: typeof web, to: string) =>
+      (await inNs(ns, ['busybox', 'ping6', '-c', '1', '-W', '2', to])).code === 0;
+    expect(ew.ip6).toBeDefined();
+    expect(await ping6(client, ew.ip6!)).toBe(true);
+    expect(await ping6(client, n1.gateway6!)).toBe(true);
+
+    // Anti-spoofing without nft's bridge family: the guard on the host end drops what the
+    // client sends with another container's IP, or with another MAC (its drop counter moves).
+    const ec = m.getEndpoint(`c-${h.id}`)!;
+    const len = ew.prefixLength;
+    const ip = (args: string[]) => inNs(client, ['ip', ...args]);
+    expect(await ping(client, ew.ip)).toBe(true);
+    await ip(['addr', 'flush', 'dev', 'eth0']);
+    await ip(['addr', 'add', `${n1.gateway.replace(/\d+$/, '200')}/${len}`, 'dev', 'eth0']);
+    let drops = await guardDrops(ec.hostIf);
+    expect(await ping(client, ew.ip)).toBe(false);
+    expect(await httpGet(client, ew.ip, 8080)).toBeUndefined();
+    expect(await guardDrops(ec.hostIf)).toBeGreaterThan(drops);
+    await ip(['addr', 'flush', 'dev', 'eth0']);
+    await ip(['addr', 'add', `${ec.ip}/${len}`, 'dev', 'eth0']);
+    await ip(['link', 'set', 'eth0', 'address', '02:42:de:ad:be:ef']);
+    drops = await guardDrops(ec.hostIf);
+    expect(await ping(client, ew.ip)).toBe(false);
+    expect(await guardDrops(ec.hostIf)).toBeGreaterThan(drops);
+    // Its own identity back: through again (so the checks above can fail).
+    await ip(['link', 'set', 'eth0', 'address', ec.mac]);
+    await inNs(web, ['ip', 'neigh', 'flush', 'all']);
+    expect(await ping(client, ew.ip)).toBe(true);
+    expect(await httpGet(client, ew.ip, 8080)).toBe('via-iptables');
+
     // A container's rules go with it.
     await m.detach(ew.containerId);
     expect(await save('nat')).not.toContain(`${ew.ip}:8080`);
@@ -87,7 +143,7 @@ describe('iptables fallback (root)', () => {
 
     await m.destroy();
     for (const t of ['nat', 'filter']) {
-      const text = await save(t);
+      const text = `${await save(t)}${await save6(t)}`;
       for (const c of Object.values(chains)) expect(text).not.toContain(c);
     }
   });
