@@ -5,12 +5,17 @@
 //  2. Container↔container TCP throughput and round-trip latency over the bridge, against the
 //     same client/server over host loopback (the physical limit here), run side by side.
 // Traffic goes only to loopback and to namespaces this script creates; it removes everything
-// it created, also on failure.
+// it created, also on failure, and at start what a killed run of it left (sweepStale: only
+// names this script makes, and only while no other run of it is alive).
+// The state goes where berthd keeps it: the agent DB, through its DbNetStateStore.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openAgentDb } from '../packages/agent/src/db/index.ts';
+import { DbNetStateStore } from '../packages/agent/src/networks/store.ts';
 import { run } from '../packages/runtime/src/net/exec.ts';
 import { FileNetStateStore, ipBatch, NetworkManager } from '../packages/runtime/src/net/index.ts';
 import { configureContainerSide } from '../packages/runtime/src/net/rtnl.ts';
@@ -104,11 +109,61 @@ async function peerClient(ns: string | undefined, host: string, port: number, mi
   return JSON.parse(r.stdout) as { mbps: number; rttUs: number };
 }
 
+/** Pids of this process and its ancestors (pnpm, tsx: their command lines name this script too). */
+function lineage(): Set<number> {
+  const out = new Set<number>();
+  for (let pid = process.pid; pid > 1 && !out.has(pid); ) {
+    out.add(pid);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  }
+  return out;
+}
+
+/** Whether another run of this benchmark (from any worktree) is alive. */
+function otherRunAlive(): boolean {
+  const mine = lineage();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || mine.has(Number(d))) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('bench/net.ts')) return true;
+    } catch {
+      // gone
+    }
+  }
+  return false;
+}
+
+/** What killed runs of this script left: its namespaces (berth-test-b…), nft tables
+ * (berth_test_b…) and bridges (bb + 6 hex digits; the veths go with the namespaces). Nothing
+ * while another run is alive, since the names carry no owner. */
+async function sweepStale(): Promise<void> {
+  if (otherRunAlive()) return;
+  const ns = await run('ip', ['netns', 'list'], { allowFail: true });
+  for (const m of ns.stdout.matchAll(/^(berth-test-b[0-9a-f]{8})\b/gm))
+    await run('ip', ['netns', 'del', m[1]!], { allowFail: true });
+  const tables = await run('nft', ['list', 'tables'], { allowFail: true });
+  for (const m of tables.stdout.matchAll(/^table (inet|bridge) (berth_test_b[0-9a-f]{6})$/gm))
+    await run('nft', ['delete', 'table', m[1]!, m[2]!], { allowFail: true });
+  const links = JSON.parse(
+    (await run('ip', ['-json', 'link', 'show', 'type', 'bridge'])).stdout || '[]',
+  ) as Array<{
+    ifname: string;
+  }>;
+  for (const l of links)
+    if (/^bb[0-9a-f]{6}$/.test(l.ifname)) await run('ip', ['link', 'del', l.ifname], { allowFail: true });
+}
+
 async function main(): Promise<void> {
+  await sweepStale();
   dir = await mkdtemp(join(tmpdir(), 'berth-test-bench-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  // berthd's store: the agent DB (migrated), the network tables on a connection of their own.
+  await (await openAgentDb(join(dir, 'agent.db'))).$disconnect();
+  const dbStore = new DbNetStateStore(join(dir, 'agent.db'));
+  cleanups.push(async () => dbStore.close());
   const m = await NetworkManager.open({
-    store: new FileNetStateStore(join(dir, 'state.json')),
+    store: dbStore,
     table: `berth_test_b${id}`,
     hostIfPrefix: `b${id.slice(0, 3)}`,
     dns: { upstreams: [] },
@@ -161,14 +216,39 @@ async function main(): Promise<void> {
     await m.detach(`p${i}-${id}`);
     holder.kill('SIGKILL');
   }
-  const parts = { nsIp: [] as number[], nft: [] as number[], rtnl: [] as number[], state: [] as number[] };
+  const parts = {
+    nsIp: [] as number[],
+    nft: [] as number[],
+    rtnl: [] as number[],
+    state: [] as number[],
+    file: [] as number[],
+  };
   const ns0 = await netns();
   const store = new FileNetStateStore(join(dir, 'parts.json'));
-  const state = await new FileNetStateStore(join(dir, 'state.json')).read();
+  const state = await dbStore.read();
+  // A lease written to the DB store and taken back: the commit an attach makes.
+  const lease = (i: number) => ({
+    ...state,
+    endpoints: {
+      [`s${i}`]: {
+        containerId: `s${i}`,
+        network: net.name,
+        hostIf: `b${id.slice(0, 3)}s${i}`,
+        ip: '10.126.0.250',
+        mac: '02:42:0a:7e:00:fa',
+        hostname: 's',
+        aliases: [],
+        ports: [],
+        createdAt: '',
+      },
+    },
+  });
   for (let i = 0; i < Math.min(N, 15); i++) {
     parts.nsIp.push((await time(() => ipBatch(['link show lo'], `/run/netns/${ns0}`)))[0]);
     parts.nft.push((await time(() => m.rebuildFirewall()))[0]);
-    parts.state.push((await time(() => store.write(state)))[0]);
+    parts.state.push((await time(() => dbStore.write(lease(i))))[0]);
+    await dbStore.write(state);
+    parts.file.push((await time(() => store.write(state)))[0]);
     const ns = await netns();
     const v = {
       hostIf: `b${id.slice(0, 3)}x${i}`,
@@ -192,7 +272,7 @@ async function main(): Promise<void> {
     `  peer: one process start (spawn /bin/true) median ${ms(median(spawnTrue))}; attach = ${(median(attach) / median(spawnTrue)).toFixed(1)} process starts`,
   );
   console.log(
-    `  its parts: the container's end over in-process rtnetlink ${ms(median(parts.rtnl))} (was one ip -batch process in the namespace: ${ms(median(parts.nsIp))}, through nsenter two); the state written durably (fsync) ${ms(median(parts.state))}`,
+    `  its parts: the container's end over in-process rtnetlink ${ms(median(parts.rtnl))} (was one ip -batch process in the namespace: ${ms(median(parts.nsIp))}, through nsenter two); a lease committed to the agent DB (synchronous=FULL) ${ms(median(parts.state))} (the whole state as an fsynced file, as before: ${ms(median(parts.file))})`,
   );
   console.log(
     `  for scale: a whole-table nft -f rebuild ${ms(median(parts.nft))} (network create/delete only)`,

@@ -4,7 +4,7 @@
 // containers and to 127.0.0.1. Everything is removed in afterAll, even when a test fails.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
@@ -31,21 +31,24 @@ let dir: string;
 let berthd: BerthdProcess | undefined;
 const args = () => berthdArgs(dir);
 
+/** berthd's config (agent.json); the modes test allows the host's network later. */
+const agentConfig = (): Record<string, unknown> => ({
+  cgroupParent: CGROUP_PARENT,
+  stopTimeoutSec: 2,
+  // The spoofing test's container needs NET_ADMIN to change its own address and MAC.
+  allowPrivileged: true,
+  // Not the global ip_forward: other tests share this host.
+  network: {
+    subnet: SUBNET,
+    bridge: BRIDGE,
+    table: TABLE,
+    hostIfPrefix: IF_PREFIX,
+    forwarding: 'bridges',
+  },
+});
+
 beforeAll(async () => {
-  dir = testDir(TAG, () => ({
-    cgroupParent: CGROUP_PARENT,
-    stopTimeoutSec: 2,
-    // The spoofing test's container needs NET_ADMIN to change its own address and MAC.
-    allowPrivileged: true,
-    // Not the global ip_forward: other tests share this host.
-    network: {
-      subnet: SUBNET,
-      bridge: BRIDGE,
-      table: TABLE,
-      hostIfPrefix: IF_PREFIX,
-      forwarding: 'bridges',
-    },
-  }));
+  dir = testDir(TAG, agentConfig);
   berthd = await startBerthd(args());
 }, 60_000);
 
@@ -143,8 +146,52 @@ const endpoints = (): Record<string, { ip: string; hostIf: string; network: stri
   }
 };
 
+/** The network state as a berthd before the DB store kept it in network.json: moved out of
+ * the DB (berthd stopped), to see the next berthd move it back in. */
+function moveStateToNetworkJson(): void {
+  const db = new Database(join(dir, 'state', 'agent.db'));
+  try {
+    const state = {
+      version: 1,
+      networks: {} as Record<string, unknown>,
+      endpoints: {} as Record<string, unknown>,
+    };
+    for (const n of db.prepare('SELECT * FROM Network').all() as Array<Record<string, unknown>>) {
+      const { subnet6, gateway6, isolated, ...rest } = n;
+      state.networks[String(n.name)] = {
+        ...rest,
+        isolated: isolated === 1,
+        ...(subnet6 ? { subnet6, gateway6 } : {}),
+      };
+    }
+    for (const e of db.prepare('SELECT * FROM NetworkEndpoint').all() as Array<Record<string, unknown>>) {
+      const { ip6, aliases, ports, rateLimit, ...rest } = e;
+      state.endpoints[String(e.containerId)] = {
+        ...rest,
+        aliases: JSON.parse(String(aliases)),
+        ports: JSON.parse(String(ports)),
+        ...(ip6 ? { ip6 } : {}),
+        ...(rateLimit ? { rateLimit: JSON.parse(String(rateLimit)) } : {}),
+      };
+    }
+    writeFileSync(join(dir, 'state', 'network.json'), JSON.stringify(state));
+    db.exec('DELETE FROM NetworkEndpoint; DELETE FROM Network; DELETE FROM NetworkSavedSysctl;');
+  } finally {
+    db.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 describe('bridge networking', () => {
   it('connects containers by name, publishes a port on 127.0.0.1, and leaves nothing behind', async () => {
+    // The default network is listed before its first use, without being made.
+    const before = JSON.parse(await ok('network', 'ls', '--format', 'json')) as NetworkInfo[];
+    expect(before).toMatchObject([
+      { name: BRIDGE, default: true, pending: true, subnet: SUBNET, gateway: SUBNET.replace(/0\/24$/, '1') },
+    ]);
+    expect(await ok('network', 'ls')).toContain(`${BRIDGE} (default, made on first use)`);
+    expect(links()).not.toContain(BRIDGE);
     const hostPort = await freePort();
     await ok(
       'launch',
@@ -222,6 +269,58 @@ describe('bridge networking', () => {
       (await berth('exec', 'cli', '--', 'sh', '-c', script)).stdout.includes('hello-from-srv'),
     );
     expect(await httpGet(hostPort)).toContain('hello-from-srv');
+
+    // berthd killed -9 in the middle of a launch, wherever that lands: after a restart the
+    // leases, the containers and the host's links agree, and no address is handed out twice.
+    const leased = endpoints();
+    const launching = berth('launch', 'busybox', 'crash', '--network', 'bridge', '--', 'sleep', '1000');
+    await sleep(200 + Math.floor(Math.random() * 600));
+    berthd?.child.kill('SIGKILL');
+    await berthd?.exited;
+    await launching;
+    berthd = await startBerthd(args());
+    const consistent = async (): Promise<Record<string, { ip: string; hostIf: string }>> => {
+      const leases = endpoints();
+      const ids = (JSON.parse(await ok('ls', '--format', 'json')) as ContainerInfo[]).map((c) => c.id);
+      for (const id of Object.keys(leases)) expect(ids).toContain(id);
+      const ips = Object.values(leases).map((l) => l.ip);
+      expect(new Set(ips).size).toBe(ips.length);
+      expect(
+        links()
+          .filter((l) => l.startsWith(IF_PREFIX))
+          .sort(),
+      ).toEqual(
+        Object.values(leases)
+          .map((l) => l.hostIf)
+          .sort(),
+      );
+      return leases;
+    };
+    let leases = await consistent();
+    expect(leases[srv.id]?.ip).toBe(leased[srv.id]?.ip);
+    expect(leases[cli.id]?.ip).toBe(leased[cli.id]?.ip);
+    await ok('rm', '-f', 'crash').catch(() => {});
+    await ok('launch', 'busybox', 'third', '--network', 'bridge', '--', 'sleep', '1000');
+    const third = JSON.parse(await ok('inspect', 'third')) as ContainerInfo;
+    expect([leased[srv.id]?.ip, leased[cli.id]?.ip]).not.toContain(third.network?.ip);
+    leases = await consistent();
+    expect(leases[third.id]?.ip).toBe(third.network?.ip);
+    await ok('rm', '-f', 'third');
+
+    // A host upgraded in place: the state a berthd kept in network.json is moved into the DB
+    // at start (the file renamed away), and the running containers keep their network.
+    await berthd?.stop();
+    moveStateToNetworkJson();
+    expect(endpoints()).toEqual({});
+    berthd = await startBerthd(args());
+    expect(existsSync(join(dir, 'state', 'network.json'))).toBe(false);
+    expect(existsSync(join(dir, 'state', 'network.json.migrated'))).toBe(true);
+    expect(Object.keys(endpoints()).sort()).toEqual([srv.id, cli.id].sort());
+    expect(endpoints()[srv.id]?.ip).toBe(leased[srv.id]?.ip);
+    expect(await httpGet(hostPort)).toContain('hello-from-srv');
+    await until('srv by name after the migration', async () =>
+      (await berth('exec', 'cli', '--', 'sh', '-c', script)).stdout.includes('hello-from-srv'),
+    );
 
     // Stop releases the lease; start attaches again.
     await ok('stop', 'cli');
@@ -536,6 +635,89 @@ describe('user networks', () => {
     await until('peer on the shared loopback', async () =>
       (await fetchIn('sidecar', '127.0.0.1')).includes('hello-from-peer'),
     );
+  }, 60_000);
+
+  it('container:NAME follows its peer: stopped after it, started again in its new namespace', async () => {
+    // (peer and sidecar from the test above.)
+    const netnsOf = async (name: string): Promise<string> =>
+      readlinkSync(`/proc/${(await inspect(name)).pid}/ns/net`);
+    const together = async (): Promise<boolean> => {
+      const [p, s] = [await inspect('peer'), await inspect('sidecar')];
+      return (
+        p.state === 'running' &&
+        s.state === 'running' &&
+        (await netnsOf('peer')) === (await netnsOf('sidecar'))
+      );
+    };
+    expect(await together()).toBe(true);
+    const sidecarPid = (await inspect('sidecar')).pid;
+
+    // The peer restarted: a new namespace; the sidecar is restarted after it, into that one.
+    // (Not told apart by inode: the kernel may give the new namespace the freed one's number.)
+    await ok('restart', 'peer');
+    await until("the sidecar in the restarted peer's namespace", together);
+    expect((await inspect('sidecar')).pid).not.toBe(sidecarPid);
+    const ip = (await inspect('peer')).network!.ip;
+    expect(await ok('exec', 'sidecar', '--', 'ip', '-o', 'addr', 'show', 'eth0')).toContain(ip);
+    await until('peer on the shared loopback after its restart', async () =>
+      (await fetchIn('sidecar', '127.0.0.1')).includes('hello-from-peer'),
+    );
+    expect(await ok('events', '--since', '0', '--subject', 'sidecar')).toMatch(
+      /container\.stopped sidecar .*reason=its network peer peer stopped/,
+    );
+    expect(await ok('events', '--since', '0', '--subject', 'sidecar')).toMatch(
+      /container\.started sidecar .*reason=its network peer peer started/,
+    );
+
+    // The peer stopped: the sidecar is stopped too, and refuses to start until the peer runs.
+    await ok('stop', 'peer');
+    expect((await inspect('sidecar')).state).toBe('stopped');
+    const refused = await berth('start', 'sidecar');
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain('container:peer: peer is not running');
+    await ok('start', 'peer');
+    await until('the sidecar started after its peer', together);
+
+    // A sidecar its user stopped stays stopped across the peer's restart.
+    await ok('stop', 'sidecar');
+    await ok('restart', 'peer');
+    await sleep(1000);
+    expect((await inspect('sidecar')).state).toBe('stopped');
+
+    // The peer cannot go while the sidecar exists (rm -f can; the sidecar is stopped).
+    await ok('stop', 'peer');
+    const rm = await berth('rm', 'peer');
+    expect(rm.code).toBe(5);
+    expect(rm.stderr).toContain('is the network of sidecar');
+    await ok('start', 'peer');
+    await ok('start', 'sidecar');
+    await ok('rm', '-f', 'peer');
+    expect((await inspect('sidecar')).state).toBe('stopped');
+    expect((await berth('start', 'sidecar')).stderr).toContain('peer');
+    await ok('rm', '-f', 'sidecar');
+  }, 120_000);
+
+  it("host mode, where the agent's config allows it: the host's namespace", async () => {
+    await berthd?.stop();
+    writeFileSync(join(dir, 'agent.json'), JSON.stringify({ ...agentConfig(), allowHostNetwork: true }));
+    berthd = await startBerthd(args());
+    await ok('launch', 'busybox', 'hosty', '--network', 'host', '--', 'sleep', '1000');
+    expect((await ok('exec', 'hosty', '--', 'readlink', '/proc/self/ns/net')).trim()).toBe(
+      readlinkSync('/proc/self/ns/net'),
+    );
+    expect(await ok('exec', 'hosty', '--', 'cat', '/proc/net/dev')).toContain(`${BRIDGE}:`);
+    expect((await inspect('hosty')).network).toBeUndefined();
+    // The host's loopback is its loopback: a server the test runs there answers.
+    const srv = createServer((s) => s.end('hello-from-host\n'));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (srv.address() as { port: number }).port;
+      const r = await berth('exec', 'hosty', '--', 'sh', '-c', `nc -w 2 127.0.0.1 ${port} </dev/null`);
+      expect(r.stdout).toContain('hello-from-host');
+    } finally {
+      srv.close();
+    }
+    await ok('rm', '-f', 'hosty');
   }, 60_000);
 
   it('teardown: deleting the containers and networks leaves no veth, rule, lease or bridge', async () => {

@@ -170,9 +170,14 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   if (adoptedShells.adopted.length > 0)
     console.error(`berthd: shell sessions adopted: ${adoptedShells.adopted.join(', ')}`);
   // Berth's nftables tables, bridges and DNS responders rebuilt from the network state
-  // (idempotent); leases of containers the DB no longer has are dropped.
+  // (idempotent); leases of containers that are gone or no longer running (they exited while
+  // berthd was down, or a crash left them between attach and start) are released.
   try {
-    const known = new Set((await db.container.findMany({ select: { id: true } })).map((r) => r.id));
+    const live = await db.container.findMany({
+      where: { state: { in: ['running', 'paused'] } },
+      select: { id: true },
+    });
+    const known = new Set(live.map((r) => r.id));
     const pruned = await networks.restore((id) => known.has(id));
     if (pruned.length > 0) console.error(`berthd: network leases released: ${pruned.join(', ')}`);
   } catch (e) {

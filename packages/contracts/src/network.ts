@@ -97,6 +97,8 @@ export const NetworkInfo = z.object({
   domain: z.string(),
   createdAt: z.string(),
   containers: z.array(NetworkEndpointInfo),
+  /** The default network before its first use: listed as it will be, its bridge not made yet. */
+  pending: z.boolean().optional(),
 });
 export type NetworkInfo = z.infer<typeof NetworkInfo>;
 

@@ -60,4 +60,7 @@ it('network ls marks the default network and counts containers', () => {
   const text = formatNetworks([n, { ...n, name: 'iso', default: false, isolated: true, containers: [] }]);
   expect(text).toMatch(/berth0 \(default\)\s+10\.87\.0\.0\/16\s+10\.87\.0\.1\s+-\s+no\s+1500\s+1/);
   expect(text).toMatch(/iso\s+.*\s+yes\s+1500\s+0/);
+  expect(formatNetworks([{ ...n, pending: true, containers: [] }])).toMatch(
+    /berth0 \(default, made on first use\)\s+10\.87\.0\.0\/16/,
+  );
 });

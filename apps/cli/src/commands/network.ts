@@ -12,7 +12,7 @@ export function formatNetworks(list: NetworkInfo[]): string {
   return table(
     ['NETWORK', 'SUBNET', 'GATEWAY', 'IPV6', 'ISOLATED', 'MTU', 'CONTAINERS'],
     list.map((n) => [
-      n.default ? `${n.name} (default)` : n.name,
+      n.default ? `${n.name} (default${n.pending ? ', made on first use' : ''})` : n.name,
       n.subnet,
       n.gateway,
       n.subnet6 ?? '-',

@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { AgentPolicy, ContainerNetworkInfo, PublishedPort, RateLimit } from '@berth/contracts';
 import {
   type ContainerNetFiles,
+  DEFAULT_DOMAIN,
   type Endpoint,
   NetworkManager as Manager,
   NetError,
   type NetworkManager,
   type NetworkRecord,
+  nth,
+  parsePrefix,
+  prefixText,
+  uplinkMtu,
 } from '@berth/runtime/net';
 import { AgentError } from '../errors.ts';
 import { DbNetStateStore, migrateNetworkFile } from '../networks/store.ts';
@@ -38,6 +43,41 @@ export interface AttachRequest {
 /** Whether a container's network mode puts it on a bridge network (the default or a named one). */
 export function onBridgeNetwork(mode: string): boolean {
   return mode !== 'none' && mode !== 'host' && !mode.startsWith('container:');
+}
+
+// ---- `container:NAME`: sharing another container's network namespace ----
+//
+// The peer's namespace is its init's, which is a new one each time the peer starts. So the
+// path is resolved at every start of the dependent (never kept from its create), and a
+// dependent is refused while its peer is not running. When the peer stops (a stop, an exit,
+// a restart), its running dependents are stopped after it, with an event naming the peer;
+// when the peer starts again, the dependents a user did not stop are started after it, in its
+// new namespace: a pod's containers follow its network, as in Kubernetes. The peer cannot be
+// deleted or renamed while dependents exist, unless the delete is forced (they are stopped).
+
+/** The container whose network namespace a `container:NAME` mode joins. */
+export function networkPeer(mode: string): string | undefined {
+  return mode.startsWith('container:') ? mode.slice('container:'.length) : undefined;
+}
+
+/** The kernel's identity of a namespace (`net:[inode]`), or undefined when it is gone. */
+export function netnsIdentity(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The OCI spec with its network namespace joined at `path`. */
+export function joinNetnsIn<S extends { linux?: { namespaces?: Array<{ type: string; path?: string }> } }>(
+  spec: S,
+  path: string,
+): S {
+  const namespaces = (spec.linux?.namespaces ?? []).map((n) =>
+    n.type === 'network' ? { type: 'network', path } : n,
+  );
+  return { ...spec, linux: { ...spec.linux, namespaces } };
 }
 
 export class ContainerNetworks {
@@ -175,9 +215,30 @@ export class ContainerNetworks {
 
   // ---- networks (berth network ...) ----
 
-  async list(): Promise<NetworkRecord[]> {
-    if (!this.manager && !this.hasState()) return [];
-    return (await this.open()).listNetworks();
+  /** The networks, the default one included before its first use (`pending`: not made yet;
+   * listing it does not make it, so an agent that never runs a bridged container adds no
+   * bridge or firewall table to its host). */
+  async list(): Promise<Array<NetworkRecord & { pending?: boolean }>> {
+    const nets: Array<NetworkRecord & { pending?: boolean }> =
+      this.manager || this.hasState() ? (await this.open()).listNetworks() : [];
+    if (!nets.some((n) => n.name === this.policy.bridge)) nets.push(await this.pendingDefault());
+    return nets;
+  }
+
+  private async pendingDefault(): Promise<NetworkRecord & { pending: true }> {
+    const subnet = parsePrefix(this.policy.subnet);
+    return {
+      name: this.policy.bridge,
+      bridge: this.policy.bridge,
+      subnet: prefixText(subnet),
+      gateway: nth(subnet, 1n),
+      mtu: await uplinkMtu(),
+      isolated: false,
+      domain: DEFAULT_DOMAIN,
+      ipamCursor: '1',
+      createdAt: '',
+      pending: true,
+    };
   }
 
   async get(name: string): Promise<NetworkRecord> {

@@ -31,7 +31,14 @@ import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/
 import { startTrace, type Trace, traceClock } from '../trace.ts';
 import { readFileInRoot } from './files.ts';
 import { keepConsoleLog } from './io.ts';
-import { type ContainerNetworks, onBridgeNetwork, writeNetFiles } from './network.ts';
+import {
+  type ContainerNetworks,
+  joinNetnsIn,
+  netnsIdentity,
+  networkPeer,
+  onBridgeNetwork,
+  writeNetFiles,
+} from './network.ts';
 import { KeyedMutex } from './serial.ts';
 import { buildSpec, hostnameOf, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
 import { refusal, type Verb } from './state-machine.ts';
@@ -239,14 +246,7 @@ export class ContainerService {
         throw notFound(`volume ${v.source}`);
     await this.d.networks?.check(config.network);
     const cgroupParent = await this.d.groupPath(config.group);
-    let joinNetns: string | undefined;
-    if (config.network.startsWith('container:')) {
-      const other = await this.get(config.network.slice('container:'.length));
-      const pid = this.d.runtime.state(other.id)?.pid;
-      if (other.state !== 'running' || pid === undefined)
-        throw conflict(`network ${config.network}: that container is not running`);
-      joinNetns = `/proc/${pid}/ns/net`;
-    }
+    const joinNetns = await this.peerNetns(config);
     if (await this.d.db.container.findUnique({ where: { name: config.name } }))
       throw conflict(`a container named ${config.name} already exists`);
     this.needRuntime();
@@ -452,20 +452,29 @@ export class ContainerService {
     commit?: { spec?: string; intentId?: number; events: Array<[EventKind, EventInput]> },
   ): Promise<ContainerRow> {
     this.needRuntime();
-    const rs = this.d.runtime.state(row.id);
+    const config = JSON.parse(row.config) as ContainerConfig;
+    const joinNetns = await this.peerNetns(config);
+    let rs = this.d.runtime.state(row.id);
+    // A created instance joined its peer's namespace at its create: stale if the peer restarted.
+    if (joinNetns && rs?.status === 'created' && rs.pid !== undefined) {
+      if (netnsIdentity(`/proc/${rs.pid}/ns/net`) !== netnsIdentity(joinNetns)) {
+        await this.retireInstance(row.id);
+        rs = undefined;
+      }
+    }
     let pid = rs?.pid;
     if (!rs || rs.status === 'stopped') {
       if (rs) await this.retireInstance(row.id);
       await this.d.images.ensureMounted(row.id);
+      const spec = JSON.parse(row.spec) as Record<string, unknown>;
       ({ pid } = await this.d.runtime.create(
         row.id,
         this.dir(row.id),
-        JSON.parse(row.spec) as Record<string, unknown>,
+        joinNetns ? joinNetnsIn(spec, joinNetns) : spec,
         this.logFile(row.id),
       ));
     }
     trace?.mark('instance');
-    const config = JSON.parse(row.config) as ContainerConfig;
     if (onBridgeNetwork(config.network)) await this.attachBridge(row, config, pid);
     // Watched from before the start: a short-lived init can exit before start returns, and its
     // monitor goes with it; a waiter that connects too late falls back to polling for the
@@ -506,7 +515,68 @@ export class ContainerService {
       ? ((await this.d.events.commit([running, ...createDone], commit.events)).results[0] as ContainerRecord)
       : await running;
     trace?.mark('running');
+    this.followPeer(started, 'started');
     return { ...started, spec: row.spec };
+  }
+
+  // ---- `container:NAME` dependents (the rules: network.ts) ----------------------------
+
+  /** The namespace a `container:NAME` mode joins now; refused while that container is not running. */
+  private async peerNetns(config: ContainerConfig): Promise<string | undefined> {
+    const peer = networkPeer(config.network);
+    if (!peer) return undefined;
+    const other = await this.get(peer);
+    const pid = other.state === 'running' ? this.d.runtime.state(other.id)?.pid : undefined;
+    if (pid === undefined)
+      throw conflict(`network ${config.network}: ${peer} is not running (${other.state}); start it first`);
+    return `/proc/${pid}/ns/net`;
+  }
+
+  /** Containers whose network mode is `container:<name>`. */
+  private async dependentsOf(name: string): Promise<ContainerRecord[]> {
+    const mode = `container:${name}`;
+    const rows = await this.d.db.container.findMany({
+      where: { config: { contains: JSON.stringify(mode) } },
+    });
+    return rows.filter((r) => (JSON.parse(r.config) as ContainerConfig).network === mode);
+  }
+
+  /** After `peer` started or stopped: its dependents follow, each under its own lock. Runs in
+   * the background when the peer exited on its own (no caller to wait). */
+  private followPeer(peer: { name: string }, what: 'started' | 'stopped'): Promise<void> {
+    const done = this.dependentsOf(peer.name)
+      .then(async (deps) => {
+        for (const dep of deps) {
+          const action =
+            what === 'stopped'
+              ? dep.state === 'running' || dep.state === 'paused'
+              : dep.state === 'stopped' && !dep.stoppedByUser;
+          if (!action || this.closed) continue;
+          await this.withContainer(dep.name, undefined, async (row) => {
+            const reason = `its network peer ${peer.name} ${what}`;
+            if (what === 'stopped') {
+              if (row.state !== 'running' && row.state !== 'paused') return;
+              const exit = await this.stopLocked(row);
+              // Not the user's stop: the peer's next start starts it again.
+              await this.d.db.container.update({ where: { id: row.id }, data: { stoppedByUser: false } });
+              await this.d.events.append('container.stopped', {
+                subject: row.name,
+                data: { id: row.id, exitCode: exit ? exitStatus(exit) : null, reason, peer: peer.name },
+              });
+            } else if (row.state === 'stopped' && !row.stoppedByUser) {
+              await this.startLocked(row, false, undefined, {
+                events: [
+                  ['container.started', { subject: row.name, data: { id: row.id, reason, peer: peer.name } }],
+                ],
+              });
+            }
+          }).catch((e: Error) =>
+            console.error(`berthd: ${dep.name} after ${peer.name} ${what}: ${e.message}`),
+          );
+        }
+      })
+      .catch((e: Error) => console.error(`berthd: dependents of ${peer.name}: ${e.message}`));
+    return done;
   }
 
   /** Between the runtime's create (init's netns exists) and start: eth0 on the default network,
@@ -613,6 +683,7 @@ export class ContainerService {
       data: { state: 'stopped', exitCode: exit ? exitStatus(exit) : null, finishedAt: new Date() },
     });
     await this.d.networks?.detach(row.id);
+    await this.followPeer(row, 'stopped');
     return exit;
   }
 
@@ -659,6 +730,12 @@ export class ContainerService {
 
   async delete(name: string, actor: string, force = false): Promise<void> {
     await this.withContainer(name, force ? 'forceDelete' : 'delete', async (row) => {
+      const deps = await this.dependentsOf(row.name);
+      if (deps.length && !force)
+        throw conflict(
+          `container ${row.name} is the network of ${deps.map((d) => d.name).join(', ')} (container:${row.name}); delete them first, or force (they are stopped)`,
+        );
+      if (deps.length) await this.followPeer(row, 'stopped');
       this.cancelRestart(row.id);
       const intent = await this.d.db.intent.create({ data: { op: 'delete', containerId: row.id } });
       await this.d.db.container.update({
@@ -685,6 +762,11 @@ export class ContainerService {
     return this.withContainer(name, 'rename', async (row) => {
       if (await this.d.db.container.findUnique({ where: { name: newName } }))
         throw conflict(`a container named ${newName} already exists`);
+      const deps = await this.dependentsOf(row.name);
+      if (deps.length)
+        throw conflict(
+          `container ${row.name} is the network of ${deps.map((d) => d.name).join(', ')}; it keeps its name`,
+        );
       const config = { ...(JSON.parse(row.config) as ContainerConfig), name: newName };
       const r = await this.d.db.container.update({
         where: { id: row.id },
@@ -788,6 +870,7 @@ export class ContainerService {
       ],
     );
     trace.mark('commit');
+    void this.followPeer(row, 'stopped');
     this.applyRestartPolicy({ ...row, exitCode: exitStatus(exit) });
   }
 

@@ -49,7 +49,10 @@ export class NetworkService {
     return new Map(rows.map((r) => [r.id, r.name]));
   }
 
-  private async info(n: NetworkRecord, names: Map<string, string>): Promise<NetworkInfo> {
+  private async info(
+    n: NetworkRecord & { pending?: boolean },
+    names: Map<string, string>,
+  ): Promise<NetworkInfo> {
     const eps = await this.d.networks.endpointsOf(n.name);
     return {
       name: n.name,
@@ -63,6 +66,7 @@ export class NetworkService {
       isolated: n.isolated,
       domain: n.domain,
       createdAt: n.createdAt,
+      ...(n.pending ? { pending: true } : {}),
       containers: eps
         .map((e) => ({
           containerId: e.containerId,
