@@ -65,11 +65,13 @@ export async function linkInfo(name: string, netns?: string): Promise<IpLink | u
   }
 }
 
-/** Names of the veth links in the host's namespace. */
-export async function vethNames(): Promise<string[]> {
-  const links = await ipJson<IpLink[]>(['-details', 'link', 'show', 'type', 'veth']);
+/** Names of the links of one kind (veth, ifb, ...) in the host's namespace. */
+export async function linkNamesOfType(kind: string): Promise<string[]> {
+  const links = await ipJson<IpLink[]>(['-details', 'link', 'show', 'type', kind]);
   return links.map((l) => l.ifname);
 }
+
+export const vethNames = (): Promise<string[]> => linkNamesOfType('veth');
 
 /** MTU of the host's uplink: the device of the IPv4 default route (1500 without one). */
 export async function uplinkMtu(): Promise<number> {

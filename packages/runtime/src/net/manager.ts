@@ -24,6 +24,7 @@ import {
   ensureBridge,
   hostPrefixes,
   type LinkCounters,
+  linkNamesOfType,
   type NetnsRef,
   netnsPath,
   plugHostEnd,
@@ -45,7 +46,7 @@ import { type AttachSpec, attachSpec, type NetworkSpec, networkSpec, parse } fro
 import { antiSpoofLines } from './spoof.ts';
 import type { EndpointRecord, NetState, NetStateStore, NetworkRecord } from './state.ts';
 import { syncForwarding } from './sysctl.ts';
-import { rateLimitLines, tcBatch } from './tc.ts';
+import { egressShaperLines, rateLimitLines, tcBatch } from './tc.ts';
 
 export interface DnsOptions {
   /** Run a responder per network on its gateway (default true). */
@@ -171,6 +172,10 @@ export class NetworkManager {
     if (this.firewall === 'iptables')
       for (const ep of Object.values(this.state.endpoints))
         if (veths.includes(ep.hostIf)) await tcBatch(ep.hostIf, antiSpoofLines(ep.hostIf, ep));
+    // Egress shapers' ifb devices whose container is gone (a crash between attach and detach).
+    const ifbs = new Set(Object.values(this.state.endpoints).map((e) => this.egressIfb(e)));
+    for (const name of await linkNamesOfType('ifb'))
+      if (name.startsWith(`${this.hostIfPrefix}i`) && !ifbs.has(name)) await removeLink(name);
     await this.syncHost();
   }
 
@@ -465,7 +470,10 @@ export class NetworkManager {
         // use that IPAM could hand out again.
         await Promise.all([this.commit(state), this.endpointFirewall(ep, 'add', state), createVeth(veth)]);
         // The host end's tc: its ingress shaping and, with iptables, the anti-spoofing guard
-        // (before it goes up: with iptables the bridge has no per-port rule to wait for).
+        // and the egress shaper's ifb (before it goes up: with iptables the bridge has no
+        // per-port rule to wait for).
+        if (this.egressIfb(ep))
+          await this.hostIp([`link add ${this.egressIfb(ep)} type ifb`, `link set ${this.egressIfb(ep)} up`]);
         await tcBatch(ep.hostIf, this.hostEndTc(ep));
         await plugHostEnd(veth, this.hostIp);
       } catch (e) {
@@ -483,10 +491,20 @@ export class NetworkManager {
   }
 
   private hostEndTc(ep: EndpointRecord): string[] {
+    const ifb = this.egressIfb(ep);
     return [
       ...(this.firewall === 'iptables' ? antiSpoofLines(ep.hostIf, ep) : []),
       ...(ep.rateLimit ? rateLimitLines(ep.hostIf, ep.rateLimit) : []),
+      ...(ifb && ep.rateLimit?.egressBps ? egressShaperLines(ep.hostIf, ifb, ep.rateLimit.egressBps) : []),
     ];
+  }
+
+  /** With iptables, a rate-limited container's egress goes through an ifb device of its own
+   * (tc.ts): its host end's name with an "i" after the prefix (never a veth's: those are hex). */
+  private egressIfb(ep: EndpointRecord): string | undefined {
+    if (this.firewall !== 'iptables' || !ep.rateLimit?.egressBps) return undefined;
+    const p = this.hostIfPrefix.length;
+    return `${ep.hostIf.slice(0, p)}i${ep.hostIf.slice(p, 14)}`;
   }
 
   /** Host-side interface name: stable per container, unique among the endpoints. */
@@ -529,8 +547,10 @@ export class NetworkManager {
     const state = this.clone();
     delete state.endpoints[ep.containerId];
     await this.commit(state);
+    const ifb = this.egressIfb(ep);
     await Promise.all([
       removeLink(ep.hostIf, this.hostIp),
+      ...(ifb ? [removeLink(ifb, this.hostIp)] : []),
       // Elements missing (e.g. the table was rebuilt by hand): rebuild from the state instead.
       this.endpointFirewall(ep, 'delete', state).catch(() => this.applyFirewall()),
     ]);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import { run } from '../../src/net/exec.ts';
 import {
+  deleteIptables,
   deleteTables,
   type Endpoint,
   FileNetStateStore,
@@ -90,6 +91,28 @@ export class Harness {
       }
     });
     return m;
+  }
+
+  /** Before a manager is forced onto iptables: at teardown this test's chains go, and
+   * iptables-nft's own tables (ip/ip6 nat and filter) too if the test made them and nobody has
+   * put a rule or chain in them. */
+  async useIptables(): Promise<void> {
+    const tables = ['ip nat', 'ip filter', 'ip6 nat', 'ip6 filter'];
+    const had = new Set<string>();
+    for (const t of tables) if (await nftTableExists(t)) had.add(t);
+    this.defer(async () => {
+      await deleteIptables(this.table);
+      for (const t of tables.filter((x) => !had.has(x))) {
+        const [family, name] = t.split(' ') as [string, string];
+        const save = await run(family === 'ip' ? 'iptables-save' : 'ip6tables-save', ['-t', name], {
+          allowFail: true,
+        });
+        const used = save.stdout
+          .split('\n')
+          .some((l) => l.startsWith('-A ') || (l.startsWith(':') && !/^:[A-Z]+ ACCEPT/.test(l)));
+        if (!used) await run('nft', ['delete', 'table', family, name], { allowFail: true });
+      }
+    });
   }
 
   async netns(): Promise<TestNs> {
@@ -214,6 +237,9 @@ export async function linkNames(): Promise<string[]> {
   const r = await run('ip', ['-json', 'link', 'show']);
   return (JSON.parse(r.stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
 }
+
+const nftTableExists = async (familyAndName: string): Promise<boolean> =>
+  (await run('nft', ['list', 'table', ...familyAndName.split(' ')], { allowFail: true })).code === 0;
 
 export async function nftTable(family: 'inet' | 'bridge', table: string): Promise<string | undefined> {
   const r = await run('nft', ['list', 'table', family, table], { allowFail: true });

@@ -29,32 +29,8 @@ describe('iptables fallback (root)', () => {
 
   it('masquerades, forwards published ports, keeps networks apart, and leaves nothing', async () => {
     const h = harness();
-    const hadTables = {
-      nat: await nftTableExists('ip', 'nat'),
-      filter: await nftTableExists('ip', 'filter'),
-    };
-    const hadTables6 = {
-      nat: await nftTableExists('ip6', 'nat'),
-      filter: await nftTableExists('ip6', 'filter'),
-    };
     const chains = iptablesChains(h.table);
-    // Whatever happens: our chains and jumps go; iptables-nft's tables too if we made them
-    // and nobody has put a rule in them.
-    h.defer(async () => {
-      const { deleteIptables } = await import('../../src/net/iptables.ts');
-      await deleteIptables(h.table);
-      for (const t of ['nat', 'filter'] as const) {
-        if (!hadTables6[t] && !(await save6(t)).split('\n').some((l) => l.startsWith('-A ')))
-          await run('nft', ['delete', 'table', 'ip6', t], { allowFail: true });
-        if (hadTables[t]) continue;
-        if (
-          !(await save(t))
-            .split('\n')
-            .some((l) => l.startsWith('-A ') || (l.startsWith(':') && !/^:[A-Z]+ ACCEPT/.test(l)))
-        )
-          await run('nft', ['delete', 'table', 'ip', t], { allowFail: true });
-      }
-    });
+    await h.useIptables();
     const m = await h.manager({ firewall: 'iptables' });
     expect(m.firewall).toBe('iptables');
     const n1 = await m.createNetwork({

@@ -6,9 +6,10 @@ import { inNs, spawnInNs, testSubnet, useHarness } from './harness.ts';
 describe('rate limits and counters (root)', () => {
   const harness = useHarness();
 
-  it('shapes what a container receives and polices what it sends', async () => {
+  const limits = async (firewall: 'nft' | 'iptables') => {
     const h = harness();
-    const m = await h.manager();
+    if (firewall === 'iptables') await h.useIptables();
+    const m = await h.manager({ firewall });
     const n = await m.createNetwork({ name: `rl-${h.id}`, bridge: h.bridge(), subnet: testSubnet() });
     const [a, b] = [await h.netns(), await h.netns()];
     const rate = 8_000_000; // 8 Mbit/s = 1 MB/s
@@ -51,7 +52,7 @@ describe('rate limits and counters (root)', () => {
       return (performance.now() - t0) / 1000;
     };
     expect(await transfer(b, a, ea.ip, 5001)).toBeGreaterThan(1.5); // into a: tbf
-    expect(await transfer(a, b, eb.ip, 5002)).toBeGreaterThan(1.5); // out of a: nft limit
+    expect(await transfer(a, b, eb.ip, 5002)).toBeGreaterThan(1.5); // out of a: nft limit, or ifb shaper
 
     const stats = await m.stats(ea.containerId);
     expect(stats.rxBytes).toBeGreaterThan(3_000_000);
@@ -59,8 +60,22 @@ describe('rate limits and counters (root)', () => {
     // What a sent counts before the policer's drops (TCP resends them): at least the 3 MB.
     expect(stats.txBytes).toBeGreaterThan(3_000_000);
 
-    // Detach removes the limit object with the rest.
+    // Detach removes the limit object (nft) or the ifb device (iptables) with the rest.
+    const ifbs = async () =>
+      JSON.parse((await run('ip', ['-j', 'link', 'show', 'type', 'ifb'])).stdout) as Array<{
+        ifname: string;
+      }>;
+    const mine = (await ifbs()).filter((l) => l.ifname.startsWith(`${m.hostIfPrefix}i`));
+    expect(mine.length).toBe(firewall === 'iptables' ? 1 : 0);
     await m.detach(ea.containerId);
-    expect((await run('nft', ['list', 'table', 'bridge', h.table])).stdout).not.toContain(`lim_${ea.hostIf}`);
-  });
+    if (firewall === 'nft')
+      expect((await run('nft', ['list', 'table', 'bridge', h.table])).stdout).not.toContain(
+        `lim_${ea.hostIf}`,
+      );
+    expect((await ifbs()).filter((l) => l.ifname.startsWith(`${m.hostIfPrefix}i`))).toEqual([]);
+  };
+
+  it('shapes what a container receives and polices what it sends', () => limits('nft'));
+  it('with the iptables fallback: the same limits, what it sends shaped through an ifb device', () =>
+    limits('iptables'));
 });
