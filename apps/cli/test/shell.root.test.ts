@@ -229,6 +229,9 @@ describe('berth shell', () => {
     b.term.write('stty size; echo both-$((2*3))\r');
     await until('both viewers see it', async () => /both-6/.test(a.output()) && /both-6/.test(b.output()));
     await until('the size of the viewer that typed', async () => /20 70/.test(a.output()));
+    // Each byte once: the replay and the live output meet without an overlap.
+    expect(a.output().match(/both-6/g)).toHaveLength(1);
+    expect(b.output().match(/both-6/g)).toHaveLength(1);
     a.term.close();
     b.term.close();
     await Promise.all([a.term.ended, b.term.ended]);
@@ -303,6 +306,60 @@ describe('berth shell', () => {
     await until('nothing of the session left', async () => (await containerProcesses('box')).length === 0);
     expect(await zombies('box')).toEqual(before);
   });
+
+  it("a viewer that reads nothing neither holds up the others nor grows berthd's memory", async () => {
+    let bytes = 0;
+    let tail = '';
+    let ready: (session: string) => void = () => {};
+    const session = new Promise<string>((r) => {
+      ready = r;
+    });
+    const term = openTerminal({ socketPath: socketPath() }, shellOpen(), {
+      onOutput: (c) => {
+        bytes += c.length;
+        tail = (tail + c.toString('latin1')).slice(-256);
+      },
+      onReady: (i) => ready(i.session ?? ''),
+    });
+    const id = await session;
+    // A second viewer that stops reading its socket once attached (ws's own socket, paused).
+    const slow = new WebSocket(`ws+unix:${socketPath()}:${TERMINAL_PATH}`, TERMINAL_PROTOCOL);
+    await new Promise<void>((resolve, reject) => {
+      slow.on('open', () => slow.send(JSON.stringify(attachOpen(id))));
+      slow.on('message', (d, isBinary) => {
+        if (!isBinary && (JSON.parse(d.toString()) as TerminalServerFrame).type === 'ready') {
+          (slow as unknown as { _socket: { pause(): void } })._socket.pause();
+          resolve();
+        }
+      });
+      slow.on('error', reject);
+    });
+    const berthdPid = agent.berthd!.child.pid!;
+    const rss = () =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${berthdPid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    const before = rss();
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rss());
+    }, 100);
+    const flood = 192 << 20;
+    term.write(`head -c ${flood} /dev/zero | tr '\\0' x; echo; echo flood-$((4*4))\r`);
+    try {
+      await until('the flood through the reading viewer', async () => tail.includes('flood-16'), 180_000);
+    } finally {
+      clearInterval(sampler);
+    }
+    console.log(
+      `flood: ${bytes} bytes to the reading viewer; berthd rss ${before >> 20} MiB, peak ${peak >> 20} MiB`,
+    );
+    expect(bytes).toBeGreaterThan(1 << 20);
+    // Had berthd queued the flood for the viewer that reads nothing, it would hold it all.
+    expect(peak - before).toBeLessThan(flood / 3);
+    slow.terminate();
+    await ok('shell', 'box', '--kill', id);
+    await term.ended;
+    await until('the session gone', async () => (await containerProcesses('box')).length === 0);
+  }, 240_000);
 
   it('refuses a container that is not running or does not exist, with the reason', async () => {
     const { term } = terminal(shellOpen({ name: 'nope' }));

@@ -174,7 +174,7 @@ static int pump_master(struct session *s) {
       if (s->c[i].fd >= 0 && s->c[i].replay) ring_flush(s, i);
   }
   for (int i = 0; i < MAX_CLIENTS; i++)
-    if (s->c[i].fd >= 0 && s->c[i].mode == 'A' && send(s->c[i].fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+    if (s->c[i].fd >= 0 && s->c[i].mode == 'A' && !s->c[i].replay && send(s->c[i].fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
       drop(s, i);
   return 1;
 }
