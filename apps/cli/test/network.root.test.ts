@@ -669,6 +669,38 @@ describe('user networks', () => {
       /container\.started sidecar .*reason=its network peer peer started/,
     );
 
+    // The peer's init killed from outside, restarted by its policy: the sidecar follows it.
+    await ok(
+      'launch',
+      'busybox',
+      'peer2',
+      '--network',
+      'bridge',
+      '--restart',
+      'always',
+      '--',
+      'sleep',
+      '1000',
+    );
+    await ok('launch', 'busybox', 'sidecar2', '--network', 'container:peer2', '--', 'sleep', '1000');
+    const pairs = async (): Promise<boolean> => {
+      const [p, s] = [await inspect('peer2'), await inspect('sidecar2')];
+      return (
+        p.state === 'running' &&
+        s.state === 'running' &&
+        (await netnsOf('peer2')) === (await netnsOf('sidecar2'))
+      );
+    };
+    expect(await pairs()).toBe(true);
+    const [peer2Pid, sidecar2Pid] = [(await inspect('peer2')).pid, (await inspect('sidecar2')).pid];
+    process.kill(peer2Pid!, 'SIGKILL');
+    await until('the sidecar after its peer was killed and restarted', async () => {
+      const [p, s] = [await inspect('peer2'), await inspect('sidecar2')];
+      return p.pid !== peer2Pid && s.pid !== sidecar2Pid && (await pairs());
+    });
+    await ok('rm', '-f', 'sidecar2');
+    await ok('rm', '-f', 'peer2');
+
     // The peer stopped: the sidecar is stopped too, and refuses to start until the peer runs.
     await ok('stop', 'peer');
     expect((await inspect('sidecar')).state).toBe('stopped');
@@ -695,7 +727,7 @@ describe('user networks', () => {
     expect((await inspect('sidecar')).state).toBe('stopped');
     expect((await berth('start', 'sidecar')).stderr).toContain('peer');
     await ok('rm', '-f', 'sidecar');
-  }, 120_000);
+  }, 240_000);
 
   it("host mode, where the agent's config allows it: the host's namespace", async () => {
     await berthd?.stop();

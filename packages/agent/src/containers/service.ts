@@ -515,7 +515,8 @@ export class ContainerService {
       ? ((await this.d.events.commit([running, ...createDone], commit.events)).results[0] as ContainerRecord)
       : await running;
     trace?.mark('running');
-    this.followPeer(started, 'started');
+    // (A container just created has no dependents: theirs would have been refused.)
+    if (commit?.intentId === undefined) void this.followPeer(started, 'started');
     return { ...started, spec: row.spec };
   }
 
@@ -541,30 +542,51 @@ export class ContainerService {
     return rows.filter((r) => (JSON.parse(r.config) as ContainerConfig).network === mode);
   }
 
-  /** After `peer` started or stopped: its dependents follow, each under its own lock. Runs in
-   * the background when the peer exited on its own (no caller to wait). */
-  private followPeer(peer: { name: string }, what: 'started' | 'stopped'): Promise<void> {
-    const done = this.dependentsOf(peer.name)
+  /**
+   * After `peer` started, stopped or is being deleted: each dependent, under its own lock, is
+   * brought in line with the peer as it is *then* (a peer's exit and its policy's restart can
+   * overtake each other): one running outside the peer's current namespace is stopped (on
+   * 'deleted', any running one), and one stopped but not by a user is started while the peer
+   * runs. Runs in the background when the peer exited on its own (no caller to wait).
+   */
+  private followPeer(peer: { name: string }, what: 'started' | 'stopped' | 'deleted'): Promise<void> {
+    return this.dependentsOf(peer.name)
       .then(async (deps) => {
         for (const dep of deps) {
-          const action =
-            what === 'stopped'
-              ? dep.state === 'running' || dep.state === 'paused'
-              : dep.state === 'stopped' && !dep.stoppedByUser;
-          if (!action || this.closed) continue;
+          if (this.closed) return;
           await this.withContainer(dep.name, undefined, async (row) => {
-            const reason = `its network peer ${peer.name} ${what}`;
-            if (what === 'stopped') {
-              if (row.state !== 'running' && row.state !== 'paused') return;
+            const config = JSON.parse(row.config) as ContainerConfig;
+            const peerNs =
+              what === 'deleted' ? undefined : await this.peerNetns(config).catch(() => undefined);
+            const pid = this.d.runtime.state(row.id)?.pid;
+            const live = row.state === 'running' || row.state === 'paused';
+            let current: ContainerRow = row;
+            if (
+              live &&
+              (!peerNs || pid === undefined || netnsIdentity(`/proc/${pid}/ns/net`) !== netnsIdentity(peerNs))
+            ) {
               const exit = await this.stopLocked(row);
               // Not the user's stop: the peer's next start starts it again.
-              await this.d.db.container.update({ where: { id: row.id }, data: { stoppedByUser: false } });
+              current = {
+                ...row,
+                ...(await this.d.db.container.update({
+                  where: { id: row.id },
+                  data: { stoppedByUser: false },
+                })),
+              };
               await this.d.events.append('container.stopped', {
                 subject: row.name,
-                data: { id: row.id, exitCode: exit ? exitStatus(exit) : null, reason, peer: peer.name },
+                data: {
+                  id: row.id,
+                  exitCode: exit ? exitStatus(exit) : null,
+                  reason: `its network peer ${peer.name} ${what === 'started' ? 'restarted' : what}`,
+                  peer: peer.name,
+                },
               });
-            } else if (row.state === 'stopped' && !row.stoppedByUser) {
-              await this.startLocked(row, false, undefined, {
+            }
+            if (peerNs && current.state === 'stopped' && !current.stoppedByUser) {
+              const reason = `its network peer ${peer.name} started`;
+              await this.startLocked(current, false, undefined, {
                 events: [
                   ['container.started', { subject: row.name, data: { id: row.id, reason, peer: peer.name } }],
                 ],
@@ -576,7 +598,6 @@ export class ContainerService {
         }
       })
       .catch((e: Error) => console.error(`berthd: dependents of ${peer.name}: ${e.message}`));
-    return done;
   }
 
   /** Between the runtime's create (init's netns exists) and start: eth0 on the default network,
@@ -735,7 +756,7 @@ export class ContainerService {
         throw conflict(
           `container ${row.name} is the network of ${deps.map((d) => d.name).join(', ')} (container:${row.name}); delete them first, or force (they are stopped)`,
         );
-      if (deps.length) await this.followPeer(row, 'stopped');
+      if (deps.length) await this.followPeer(row, 'deleted');
       this.cancelRestart(row.id);
       const intent = await this.d.db.intent.create({ data: { op: 'delete', containerId: row.id } });
       await this.d.db.container.update({
