@@ -103,7 +103,8 @@ export interface EndpointStats extends LinkCounters {
 export class NetworkManager {
   private chain: Promise<unknown> = Promise.resolve();
   private state!: NetState;
-  private readonly responders = new Map<string, DnsResponder>();
+  /** Per network: a responder on its gateway, and one on its IPv6 gateway if it has one. */
+  private readonly responders = new Map<string, DnsResponder[]>();
   // Persistent ip and nft processes for per-container work (see session.ts).
   private readonly ipSession = new ToolSession(IP_TOOL);
   private readonly nftSession = new ToolSession(NFT_TOOL);
@@ -241,25 +242,34 @@ export class NetworkManager {
   }
 
   private async syncResponders(): Promise<void> {
-    for (const [name, r] of this.responders) {
+    for (const [name, rs] of this.responders) {
       if (!this.state.networks[name] || !this.dnsEnabled()) {
-        await r.stop();
+        for (const r of rs) await r.stop();
         this.responders.delete(name);
       }
     }
     if (!this.dnsEnabled()) return;
     for (const n of Object.values(this.state.networks)) {
       if (this.responders.has(n.name)) continue;
-      const r = new DnsResponder({
-        address: n.gateway,
-        port: this.opts.dns?.port ?? 53,
-        domain: n.domain,
-        lookup: (name) => this.lookup(n.name, name),
-        upstreams: await this.upstreams(),
-      });
-      await r.start();
-      this.responders.set(n.name, r);
+      const rs: DnsResponder[] = [];
+      this.responders.set(n.name, rs);
+      for (const address of [n.gateway, ...(n.gateway6 ? [n.gateway6] : [])]) {
+        const r = new DnsResponder({
+          address,
+          port: this.opts.dns?.port ?? 53,
+          domain: n.domain,
+          lookup: (name) => this.lookup(n.name, name),
+          upstreams: await this.upstreams(),
+        });
+        await r.start();
+        rs.push(r);
+      }
     }
+  }
+
+  private async stopResponders(): Promise<void> {
+    for (const rs of this.responders.values()) for (const r of rs) await r.stop();
+    this.responders.clear();
   }
 
   private lookup(network: string, name: string): NameRecord | undefined {
@@ -520,7 +530,11 @@ export class NetworkManager {
   private async filesFor(ep: EndpointRecord, net: NetworkRecord): Promise<ContainerNetFiles> {
     const host = await this.hostResolvers();
     const resolv: ResolverConfig = this.dnsEnabled()
-      ? { nameservers: [net.gateway], search: [net.domain, ...host.search], options: host.options }
+      ? {
+          nameservers: [net.gateway, ...(net.gateway6 ? [net.gateway6] : [])],
+          search: [net.domain, ...host.search],
+          options: host.options,
+        }
       : host;
     return {
       resolvConf: renderResolvConf(resolv),
@@ -575,8 +589,7 @@ export class NetworkManager {
   /** Stops the DNS responders; the kernel state stays (containers keep their network). */
   async close(): Promise<void> {
     await this.serial(async () => {
-      for (const r of this.responders.values()) await r.stop();
-      this.responders.clear();
+      await this.stopResponders();
       this.ipSession.close();
       this.nftSession.close();
     });
@@ -589,8 +602,7 @@ export class NetworkManager {
       for (const n of Object.values(this.state.networks)) await this.removeNetwork(n);
       if (this.firewall === 'iptables') await deleteIptables(this.table);
       else await deleteTables(this.table);
-      for (const r of this.responders.values()) await r.stop();
-      this.responders.clear();
+      await this.stopResponders();
       this.ipSession.close();
       this.nftSession.close();
     });

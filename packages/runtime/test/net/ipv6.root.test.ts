@@ -26,6 +26,10 @@ describe('IPv6 (root)', () => {
     expect(await ping6(b, n.gateway6!)).toBe(true);
     const aaaa = await inNs(a, ['busybox', 'nslookup', '-type=AAAA', 'b', n.gateway]);
     expect(aaaa.stdout).toContain(eb.ip6!);
+    // The network's DNS answers on its IPv6 gateway too, which resolv.conf names after the IPv4 one.
+    const over6 = await inNs(a, ['busybox', 'nslookup', '-type=AAAA', 'b', n.gateway6!]);
+    expect(over6.stdout).toContain(eb.ip6!);
+    expect(ea.files.resolvConf).toMatch(new RegExp(`nameserver ${n.gateway}\\nnameserver ${n.gateway6}\\n`));
     expect(eb.files.hosts).toContain(`${eb.ip6}\tb.${n.domain} b`);
   });
 });
