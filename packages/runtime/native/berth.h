@@ -102,6 +102,8 @@ uint64_t rec_u64(const struct rec *r, size_t off);
 extern int g_report_fd;          /* where die() writes its line */
 extern const char *g_report_tag; /* zygote request id, or NULL */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A process's start time (clock ticks since boot, field 22 of /proc/<pid>/stat) into out, or "-". */
+void proc_start(pid_t pid, char *out, size_t size);
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void die_errno(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 int write_all(int fd, const void *buf, size_t len);

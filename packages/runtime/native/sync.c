@@ -40,6 +40,21 @@ static void vreport(const char *prefix, const char *fmt, va_list ap) {
   write_all(g_report_fd, line, (size_t)n);
 }
 
+void proc_start(pid_t pid, char *out, size_t size) {
+  char path[32], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  snprintf(out, size, "-");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
+  if (p) snprintf(out, size, "%.*s", (int)strcspn(p + 1, " "), p + 1);
+}
+
 void report(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -11,6 +11,7 @@ import { CgroupPool } from '../src/cgroup/pool.ts';
 import { mountsOf, removeTestTree, spawnInCgroup, testParent, waitUntil } from '../src/cgroup/testing.ts';
 import { Runtime } from '../src/container/runtime.ts';
 import { Spawner } from '../src/container/spawner.ts';
+import { parentPid, processStart } from '../src/container/state.ts';
 import type { OciConfig } from '../src/spec/config.ts';
 import type { Plan } from '../src/spec/plan.ts';
 import { busyboxRootfs, makeBundle, removeScratch, scratch } from './fixtures.ts';
@@ -271,6 +272,13 @@ test('a flat pool: slots named like ids under the parent, a container placed in 
   const { pid: pid1 } = await rt.create(id1, { bundle: bundle1, stdio: 'ignore' });
   expectInside(pid1, first);
   expect(pool.isReserved(first)).toBe(false);
+  // The start times came with the monitor's report: the same as /proc says.
+  const rec1 = JSON.parse(readFileSync(join(base, 'state', id1, 'state.json'), 'utf8'));
+  expect([rec1.pidStart, rec1.monitorPid, rec1.monitorStart]).toEqual([
+    processStart(pid1),
+    parentPid(pid1),
+    processStart(parentPid(pid1)!),
+  ]);
 
   // The next one is born in a ready slot with the limits written ahead.
   await waitUntil('a cell ready', () => pool.readyFor().withCell >= 1);

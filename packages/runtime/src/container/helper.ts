@@ -63,14 +63,33 @@ export function callerFds(n: number | undefined): number[] {
   return fds;
 }
 
+/** A created container's init (and, from a monitor, its start time and the monitor's). */
+export interface CreatedReport {
+  pid: number;
+  pidStart?: string;
+  monitorPid?: number;
+  monitorStart?: string;
+}
+
 export type ReportLine =
-  | { kind: 'ok'; pid: number }
+  | ({ kind: 'ok' } & CreatedReport)
   | { kind: 'exit'; code: number; signal: number }
   | { kind: 'err'; errno: number; message: string };
 
 export function parseReport(line: string): ReportLine {
   const [word, a, ...rest] = line.split(' ');
-  if (word === 'ok') return { kind: 'ok', pid: Number(a) };
+  if (word === 'ok') {
+    // "ok <pid>" or, from a monitor, "ok <pid> <start> <monitor pid> <start>" ("-": unknown)
+    const [pidStart, monitorPid, monitorStart] = rest;
+    const known = (s: string | undefined) => (s && s !== '-' ? s : undefined);
+    return {
+      kind: 'ok',
+      pid: Number(a),
+      ...(known(pidStart) ? { pidStart: pidStart! } : {}),
+      ...(monitorPid ? { monitorPid: Number(monitorPid) } : {}),
+      ...(known(monitorStart) ? { monitorStart: monitorStart! } : {}),
+    };
+  }
   if (word === 'exit') return { kind: 'exit', code: Number(a), signal: Number(rest[0] ?? 0) };
   if (word === 'err') return { kind: 'err', errno: Number(a), message: rest.join(' ') };
   return { kind: 'err', errno: 0, message: `unexpected helper output: ${line}` };

@@ -30,7 +30,7 @@ import {
 } from '../spec/plan.ts';
 import { signalProcess } from '../sys/index.ts';
 import { RuntimeError } from './errors.ts';
-import { callerFds, helperError, runHelper } from './helper.ts';
+import { type CreatedReport, callerFds, helperError, runHelper } from './helper.ts';
 import { runHooksWarning } from './hooks.ts';
 import { startViaMonitor, waitViaMonitor } from './monitor-client.ts';
 import type { Spawner } from './spawner.ts';
@@ -396,17 +396,14 @@ export class Runtime {
       poststop: config.hooks?.poststop,
     };
     let cgroupCreated = pooled !== undefined;
+    let launching: Promise<CreatedReport> | undefined;
     try {
-      dir.write(rec);
-      dir.writeConfig(config);
-      trace.mark('state');
       if (cgroup && !pooled) {
         await cgroup.create();
         cgroupCreated = true;
         await cgroup.apply(containerResources(config));
         for (const d of named) mkdirSync(d, { recursive: true, mode: 0o755 });
       }
-      if (cgroup) delegateCgroup(plan.cgroupProcs, config);
       trace.mark('cgroup');
       Object.assign(plan, {
         stateDir: dir.path,
@@ -423,12 +420,27 @@ export class Runtime {
         },
         runtimeStateJson: JSON.stringify({ ...this.ociState(dir, rec, 'created'), pid: -1 }),
       } satisfies Partial<Plan>);
-      const pid = await this.launch(plan, o, id, passFds);
+      // The state files and the cgroup's ownership are written while the helper makes the
+      // container (on a core of its own), not before: nothing in the helper reads them, and
+      // init needs its cgroup only once started. A hook run during the create may ask for the
+      // state (a runtime's `state ID`): with hooks, the state is written first.
+      const hooks = config.hooks;
+      const hooked = [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer].some((h) => h?.length);
+      if (hooked) this.writeState(dir, rec, config);
+      launching = this.launch(plan, o, id, passFds);
+      launching.catch(() => {});
+      if (!hooked) this.writeState(dir, rec, config);
+      if (cgroup) delegateCgroup(plan.cgroupProcs, config);
+      trace.mark('state');
+      const created = await launching;
       trace.mark('launch');
+      const pid = created.pid;
       rec.pid = pid;
-      rec.pidStart = processStart(pid);
-      rec.monitorPid = parentPid(pid);
-      rec.monitorStart = rec.monitorPid ? processStart(rec.monitorPid) : undefined;
+      // The monitor reports the start times (read while init set itself up); a helper that
+      // does not is asked through /proc.
+      rec.pidStart = created.pidStart ?? processStart(pid);
+      rec.monitorPid = created.monitorPid ?? parentPid(pid);
+      rec.monitorStart = created.monitorStart ?? (rec.monitorPid ? processStart(rec.monitorPid) : undefined);
       if (o.autostart) rec.started = true;
       dir.write(rec);
       // prestart, createRuntime (in the monitor) and createContainer (in the container) hooks
@@ -437,12 +449,21 @@ export class Runtime {
       trace.mark('record');
       return { pid };
     } catch (e) {
+      // A container the helper made before a failure here is killed by the rollback.
+      const made = rec.pid === undefined ? await launching?.catch(() => undefined) : undefined;
+      if (made) Object.assign(rec, { pid: made.pid, pidStart: made.pidStart ?? processStart(made.pid) });
+      if (made) Object.assign(rec, { monitorPid: made.monitorPid, monitorStart: made.monitorStart });
       await this.rollback(dir, rec, cgroupCreated ? cgroup : undefined);
       throw e;
     }
   }
 
-  private async launch(plan: Plan, o: CreateOptions, id: string, passFds: number[]): Promise<number> {
+  private writeState(dir: StateDir, rec: StateRecord, config: OciConfig): void {
+    dir.write(rec);
+    dir.writeConfig(config);
+  }
+
+  private async launch(plan: Plan, o: CreateOptions, id: string, passFds: number[]): Promise<CreatedReport> {
     if (this.opts.spawner && !o.consoleSocket && !passFds.length) {
       const r = this.opts.spawner.spawn(plan);
       // Only run (autostart) waits for the spawner's report of the exit; anything else waits
@@ -460,7 +481,8 @@ export class Runtime {
     }
     run.child.stdio[4]?.destroy();
     await run.done;
-    return line.pid;
+    const { kind: _, ...created } = line;
+    return created;
   }
 
   /** Undo a half-made container: no process, cgroup or state dir is left behind. */
@@ -475,13 +497,15 @@ export class Runtime {
   }
 
   /** A pooled cgroup goes back to the pool, which removes it in the background. */
-  private async removeCgroup(rec: StateRecord, cg: CgroupManager): Promise<void> {
+  private async removeCgroup(rec: StateRecord, cg: CgroupManager | undefined): Promise<void> {
     const flat = this.opts.cgroupPoolOf?.(dirname(rec.cgroupPath!));
     if (rec.cgroupPooled && flat?.flat) return flat.release(rec.cgroupPath!);
     if (rec.cgroupPooled && this.opts.cgroupPool) {
       void this.opts.cgroupPool.release(rec.cgroupPath!);
       return;
     }
+    cg ??= await this.cgroupOf(rec);
+    if (!cg) return;
     await cg.destroy();
     if (!this.opts.cgroups) await removeNamedCgroups(rec.cgroupPath!);
   }
@@ -549,7 +573,8 @@ export class Runtime {
         'INVALID_STATE',
         `cannot delete container "${id}": it is ${status} (use --force)`,
       );
-    const cg = await this.cgroupOf(rec);
+    // A stopped container's pooled cgroup goes back by its path: no manager needed here.
+    const cg = status === 'stopped' && rec.cgroupPooled ? undefined : await this.cgroupOf(rec);
     if (status !== 'stopped') {
       if (status === 'paused') await cg?.thaw();
       if (rec.pid !== undefined) signalProcess(rec.pid, constants.signals.SIGKILL);
@@ -558,7 +583,7 @@ export class Runtime {
     // A monitor that has written the exit record only has its socket left to unlink; waiting
     // for it would cost a poll interval per container for nothing.
     if (!dir.exit()) await waitGone(rec.monitorPid, rec.monitorStart);
-    if (cg) await this.removeCgroup(rec, cg);
+    if (cg || (rec.cgroupPooled && rec.cgroupPath)) await this.removeCgroup(rec, cg);
     removeCgroupParents(rec.cgroupParents);
     rmSync(dir.path, { recursive: true, force: true });
     if (rec.poststop?.length)

@@ -3,14 +3,14 @@ import type { Writable } from 'node:stream';
 import { encodePlan, frame } from '../spec/encode.ts';
 import type { Plan } from '../spec/plan.ts';
 import { RuntimeError } from './errors.ts';
-import { helperPath, onLines, parseReport } from './helper.ts';
+import { type CreatedReport, helperPath, onLines, parseReport } from './helper.ts';
 
 // A long-lived native spawner (berth-helper zygote): a warm Node process hands it plans over
 // a pipe and it forks a monitor per container, so starting a container costs a fork of a
 // small C process instead of Node's spawn.
 
 interface Pending {
-  created: Deferred<number>;
+  created: Deferred<CreatedReport>;
   exited: Deferred<{ code: number; signal: number }>;
   ok?: boolean;
   startError?: RuntimeError;
@@ -111,7 +111,8 @@ export class Spawner implements WarmCells {
     const r = parseReport(line.slice(sp + 1));
     if (r.kind === 'ok') {
       p.ok = true;
-      p.created.resolve(r.pid);
+      const { kind: _, ...created } = r;
+      p.created.resolve(created);
     } else if (r.kind === 'err' && !p.ok) {
       // Creation failed: the monitor has exited, nothing more comes for this request.
       p.created.reject(new RuntimeError('CREATE_FAILED', r.message));
@@ -130,7 +131,10 @@ export class Spawner implements WarmCells {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  spawn(plan: Plan): { created: Promise<number>; exited: Promise<{ code: number; signal: number }> } {
+  spawn(plan: Plan): {
+    created: Promise<CreatedReport>;
+    exited: Promise<{ code: number; signal: number }>;
+  } {
     const id = `r${++this.seq}`;
     const p: Pending = { created: new Deferred(), exited: new Deferred() };
     if (!this.alive) {
