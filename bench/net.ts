@@ -135,7 +135,8 @@ function otherRunAlive(): boolean {
 }
 
 /** What killed runs of this script left: its namespaces (berth-test-b…), nft tables
- * (berth_test_b…) and bridges (bb + 6 hex digits; the veths go with the namespaces). Nothing
+ * (berth_test_b…), bridges (bb + 6 hex digits; the veths go with the namespaces) and state
+ * directories (berth-test-bench-net-…). Nothing
  * while another run is alive, since the names carry no owner. */
 async function sweepStale(): Promise<void> {
   if (otherRunAlive()) return;
@@ -152,11 +153,15 @@ async function sweepStale(): Promise<void> {
   }>;
   for (const l of links)
     if (/^bb[0-9a-f]{6}$/.test(l.ifname)) await run('ip', ['link', 'del', l.ifname], { allowFail: true });
+  // Its state directories (mkdtemp's six characters; without "net-" before this was swept).
+  for (const d of readdirSync(tmpdir()))
+    if (/^berth-test-bench-(net-)?[A-Za-z0-9]{6}$/.test(d))
+      await rm(join(tmpdir(), d), { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
   await sweepStale();
-  dir = await mkdtemp(join(tmpdir(), 'berth-test-bench-'));
+  dir = await mkdtemp(join(tmpdir(), 'berth-test-bench-net-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   // berthd's store: the agent DB (migrated), the network tables on a connection of their own.
   await (await openAgentDb(join(dir, 'agent.db'))).$disconnect();

@@ -721,6 +721,10 @@ describe('user networks', () => {
     const rm = await berth('rm', 'peer');
     expect(rm.code).toBe(5);
     expect(rm.stderr).toContain('is the network of sidecar');
+    // Nor be renamed (the sidecar names it).
+    const mv = await berth('rename', 'peer', 'peer-renamed');
+    expect(mv.code).toBe(5);
+    expect(mv.stderr).toContain('is the network of sidecar');
     await ok('start', 'peer');
     await ok('start', 'sidecar');
     await ok('rm', '-f', 'peer');
