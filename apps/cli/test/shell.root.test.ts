@@ -361,6 +361,18 @@ describe('berth shell', () => {
     await until('the session gone', async () => (await containerProcesses('box')).length === 0);
   }, 240_000);
 
+  it('says so when the container stops under a session', async () => {
+    await ok('launch', 'busybox', 'gone', '--', 'sleep', '100000');
+    const { term, session } = terminal({ ...shellOpen(), name: 'gone' });
+    await session;
+    await ok('rm', '-f', 'gone');
+    const end = await term.ended;
+    expect(end.error?.code).toBe('CONFLICT');
+    expect(end.error?.message).toMatch(/^shell session [0-9a-f]{8} ended: its container gone stopped$/);
+    const r = await berth('shell', 'gone');
+    expect(r.code).toBe(4);
+  });
+
   it('refuses a container that is not running or does not exist, with the reason', async () => {
     const { term } = terminal(shellOpen({ name: 'nope' }));
     const end = await term.ended;

@@ -59,8 +59,8 @@ interface Viewer {
   stream: TerminalStream;
   size: TerminalSize;
   actor: string;
-  /** Ends its run() with the session's exit status. */
-  end(code: number | undefined): void;
+  /** Ends its run() with the session's exit status, or with why there is none. */
+  end(end: number | AgentError): void;
 }
 
 interface LiveShell {
@@ -307,15 +307,31 @@ export class ShellSessions {
     shell.ended = true;
     clearTimeout(shell.idle);
     this.live.delete(shell.rec.id);
+    const { id, container } = shell.rec;
     const code = exit ? (exit.signal ? 128 + exit.signal : exit.code) : undefined;
-    for (const v of shell.viewers) v.end(code);
+    // Killed, not by us: its container stopping is the likely cause (its record follows soon).
+    let stopped = false;
+    if (!shell.ending && (exit === undefined || exit.signal === 9))
+      for (let i = 0; i < 10 && !stopped; i++) {
+        const status = this.d.runtime.state(shell.rec.containerId)?.status;
+        stopped = status !== 'running' && status !== 'paused';
+        if (!stopped) await new Promise((r) => setTimeout(r, 100));
+      }
+    const end = stopped
+      ? new AgentError('CONFLICT', `shell session ${id} ended: its container ${container} stopped`)
+      : (code ??
+        new AgentError(
+          'INTERNAL',
+          `shell session ${id} of ${container} ended without an exit status (its session process was killed)`,
+        ));
+    for (const v of shell.viewers) v.end(end);
     shell.viewers.clear();
-    rmSync(join(this.dir, `${shell.rec.id}.json`), { force: true });
+    rmSync(join(this.dir, `${id}.json`), { force: true });
     releaseSessionSocket(shell.rec.socket);
     await this.event('container.shell-closed', shell.ending?.actor ?? shell.rec.actor, shell.rec, {
       pid: shell.rec.leader,
       exitCode: code ?? null,
-      reason: shell.ending?.reason ?? 'exited',
+      reason: shell.ending?.reason ?? (stopped ? 'container stopped' : 'exited'),
     });
   }
 
@@ -380,11 +396,11 @@ export class ShellSessions {
     scrollbackBytes: number,
   ): Promise<TerminalSession> {
     const stream = await this.d.runtime.attachSession(shell.rec.socket);
-    let finish: (code: number | undefined) => void = () => {};
-    const done = new Promise<number | undefined>((r) => {
+    let finish: (end: number | AgentError) => void = () => {};
+    const done = new Promise<number | AgentError>((r) => {
       finish = r;
     });
-    const v: Viewer = { stream, size, actor, end: (code) => finish(code) };
+    const v: Viewer = { stream, size, actor, end: (e) => finish(e) };
     shell.viewers.add(v);
     clearTimeout(shell.idle);
     shell.idle = undefined;
@@ -417,7 +433,17 @@ export class ShellSessions {
     const closed = new Promise<void>((resolve) =>
       stream.socket.once('close', () => {
         resolve();
-        if (!shell.ended) setTimeout(() => finish(undefined), 2000).unref();
+        if (!shell.ended)
+          setTimeout(
+            () =>
+              finish(
+                new AgentError(
+                  'INTERNAL',
+                  `lost the connection to shell session ${shell.rec.id}; it runs on: berth shell ${shell.rec.container} --attach ${shell.rec.id}`,
+                ),
+              ),
+            2000,
+          ).unref();
       }),
     );
     const scrollback = stream.scrollback.subarray(Math.max(0, stream.scrollback.length - scrollbackBytes));
@@ -430,13 +456,13 @@ export class ShellSessions {
           onOutput(chunk);
         });
         stream.socket.resume();
-        const code = await done;
+        const end = await done;
         // The last output comes on the stream: wait for it (the session gives a client that
         // reads slowly a few seconds).
         await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000).unref())]);
-        detached = true;
-        shell.viewers.delete(v);
-        return code;
+        detach();
+        if (end instanceof AgentError) throw end;
+        return end;
       },
       input: (data) => {
         shell.lastActivityMs = Date.now();

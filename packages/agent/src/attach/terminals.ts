@@ -138,7 +138,10 @@ function serve(ws: WebSocket, open: OpenTerminal): void {
         if (code !== undefined) send(ws, { type: 'exit', code });
         ws.close(TerminalClose.normal, code !== undefined ? `exit ${code}` : 'ended');
       },
-      (err: Error) => fail('INTERNAL', `the terminal failed: ${err.message}`, TerminalClose.internal),
+      (err: Error) =>
+        err instanceof AgentError
+          ? fail(err.code, err.message, TerminalClose.normal)
+          : fail('INTERNAL', `the terminal failed: ${err.message}`, TerminalClose.internal),
     );
     // What the client typed while the terminal was opening, once its output is listened to.
     for (const f of early.splice(0)) f();
