@@ -71,6 +71,11 @@ struct session {
 };
 
 static void drop(struct session *s, int i) {
+  /* What the client sent and we did not read would make the close a reset, and a client
+   * that gets a reset may lose what we sent it last. */
+  char scratch[4096];
+  for (int n = 0; n < 64 && recv(s->c[i].fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; n++) {
+  }
   close(s->c[i].fd);
   s->c[i].fd = -1;
   if (s->start_client == i) s->start_client = -1;

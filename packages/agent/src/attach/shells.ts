@@ -451,11 +451,10 @@ export class ShellSessions {
       session: shell.rec.id,
       async run(onOutput) {
         if (scrollback.length > 0) onOutput(scrollback);
-        stream.socket.on('data', (chunk: Buffer) => {
+        stream.live((chunk) => {
           shell.lastActivityMs = Date.now();
           onOutput(chunk);
         });
-        stream.socket.resume();
         const end = await done;
         // The last output comes on the stream: wait for it (the session gives a client that
         // reads slowly a few seconds).

@@ -64,7 +64,9 @@ interface SpawnerLike {
 }
 type AttachFn = (socket: string) => Promise<TerminalStream>;
 type SessionFns = {
-  attachReplay(socket: string): Promise<TerminalStream & { scrollback: Buffer }>;
+  attachReplay(
+    socket: string,
+  ): Promise<TerminalStream & { scrollback: Buffer; live(onData: (chunk: Buffer) => void): void }>;
   sessionInfo(
     socket: string,
   ): Promise<{ output: number; lastIoMs: number; attached: number; exited: boolean } | undefined>;

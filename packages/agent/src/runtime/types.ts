@@ -103,8 +103,11 @@ export interface ContainerRuntime {
     size: { rows: number; cols: number },
     scrollbackBytes: number,
   ): Promise<{ pid: number; socket: string; exit: Promise<number> }>;
-  /** Attach to a session (execTerminal's socket): its scrollback, then live output. */
-  attachSession(socket: string): Promise<TerminalStream & { scrollback: Buffer }>;
+  /** Attach to a session (execTerminal's socket): its scrollback, then live output to the
+   * function given to live() (not to the socket's 'data' listeners). */
+  attachSession(
+    socket: string,
+  ): Promise<TerminalStream & { scrollback: Buffer; live(onData: (chunk: Buffer) => void): void }>;
   /** What a session says of itself; undefined when it is gone. */
   sessionInfo(
     socket: string,

@@ -95,36 +95,51 @@ function attachmentOf(socket: Socket): Attachment {
 
 /**
  * Attach to a resumable exec session with replay: `scrollback` is the session's recent output
- * (possibly empty); the socket is then paused: add a 'data' listener and resume() it for the
- * live output, which follows the scrollback without a gap or an overlap.
+ * (possibly empty); `live(fn)` then gets the live output, which follows the scrollback without
+ * a gap or an overlap (what came before `live` was called is held and given first; the socket
+ * is read all along, so an error closing it loses nothing already received).
  */
-export async function attachReplay(sock: string): Promise<Attachment & { scrollback: Buffer }> {
+export async function attachReplay(
+  sock: string,
+): Promise<Attachment & { scrollback: Buffer; live(onData: (chunk: Buffer) => void): void }> {
   const socket = await open(sock, 'R');
+  let held: Buffer[] = [];
+  let consumer: ((chunk: Buffer) => void) | undefined;
   const scrollback = await new Promise<Buffer>((resolve, reject) => {
     let got = Buffer.alloc(0);
     let need = -1;
-    const onData = (d: Buffer) => {
+    let done = false;
+    socket.on('data', (d: Buffer) => {
+      if (done) {
+        if (consumer) consumer(d);
+        else held.push(d);
+        return;
+      }
       got = Buffer.concat([got, d]);
       if (need < 0 && got.length >= 8) {
         need = Number(got.readBigUInt64LE(0));
         got = got.subarray(8);
       }
       if (need >= 0 && got.length >= need) {
-        socket.off('data', onData);
+        done = true;
         socket.off('close', onClose);
-        socket.pause();
-        const rest = got.subarray(need);
-        // Live output that came with the scrollback's end goes first to the next listener.
-        if (rest.length > 0) socket.unshift(rest);
+        if (got.length > need) held.push(got.subarray(need));
         resolve(got.subarray(0, need));
       }
-    };
+    });
     const onClose = () =>
       reject(new RuntimeError('EXEC_FAILED', 'the session closed before its scrollback came'));
-    socket.on('data', onData);
     socket.once('close', onClose);
   });
-  return { ...attachmentOf(socket), scrollback };
+  return {
+    ...attachmentOf(socket),
+    scrollback,
+    live(onData) {
+      consumer = onData;
+      for (const c of held) onData(c);
+      held = [];
+    },
+  };
 }
 
 export interface SessionInfo {
