@@ -75,13 +75,21 @@ describe('lifecycle', () => {
     expect(rt.calls).toEqual([`create ${c.id}`, `start ${c.id}`]);
     expect((await db.containerSpec.findUnique({ where: { containerId: c.id } }))?.spec).toContain('"true"');
     expect(await db.intent.count()).toBe(0);
-    rt.exit(c.id, 0);
+    rt.exit(c.id, 7);
     await until(async () => (await svc.inspect('now')).state === 'stopped');
     expect(await kinds()).toEqual([
       'container.created now alice',
       'container.started now alice',
       'container.exited now',
     ]);
+    // The exit as recorded: its code, in the record and in its event, and when.
+    const after = await svc.inspect('now');
+    expect(after.exitCode).toBe(7);
+    expect(Date.parse(after.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(after.startedAt!));
+    expect(Date.parse(after.startedAt!)).toBeGreaterThanOrEqual(Date.parse(after.createdAt));
+    const exited = (await events.list({ after: 0 })).at(-1)!;
+    expect(exited.data).toEqual({ id: c.id, exitCode: 7, signal: 0 });
+    expect(Math.abs(Date.parse(exited.at) - Date.parse(after.finishedAt!))).toBeLessThan(1000);
   });
 
   it('keeps a container created when its start fails in the same call, and says why', async () => {

@@ -39,6 +39,7 @@ import {
   onBridgeNetwork,
   writeNetFiles,
 } from './network.ts';
+import { ContainerRecords } from './records.ts';
 import { KeyedMutex } from './serial.ts';
 import { buildSpec, hostnameOf, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
 import { refusal, type Verb } from './state-machine.ts';
@@ -63,9 +64,6 @@ export interface ContainerServiceDeps {
   networks?: ContainerNetworks;
 }
 
-/** The mutex key under which id ranges and names are claimed (no container id has a NUL). */
-const ALLOCATION_KEY = '\0allocate';
-
 /** A container's record (its state; without the generated spec). */
 export type ContainerRecord = NonNullable<Awaited<ReturnType<AgentDb['container']['findUnique']>>>;
 /** A container's record with its generated OCI spec (JSON), what verbs that run it need. */
@@ -73,6 +71,7 @@ export type ContainerRow = ContainerRecord & { spec: string };
 
 export class ContainerService {
   readonly mutex = new KeyedMutex();
+  private readonly records: ContainerRecords;
   /** Containers whose exit is being waited for (one waiter each). */
   private readonly watching = new Set<string>();
   /** When the runtime acknowledged a watched container's start (traceClock; for BERTH_TRACE). */
@@ -82,6 +81,7 @@ export class ContainerService {
   private closed = false;
 
   constructor(readonly d: ContainerServiceDeps) {
+    this.records = new ContainerRecords(d.db);
     mkdirSync(join(d.stateDir, 'containers'), { recursive: true, mode: 0o700 });
     // Traversable (not listable): a user-namespaced container binds its volumes by path.
     mkdirSync(join(d.stateDir, 'volumes'), { recursive: true, mode: 0o711 });
@@ -247,7 +247,7 @@ export class ContainerService {
     await this.d.networks?.check(config.network);
     const cgroupParent = await this.d.groupPath(config.group);
     const joinNetns = await this.peerNetns(config);
-    if (await this.d.db.container.findUnique({ where: { name: config.name } }))
+    if (await this.records.nameTaken(config.name))
       throw conflict(`a container named ${config.name} already exists`);
     this.needRuntime();
     trace.mark('checks');
@@ -264,38 +264,35 @@ export class ContainerService {
     // container's cgroup is <cgroupParent>/<id> either way.
     const id = (await this.d.runtime.reserveId?.(cgroupParent)) ?? randomBytes(6).toString('hex');
     trace.mark('cgroup');
-    // Id ranges are handed out one create at a time: two creates must never get the same one.
-    const { idBase, intent, record } = await this.mutex.run(ALLOCATION_KEY, async () => {
-      const base = config.privileged ? undefined : await this.allocateIdBase();
-      // The intent and the record in one transaction: both or neither (one commit).
-      try {
-        const [journal, record] = await this.d.db.$transaction([
-          this.d.db.intent.create({ data: { op: 'create', containerId: id } }),
-          this.d.db.container.create({
-            data: {
-              id,
-              name: config.name,
-              image: config.image,
-              imageDigest: image.digest,
-              config: JSON.stringify(config),
-              state: 'creating',
-              groupName: config.group ?? null,
-              restartPolicy: config.restart,
-              autostart: config.autostart,
-              autostartOrder: config.autostartOrder,
-              labels: JSON.stringify(config.labels),
-              idBase: base ?? null,
-            },
-          }),
-        ]);
-        return { idBase: base, intent: journal, record };
-      } catch (e) {
-        this.d.runtime.releaseId?.(id);
-        if ((e as { code?: string }).code === 'P2002')
-          throw conflict(`a container named ${config.name} already exists`);
-        throw e;
-      }
-    });
+    // The id range, the intent and the record in one transaction: both or neither (one
+    // commit), and no two creates get the same range (the range is picked and taken in one
+    // synchronous transaction, which nothing else can interleave).
+    let created: { idBase: number | undefined; intentId: number; record: ContainerRecord };
+    try {
+      created = await this.records.sql.transaction(() => {
+        const base = config.privileged ? undefined : this.freeIdBase(this.records.idBasesNow());
+        const { intentId, record } = this.records.insertCreating({
+          id,
+          name: config.name,
+          image: config.image,
+          imageDigest: image.digest,
+          config: JSON.stringify(config),
+          groupName: config.group ?? null,
+          restartPolicy: config.restart,
+          autostart: config.autostart,
+          autostartOrder: config.autostartOrder,
+          labels: JSON.stringify(config.labels),
+          idBase: base ?? null,
+        });
+        return { idBase: base, intentId, record };
+      });
+    } catch (e) {
+      this.d.runtime.releaseId?.(id);
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw conflict(`a container named ${config.name} already exists`);
+      throw e;
+    }
+    const { idBase, intentId, record } = created;
     trace.mark('record');
     return this.mutex.run(id, async () => {
       let row: ContainerRow;
@@ -316,12 +313,12 @@ export class ContainerService {
         trace.mark('runtime');
       } catch (e) {
         await this.rollbackCreate(id).catch(() => {});
-        await this.d.db.intent.deleteMany({ where: { id: intent.id } });
+        await this.d.db.intent.deleteMany({ where: { id: intentId } });
         throw e;
       }
       // Created (and started, when asked), the intent done and the events, in one commit. A
       // start that fails leaves the container created, as a start of its own would.
-      const created: [EventKind, EventInput] = [
+      const createdEvent: [EventKind, EventInput] = [
         opts.event ?? 'container.created',
         {
           actor,
@@ -331,8 +328,8 @@ export class ContainerService {
       ];
       const finish = {
         spec: JSON.stringify(spec),
-        intentId: intent.id,
-        events: [created, ['container.started', { actor, subject: config.name, data: { id } }]] as Array<
+        intentId,
+        events: [createdEvent, ['container.started', { actor, subject: config.name, data: { id } }]] as Array<
           [EventKind, EventInput]
         >,
       };
@@ -345,15 +342,11 @@ export class ContainerService {
         }
       }
       if (!opts.start || startError) {
-        const { results } = await this.d.events.commit(
-          [
-            this.d.db.container.update({ where: { id }, data: { state: 'created' } }),
-            this.d.db.containerSpec.create({ data: { containerId: id, spec: finish.spec } }),
-            this.d.db.intent.delete({ where: { id: intent.id } }),
-          ],
-          [created],
-        );
-        row = { ...(results[0] as ContainerRecord), spec: finish.spec };
+        const { result } = await this.d.events.commitSql(() => {
+          this.records.finishCreate(id, finish.spec, intentId);
+          return this.records.setCreated(id);
+        }, [createdEvent]);
+        row = { ...result, spec: finish.spec };
         trace.mark('commit');
       }
       trace.end();
@@ -388,12 +381,8 @@ export class ContainerService {
     });
   }
 
-  private async allocateIdBase(): Promise<number> {
-    const used = new Set(
-      (await this.d.db.container.findMany({ select: { idBase: true } }))
-        .map((r) => r.idBase)
-        .filter((b) => b !== null),
-    );
+  /** The first id range no container has. */
+  private freeIdBase(used: Set<number>): number {
     for (let i = 0; ; i++) {
       const base = this.d.policy.idRangeBase + i * ID_RANGE;
       if (!used.has(base)) return base;
@@ -491,29 +480,15 @@ export class ContainerService {
       if (onBridgeNetwork(config.network)) await this.d.networks?.detach(row.id).catch(() => {});
       throw e;
     }
-    const running = this.d.db.container.update({
-      where: { id: row.id },
-      data: {
-        state: 'running',
-        startedAt: new Date(),
-        exitCode: null,
-        finishedAt: null,
-        stoppedByUser: false,
-        ...(restarting ? {} : { restartCount: 0 }),
-      },
-    });
-    // The end of a create: its spec (written once, here) and the end of its intent.
-    const createDone = [
-      ...(commit?.spec !== undefined
-        ? [this.d.db.containerSpec.create({ data: { containerId: row.id, spec: commit.spec } })]
-        : []),
-      ...(commit?.intentId !== undefined
-        ? [this.d.db.intent.delete({ where: { id: commit.intentId } })]
-        : []),
-    ];
+    const running = () => {
+      // The end of a create: its spec (written once, here) and the end of its intent.
+      if (commit?.spec !== undefined && commit.intentId !== undefined)
+        this.records.finishCreate(row.id, commit.spec, commit.intentId);
+      return this.records.setRunning(row.id, restarting);
+    };
     const started = commit
-      ? ((await this.d.events.commit([running, ...createDone], commit.events)).results[0] as ContainerRecord)
-      : await running;
+      ? (await this.d.events.commitSql(running, commit.events)).result
+      : await this.records.sql.transaction(running);
     trace?.mark('running');
     // (A container just created has no dependents: theirs would have been refused.)
     if (commit?.intentId === undefined) void this.followPeer(started, 'started');
@@ -860,7 +835,7 @@ export class ContainerService {
 
   private async onExit(id: string, exit: RuntimeExit, trace: Trace): Promise<void> {
     trace.mark('lock');
-    const row = await this.d.db.container.findUnique({ where: { id } });
+    const row = await this.records.byId(id);
     if (!row || (row.state !== 'running' && row.state !== 'paused')) return; // stop/delete handled it
     const rs = this.d.runtime.state(id);
     if (rs && rs.status !== 'stopped') return; // a later instance is running
@@ -873,13 +848,8 @@ export class ContainerService {
       .catch((e: Error) => console.error(`berthd: detaching ${row.name}: ${e.message}`));
     trace.mark('detach');
     // The exit and its events in one commit.
-    await this.d.events.commit(
-      [
-        this.d.db.container.update({
-          where: { id },
-          data: { state: 'stopped', exitCode: exitStatus(exit), finishedAt: new Date() },
-        }),
-      ],
+    await this.d.events.commitSql(
+      () => this.records.setExited(id, exitStatus(exit)),
       [
         ...(oom > 0 && exit.signal === 9
           ? [['container.oom-killed', { subject: row.name, data: { id } }] as [EventKind, EventInput]]

@@ -10,6 +10,58 @@ import { PrismaClient } from '../generated/prisma/client.ts';
 export type AgentDb = PrismaClient;
 
 /**
+ * Prisma's driver adapter for better-sqlite3, keeping the connection it opens: berthd's hot
+ * paths (a container's create, start and exit) run their few statements on that same
+ * connection, prepared once, without Prisma's per-query cost (measured here: 0.35-1.3 ms per
+ * query or batch through Prisma, 0.03 ms as a prepared statement). One connection, so one
+ * writer: see sqlOf.
+ */
+class KeepingAdapter extends PrismaBetterSQLite3 {
+  connection?: Database.Database;
+  override async connect(): ReturnType<PrismaBetterSQLite3['connect']> {
+    const adapter = await super.connect();
+    this.connection = (adapter as unknown as { client?: Database.Database }).client;
+    return adapter;
+  }
+}
+
+const connections = new WeakMap<AgentDb, AgentSql>();
+
+/** The agent DB's own SQLite connection (the one Prisma uses), for prepared statements. */
+export interface AgentSql {
+  readonly connection: Database.Database;
+  /**
+   * Runs `fn` (synchronous statements only) as one transaction on the connection, once no
+   * Prisma transaction is open on it: Prisma's transactions span awaits, and a statement run
+   * meanwhile would join (and commit or roll back with) Prisma's. Nothing else can run
+   * during `fn`, so nothing joins it either.
+   */
+  transaction<T>(fn: () => T): Promise<T>;
+  /** Runs `fn` (reads) once no Prisma transaction is open (its uncommitted writes unseen). */
+  read<T>(fn: () => T): Promise<T>;
+}
+
+export function sqlOf(db: AgentDb): AgentSql {
+  const sql = connections.get(db);
+  if (!sql) throw new Error('sqlOf: not a database opened by openAgentDb');
+  return sql;
+}
+
+/** A DateTime as Prisma's better-sqlite3 adapter stores it. */
+export const sqlTime = (d: Date): string => d.toISOString().replace('Z', '+00:00');
+
+/** A DateTime column back: ISO text, SQLite's CURRENT_TIMESTAMP (UTC) or Unix milliseconds. */
+export function timeOf(v: unknown): Date {
+  if (typeof v === 'number') return new Date(v);
+  const s = String(v);
+  return new Date(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?$/.test(s) ? `${s.replace(' ', 'T')}Z` : s);
+}
+
+async function outsidePrismaTransactions(connection: Database.Database): Promise<void> {
+  while (connection.inTransaction) await new Promise((r) => setImmediate(r));
+}
+
+/**
  * The committed migrations (prisma/agent/migrations at the repository's root), found by
  * walking up from this module: it runs from src/db/ under vitest and from dist/ when bundled.
  */
@@ -35,12 +87,27 @@ export async function openAgentDb(file: string, migrationsDir = agentMigrationsD
   } finally {
     raw.close();
   }
-  const db = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${file}`, timeout: 5000 }) });
+  const adapter = new KeepingAdapter({ url: `file:${file}`, timeout: 5000 });
+  const db = new PrismaClient({ adapter });
   // With WAL, NORMAL syncs at checkpoints instead of at every commit (measured here: 2.5 ms
   // of fsync per commit, about ten commits per container create+start+exit). A commit is
   // still atomic and survives berthd being killed, which is what the intent journal and
   // recovery rely on; only a power loss can take back the last commits, and with them every
   // container those commits were about. Per connection: set on Prisma's own.
   await db.$executeRawUnsafe('PRAGMA synchronous = NORMAL');
+  const connection = adapter.connection;
+  if (typeof connection?.prepare !== 'function')
+    throw new Error("the agent DB: Prisma's better-sqlite3 adapter did not keep its connection");
+  connections.set(db, {
+    connection,
+    async transaction(fn) {
+      await outsidePrismaTransactions(connection);
+      return connection.transaction(fn).immediate();
+    },
+    async read(fn) {
+      await outsidePrismaTransactions(connection);
+      return fn();
+    },
+  });
   return db;
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AgentEventInfo, EventKind } from '@berth/contracts';
-import type { AgentDb } from '../db/index.ts';
+import type Database from 'better-sqlite3';
+import { type AgentDb, type AgentSql, sqlOf, sqlTime } from '../db/index.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 
 // The agent's event log: every event is a row in AgentEvent (its id is the cursor) and is
@@ -15,6 +16,7 @@ export interface EventInput {
 export class EventLog {
   private readonly emitter = new EventEmitter();
   private appended = 0;
+  private sql?: { db: AgentSql; insert: Database.Statement };
 
   constructor(
     private readonly db: AgentDb,
@@ -47,11 +49,50 @@ export class EventLog {
     const done = writes.length > 0 ? await this.db.$transaction([...writes, insert]) : [await insert];
     const rows = done.at(-1) as Awaited<typeof insert>;
     const infos = rows.sort((a, b) => a.id - b.id).map(toInfo);
+    await this.told(infos);
+    return { results: done.slice(0, -1), events: infos };
+  }
+
+  /**
+   * As commit, for writes that are synchronous statements on the DB's own connection (sqlOf):
+   * `write` and the events' rows in one transaction, then the events told to watchers.
+   */
+  async commitSql<T>(
+    write: () => T,
+    events: Array<[EventKind, EventInput]>,
+  ): Promise<{ result: T; events: AgentEventInfo[] }> {
+    this.sql ??= {
+      db: sqlOf(this.db),
+      insert: sqlOf(this.db)
+        .connection.prepare(
+          'INSERT INTO "AgentEvent" ("at", "kind", "data", "actor", "subject") VALUES (?, ?, ?, ?, ?) RETURNING "id"',
+        )
+        .pluck()
+        .safeIntegers(false),
+    };
+    const { insert } = this.sql;
+    const [result, infos] = await this.sql.db.transaction(() => {
+      const result = write();
+      const at = new Date();
+      const infos = events.map(([kind, e]): AgentEventInfo => {
+        const data = JSON.stringify(e.data ?? {});
+        const id = insert.get(sqlTime(at), kind, data, e.actor ?? null, e.subject ?? null) as number;
+        // As read back from the row (what a watcher resuming from the DB gets).
+        const info = { id, at: at.toISOString(), kind, actor: e.actor ?? null, subject: e.subject ?? null };
+        return { ...info, data: JSON.parse(data) as Record<string, unknown> };
+      });
+      return [result, infos] as const;
+    });
+    await this.told(infos);
+    return { result, events: infos };
+  }
+
+  /** Recorded events to live watchers; the history pruned every 500 events. */
+  private async told(infos: AgentEventInfo[]): Promise<void> {
     for (const info of infos) this.emitter.emit('event', info);
     const before = this.appended;
     this.appended += infos.length;
     if (Math.floor(this.appended / 500) > Math.floor(before / 500)) await this.prune();
-    return { results: done.slice(0, -1), events: infos };
   }
 
   async prune(): Promise<void> {
