@@ -113,6 +113,33 @@ describe('over a live socket', () => {
   });
 });
 
+describe('mutations (one request each, not batched)', () => {
+  it('reject bad input with INVALID_INPUT naming the field', async () => {
+    const socketPath = join(dir, 'berthd.sock');
+    const server = await serve(socketPath, {});
+    try {
+      const err = await createAgentClient({ socketPath })
+        .container.start.mutate({ name: '../x', actor: 'test' })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TRPCClientError);
+      const e = err as TRPCClientError<typeof agentRouter>;
+      expect(e.message).toMatch(/^invalid name: /);
+      expect(e.data?.berthCode).toBe('INVALID_INPUT');
+    } finally {
+      await stop(server);
+    }
+  });
+
+  it('reject with AgentUnreachableError when the socket does not exist', async () => {
+    const socketPath = join(dir, 'missing.sock');
+    const err = await createAgentClient({ socketPath })
+      .container.start.mutate({ name: 'lab', actor: 'test' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AgentUnreachableError);
+    expect((err as AgentUnreachableError).message).toBe(`agent unreachable at ${socketPath}`);
+  });
+});
+
 describe('agent unreachable', () => {
   it('when the socket does not exist', async () => {
     const socketPath = join(dir, 'missing.sock');

@@ -1,6 +1,7 @@
 import {
   createTRPCClient,
   httpBatchLink,
+  httpLink,
   httpSubscriptionLink,
   splitLink,
   type TRPCClient,
@@ -34,7 +35,7 @@ const SOCKET_BASE_URL = 'http://berthd/trpc';
 
 /**
  * A typed tRPC client of berthd over its Unix socket: `client.host.facts.query()`.
- * Queries and mutations go over HTTP (batched); subscriptions over server-sent events on the
+ * Queries (batched) and mutations (one request each) go over HTTP; subscriptions over server-sent events on the
  * same socket. When the socket is missing, refuses, or the caller may not open it, queries
  * and mutations reject with AgentUnreachableError ("agent unreachable at <socket path>").
  * A subscription instead keeps reconnecting (berthd may be restarting): it reports
@@ -70,7 +71,13 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
           EventSource,
           eventSourceOptions: { fetch: socketFetch },
         }),
-        false: httpBatchLink({ url: BASE_URL, fetch: socketFetch }),
+        // Mutations one request each, sent at once; queries batched (a panel page asks for
+        // several at a time), which waits for the next timer tick (at least 1 ms) to gather them.
+        false: splitLink({
+          condition: (op) => op.type === 'mutation',
+          true: httpLink({ url: BASE_URL, fetch: socketFetch }),
+          false: httpBatchLink({ url: BASE_URL, fetch: socketFetch }),
+        }),
       }),
     ],
   });

@@ -64,6 +64,22 @@ test('a create, a start and an exit written by statements read back through Pris
   expect(await db.container.findUnique({ where: { id: container.id } })).toEqual(stopped);
   expect(await events.list({ after: 0 })).toEqual(told);
   expect(await records.byId(container.id)).toEqual(stopped);
+  expect(await records.byName('lab')).toEqual(stopped);
+  expect(await records.withSpec(container.id)).toEqual({ ...stopped, spec: '{"ociVersion":"1.0.2"}' });
+
+  // A delete: its intent and the state first, then the rows (spec and snapshots with them).
+  await db.snapshot.create({ data: { id: 's1', containerId: container.id, name: 'snap' } });
+  const deleting = await records.sql.transaction(() => records.startDelete(container.id));
+  expect(await db.intent.findUnique({ where: { id: deleting } })).toMatchObject({ op: 'delete' });
+  expect(await db.container.findUnique({ where: { id: container.id } })).toMatchObject({
+    state: 'deleting',
+    stoppedByUser: true,
+  });
+  await records.sql.transaction(() => records.remove(container.id, deleting));
+  expect(await records.withSpec(container.id)).toBeUndefined();
+  expect([await db.containerSpec.count(), await db.snapshot.count(), await db.intent.count()]).toEqual([
+    0, 0, 0,
+  ]);
 });
 
 test("a statement transaction waits for Prisma's open transaction instead of joining it", async () => {

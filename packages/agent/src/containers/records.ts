@@ -55,6 +55,11 @@ export class ContainerRecords {
     | 'nameTaken'
     | 'idBases'
     | 'byId'
+    | 'byName'
+    | 'withSpec'
+    | 'deleting'
+    | 'remove'
+    | 'removeSnapshots'
     | 'insertIntent'
     | 'deleteIntent'
     | 'insert'
@@ -73,6 +78,16 @@ export class ContainerRecords {
       nameTaken: prep('SELECT 1 FROM "Container" WHERE "name" = ?').pluck(),
       idBases: prep('SELECT "idBase" FROM "Container" WHERE "idBase" IS NOT NULL').pluck(),
       byId: prep('SELECT * FROM "Container" WHERE "id" = ?'),
+      byName: prep('SELECT * FROM "Container" WHERE "name" = ?'),
+      withSpec: prep(
+        'SELECT c.*, s."spec" AS "_spec" FROM "Container" c LEFT JOIN "ContainerSpec" s ON s."containerId" = c."id" WHERE c."id" = ?',
+      ),
+      deleting: prep(
+        `UPDATE "Container" SET "state" = 'deleting', "stoppedByUser" = 1, "updatedAt" = ? WHERE "id" = ?`,
+      ),
+      // Its spec goes with it (ON DELETE CASCADE); its snapshots' rows here.
+      remove: prep('DELETE FROM "Container" WHERE "id" = ?'),
+      removeSnapshots: prep('DELETE FROM "Snapshot" WHERE "containerId" = ?'),
       insertIntent: prep(
         `INSERT INTO "Intent" ("op", "containerId", "data", "at") VALUES (?, ?, '{}', ?) RETURNING "id"`,
       ).pluck(),
@@ -102,6 +117,21 @@ export class ContainerRecords {
     return this.sql.read(() => this.s.nameTaken.get(name) !== undefined);
   }
 
+  byName(name: string): Promise<ContainerRecord | undefined> {
+    return this.sql.read(() => {
+      const r = this.s.byName.get(name) as Row | undefined;
+      return r ? recordOf(r) : undefined;
+    });
+  }
+
+  /** The record and its spec (JSON; '{}' when it has none yet). */
+  withSpec(id: string): Promise<(ContainerRecord & { spec: string }) | undefined> {
+    return this.sql.read(() => {
+      const r = this.s.withSpec.get(id) as Row | undefined;
+      return r ? { ...recordOf(r), spec: (r._spec as string | null) ?? '{}' } : undefined;
+    });
+  }
+
   byId(id: string): Promise<ContainerRecord | undefined> {
     return this.sql.read(() => {
       const r = this.s.byId.get(id) as Row | undefined;
@@ -129,6 +159,21 @@ export class ContainerRecords {
   finishCreate(id: string, spec: string, intentId: number): void {
     this.s.insertSpec.run(id, spec);
     this.s.deleteIntent.run(intentId);
+  }
+
+  /** The delete intent, the container marked deleting (and stopped on purpose). */
+  startDelete(id: string): number {
+    const now = sqlTime(new Date());
+    const intentId = this.s.insertIntent.get('delete', id, now) as number;
+    this.s.deleting.run(now, id);
+    return intentId;
+  }
+
+  /** The container's rows gone (idempotent), and the intent that removed them, if any, done. */
+  remove(id: string, intentId?: number): void {
+    this.s.removeSnapshots.run(id);
+    this.s.remove.run(id);
+    if (intentId !== undefined) this.s.deleteIntent.run(intentId);
   }
 
   setCreated(id: string): ContainerRecord {

@@ -97,7 +97,7 @@ export class ContainerService {
   // ---- lookups ------------------------------------------------------------------------
 
   async get(name: string): Promise<ContainerRecord> {
-    const row = await this.d.db.container.findUnique({ where: { name } });
+    const row = await this.records.byName(name);
     if (row) return row;
     const names = (await this.d.db.container.findMany({ select: { name: true } })).map((r) => r.name);
     const near = closest(name, names);
@@ -153,11 +153,8 @@ export class ContainerService {
   }
 
   /** The container's record and its spec, in one query; undefined when there is no such container. */
-  async withSpec(id: string): Promise<ContainerRow | undefined> {
-    const r = await this.d.db.container.findUnique({ where: { id }, include: { specRecord: true } });
-    if (!r) return undefined;
-    const { specRecord, ...record } = r;
-    return { ...record, spec: specRecord?.spec ?? '{}' };
+  withSpec(id: string): Promise<ContainerRow | undefined> {
+    return this.records.withSpec(id);
   }
 
   private needRuntime(): void {
@@ -733,25 +730,26 @@ export class ContainerService {
         );
       if (deps.length) await this.followPeer(row, 'deleted');
       this.cancelRestart(row.id);
-      const intent = await this.d.db.intent.create({ data: { op: 'delete', containerId: row.id } });
-      await this.d.db.container.update({
-        where: { id: row.id },
-        data: { state: 'deleting', stoppedByUser: true },
-      });
-      await this.finishDelete(row.id);
-      await this.d.db.intent.delete({ where: { id: intent.id } });
-      await this.d.events.append('container.deleted', { actor, subject: row.name, data: { id: row.id } });
+      const intentId = await this.records.sql.transaction(() => this.records.startDelete(row.id));
+      await this.finishDelete(row.id, intentId, [
+        'container.deleted',
+        { actor, subject: row.name, data: { id: row.id } },
+      ]);
     });
   }
 
-  /** Idempotent: what a crashed delete left is removed by running this again. */
-  async finishDelete(id: string): Promise<void> {
+  /**
+   * Idempotent: what a crashed delete left is removed by running this again. The rows go last,
+   * with the delete's intent and its event when given, in one commit.
+   */
+  async finishDelete(id: string, intentId?: number, event?: [EventKind, EventInput]): Promise<void> {
     if (this.d.runtime.state(id)) await this.d.runtime.delete(id, true);
     await this.d.networks?.detach(id);
     await this.d.images.removeRoot(id);
     rmSync(this.dir(id), { recursive: true, force: true });
-    await this.d.db.snapshot.deleteMany({ where: { containerId: id } });
-    await this.d.db.container.deleteMany({ where: { id } });
+    const remove = () => this.records.remove(id, intentId);
+    if (event) await this.d.events.commitSql(remove, [event]);
+    else await this.records.sql.transaction(remove);
   }
 
   async rename(name: string, newName: string, actor: string): Promise<ContainerInfo> {
