@@ -65,6 +65,8 @@ test('a create, a start and an exit written by statements read back through Pris
   expect(await events.list({ after: 0 })).toEqual(told);
   expect(await records.byId(container.id)).toEqual(stopped);
   expect(await records.byName('lab')).toEqual(stopped);
+  expect(await records.configContaining('{}')).toEqual([stopped]);
+  expect(await records.configContaining('"network":"container:lab"')).toEqual([]);
   expect(await records.withSpec(container.id)).toEqual({ ...stopped, spec: '{"ociVersion":"1.0.2"}' });
 
   // A delete: its intent and the state first, then the rows (spec and snapshots with them).

@@ -56,6 +56,7 @@ export class ContainerRecords {
     | 'idBases'
     | 'byId'
     | 'byName'
+    | 'configContaining'
     | 'withSpec'
     | 'deleting'
     | 'remove'
@@ -79,6 +80,7 @@ export class ContainerRecords {
       idBases: prep('SELECT "idBase" FROM "Container" WHERE "idBase" IS NOT NULL').pluck(),
       byId: prep('SELECT * FROM "Container" WHERE "id" = ?'),
       byName: prep('SELECT * FROM "Container" WHERE "name" = ?'),
+      configContaining: prep('SELECT * FROM "Container" WHERE instr("config", ?) > 0'),
       withSpec: prep(
         'SELECT c.*, s."spec" AS "_spec" FROM "Container" c LEFT JOIN "ContainerSpec" s ON s."containerId" = c."id" WHERE c."id" = ?',
       ),
@@ -122,6 +124,11 @@ export class ContainerRecords {
       const r = this.s.byName.get(name) as Row | undefined;
       return r ? recordOf(r) : undefined;
     });
+  }
+
+  /** The containers whose config (JSON text) contains `text`. */
+  configContaining(text: string): Promise<ContainerRecord[]> {
+    return this.sql.read(() => (this.s.configContaining.all(text) as Row[]).map(recordOf));
   }
 
   /** The record and its spec (JSON; '{}' when it has none yet). */

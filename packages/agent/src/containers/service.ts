@@ -508,9 +508,8 @@ export class ContainerService {
   /** Containers whose network mode is `container:<name>`. */
   private async dependentsOf(name: string): Promise<ContainerRecord[]> {
     const mode = `container:${name}`;
-    const rows = await this.d.db.container.findMany({
-      where: { config: { contains: JSON.stringify(mode) } },
-    });
+    // Asked after every start and exit: a statement, not a Prisma query.
+    const rows = await this.records.configContaining(JSON.stringify(mode));
     return rows.filter((r) => (JSON.parse(r.config) as ContainerConfig).network === mode);
   }
 
