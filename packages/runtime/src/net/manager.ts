@@ -105,6 +105,9 @@ export class NetworkManager {
   private state!: NetState;
   /** Per network: a responder on its gateway, and one on its IPv6 gateway if it has one. */
   private readonly responders = new Map<string, DnsResponder[]>();
+  /** Set by destroy(): what it tears down step by step is not brought back up (DNS responders
+   * of the networks still left, whose bridges may already be gone). */
+  private destroying = false;
   // Persistent ip and nft processes for per-container work (see session.ts).
   private readonly ipSession = new ToolSession(IP_TOOL);
   private readonly nftSession = new ToolSession(NFT_TOOL);
@@ -248,7 +251,7 @@ export class NetworkManager {
         this.responders.delete(name);
       }
     }
-    if (!this.dnsEnabled()) return;
+    if (!this.dnsEnabled() || this.destroying) return;
     for (const n of Object.values(this.state.networks)) {
       if (this.responders.has(n.name)) continue;
       const rs: DnsResponder[] = [];
@@ -598,6 +601,7 @@ export class NetworkManager {
   /** Removes everything this manager made: endpoints, networks, tables, sysctls back. */
   async destroy(): Promise<void> {
     await this.serial(async () => {
+      this.destroying = true;
       for (const ep of Object.values(this.state.endpoints)) await this.removeEndpoint(ep);
       for (const n of Object.values(this.state.networks)) await this.removeNetwork(n);
       if (this.firewall === 'iptables') await deleteIptables(this.table);

@@ -112,12 +112,24 @@ describe('iptables fallback (root)', () => {
     expect(await ping(client, ew.ip)).toBe(true);
     expect(await httpGet(client, ew.ip, 8080)).toBe('via-iptables');
 
+    // The agent restarts after someone removed a guard: the new manager puts it back.
+    await m.close();
+    await run('tc', ['qdisc', 'del', 'dev', ec.hostIf, 'clsact']);
+    const m2 = await h.manager({ firewall: 'iptables' });
+    await ip(['link', 'set', 'eth0', 'address', '02:42:de:ad:be:ef']);
+    drops = await guardDrops(ec.hostIf);
+    expect(await ping(client, ew.ip)).toBe(false);
+    expect(await guardDrops(ec.hostIf)).toBeGreaterThan(drops);
+    await ip(['link', 'set', 'eth0', 'address', ec.mac]);
+    await inNs(web, ['ip', 'neigh', 'flush', 'all']);
+    expect(await ping(client, ew.ip)).toBe(true);
+
     // A container's rules go with it.
-    await m.detach(ew.containerId);
+    await m2.detach(ew.containerId);
     expect(await save('nat')).not.toContain(`${ew.ip}:8080`);
     expect(await httpGet(undefined, '127.0.0.1', hp)).toBeUndefined();
 
-    await m.destroy();
+    await m2.destroy();
     for (const t of ['nat', 'filter']) {
       const text = `${await save(t)}${await save6(t)}`;
       for (const c of Object.values(chains)) expect(text).not.toContain(c);
