@@ -18,7 +18,8 @@
 // (the next cgroups, the removal of the last one), the same for all: the pool works in such
 // gaps, off the measured path, as it would between two container starts in berthd. ×crun compares each row with crun doing the
 // same work (the same bundle, the same limits).
-// Then the private memory (USS) of one idle container's monitor.
+// Then the library's create phases for the minimal rows (Runtime.create's trace), and the private
+// memory (USS) of one idle container's monitor.
 // Berth's default bundle carries its security defaults (seccomp, masked and read-only paths,
 // devices, read-only root); the minimal one does only the floor's work, for both Berth and crun.
 // Everything lives under /run/berth-bench-* (a tmpfs) and /berth-bench-* cgroups, removed at the end.
@@ -108,10 +109,25 @@ const unplaced = (c: typeof limited) => {
 const limitedPoolConfig = unplaced(limited);
 const minimalPoolConfig = unplaced(minimalLimited);
 const minimalPlan = compilePlan(minimalConfig, { bundle: minimalBundle });
-const libRun = (rt: Runtime, b: string, c: typeof plainConfig) => async () => {
+/** The library's create phases (Runtime.create's trace marks) and the rest of each run, per variant. */
+const phases = new Map<string, Map<string, number[]>>();
+const libRun = (rt: Runtime, b: string, c: typeof plainConfig, phaseKey?: string) => async () => {
   const t = process.hrtime.bigint();
-  const r = await rt.run(id(), { bundle: b, config: c });
+  let last = t;
+  const marks: Array<[string, number]> = [];
+  const mark = (phase: string) => {
+    const now = process.hrtime.bigint();
+    marks.push([phase, Number(now - last) / 1e6]);
+    last = now;
+  };
+  const r = await rt.run(id(), { bundle: b, config: c, trace: { mark } });
   if (r.code !== 0) throw new Error(`library run: exit ${r.code}`);
+  mark('exit+delete');
+  if (phaseKey) {
+    const m = phases.get(phaseKey) ?? new Map<string, number[]>();
+    phases.set(phaseKey, m);
+    for (const [k, v] of marks) m.set(k, [...(m.get(k) ?? []), v]);
+  }
   return Number(process.hrtime.bigint() - t) / 1e6;
 };
 const cli = join(pkg, 'dist/berth-runtime.js');
@@ -129,8 +145,11 @@ const variants: Array<[string, () => Promise<number>]> = [
       return Number(process.hrtime.bigint() - t) / 1e6;
     },
   ],
-  ['(a) library, minimal bundle (= floor work)', libRun(lib, minimalBundle, minimalConfig)],
-  ['(a) library, minimal + cgroup limits (pool)', libRun(libPool, minimalLimitedBundle, minimalPoolConfig)],
+  ['(a) library, minimal bundle (= floor work)', libRun(lib, minimalBundle, minimalConfig, 'minimal')],
+  [
+    '(a) library, minimal + cgroup limits (pool)',
+    libRun(libPool, minimalLimitedBundle, minimalPoolConfig, 'minimal + limits (pool)'),
+  ],
   ['(a) library, Berth defaults', libRun(lib, bundle, plainConfig)],
   ['(a) library, defaults + cgroup limits (pool)', libRun(libPool, bundle, limitedPoolConfig)],
   ['(a) library, defaults + limits, cgroup per run', libRun(libCg, bundle, limitedConfig)],
@@ -206,6 +225,11 @@ try {
   console.log(
     '\n(crun and runc run Berth defaults with the same limits; crun minimal rows: the minimal bundle)',
   );
+  console.log("\nthe library's phases (medians, ms; launch: until the monitor's ok, exit+delete: the rest)");
+  for (const [key, m] of phases)
+    console.log(
+      `  ${key.padEnd(24)}${[...m].map(([k, v]) => `${k} ${median(v.slice(-rounds)).toFixed(2)}`).join('  ')}`,
+    );
   const c = pool.counts;
   console.log(
     `pool: ${c.takes} takes, ${c.preWritten} with the limits written ahead, ${c.withCell} born in the cgroup (warm cell)`,

@@ -364,7 +364,8 @@ export class Runtime {
         cell: cellUsable,
         ...(reserved ? { reserved } : {}),
       });
-    trace.mark('take');
+    // A take whose slot had no warm cell (init is moved in) shows as a phase of its own.
+    trace.mark(pooled && !pooled.cell ? 'take.nocell' : 'take');
     const cgroup = pooled ? pooled.manager : cgroupPath ? factory?.(cgroupPath) : undefined;
     const named = cgroupPath && cgroup && !this.opts.cgroups ? namedCgroupDirs(cgroupPath) : [];
     let plan: Plan;
