@@ -200,7 +200,11 @@ export class CgroupPool {
    */
   async take(
     resources: LinuxResources,
-    opts: { cell?: boolean /** A slot reserve() handed out. */; reserved?: CgroupPath } = {},
+    opts: {
+      cell?: boolean;
+      /** A slot reserve() handed out (flat pools). */
+      reserved?: CgroupPath;
+    } = {},
   ): Promise<PooledCgroup> {
     if (this.closed) throw new Error('cgroup pool: closed');
     const key = shapeKey(resources);
