@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { describeFrameError, TerminalClientFrame, TerminalOpen, TerminalServerFrame } from './terminal.ts';
+import {
+  describeFrameError,
+  ShellSessionKill,
+  TerminalClientFrame,
+  TerminalOpen,
+  TerminalServerFrame,
+} from './terminal.ts';
 
 describe('terminal frames', () => {
   const shell = { type: 'open', kind: 'shell', name: 'lab', cols: 80, rows: 24, actor: 'cli:me' };
@@ -18,10 +24,25 @@ describe('terminal frames', () => {
     [{ ...shell, term: 'x; rm -rf /' }, 'term: must be a terminal type'],
     [{ ...shell, extra: 1 }, 'extra'],
     [{ ...shell, kind: 'console', command: ['sh'] }, 'command'],
+    [{ ...shell, kind: 'attach' }, 'session:'],
+    [{ ...shell, kind: 'attach', session: '3F9A2C1B' }, 'session: must be a session id of 8 hex digits'],
+    [{ ...shell, kind: 'attach', session: '3f9a2c1b', command: ['sh'] }, 'command'],
+    [{ ...shell, kind: 'attach', session: '3f9a2c1b', scrollbackBytes: -1 }, 'scrollbackBytes'],
   ])('refuses %j naming the field', (frame, message) => {
     const r = TerminalOpen.safeParse(frame);
     expect(r.success).toBe(false);
     if (!r.success) expect(describeFrameError(r.error)).toContain(message);
+  });
+
+  it('takes an attach frame to a session by id, replaying all it keeps unless told', () => {
+    expect(TerminalOpen.parse({ ...shell, kind: 'attach', session: '3f9a2c1b' })).toMatchObject({
+      session: '3f9a2c1b',
+      scrollbackBytes: 16 << 20,
+    });
+    expect(TerminalServerFrame.parse({ type: 'ready', pid: 7, session: '3f9a2c1b' })).toMatchObject({
+      session: '3f9a2c1b',
+    });
+    expect(ShellSessionKill.safeParse({ name: 'lab', session: '../x', actor: 'a' }).success).toBe(false);
   });
 
   it('takes resizes within bounds only', () => {
