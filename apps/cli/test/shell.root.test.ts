@@ -555,7 +555,32 @@ describe('a berthd killed with a shell open', () => {
       expect(JSON.parse(await ok('inspect', 'box')).state).toBe('running');
     } finally {
       await again?.stop();
+      // The file's own berthd again, for the tests after this one.
+      await agent.restart();
     }
+  });
+});
+
+describe('a restarted berthd', () => {
+  it('adopts the session of a frozen container without waiting for it', async () => {
+    const { term, output, session } = terminal(shellOpen());
+    const id = await session;
+    term.write('echo frozen-$((2*21))\r');
+    await until('the output', async () => output().includes('frozen-42'));
+    term.close();
+    await term.ended;
+    await ok('freeze', 'box');
+    try {
+      await agent.restart();
+      expect(agent.berthd?.stderr()).toMatch(new RegExp(`shell sessions adopted: (.*, )?${id}`));
+      expect((await sessionsOf('box')).map((x) => x.id)).toEqual([id]);
+    } finally {
+      await ok('unfreeze', 'box');
+    }
+    const viewer = terminal(attachOpen(id));
+    await until('the replay', async () => viewer.output().includes('frozen-42'));
+    viewer.term.write('exit 6\r');
+    expect((await viewer.term.ended).exitCode).toBe(6);
   });
 });
 

@@ -203,7 +203,10 @@ export class ShellSessions {
     const row = await svc.get(name);
     const shells = [...this.live.values()].filter((s) => s.rec.containerId === row.id && !s.ended);
     const infos = await Promise.all(
-      shells.map(async (s) => ({ s, info: await this.d.runtime.sessionInfo(s.rec.socket) })),
+      shells.map(async (s) => ({
+        s,
+        info: await this.d.runtime.sessionInfo(s.rec.socket).catch(() => undefined),
+      })),
     );
     return infos
       .map(({ s, info }) => ({
@@ -245,7 +248,10 @@ export class ShellSessions {
         rmSync(file, { force: true });
         continue;
       }
-      const info = await this.d.runtime.sessionInfo(rec.socket);
+      // One that does not answer lives (in a frozen container): adopted all the same.
+      const info = await this.d.runtime
+        .sessionInfo(rec.socket)
+        .catch(() => ({ lastIoMs: Date.now(), exited: false }));
       if (info && !info.exited) {
         const shell = this.track(rec, info.lastIoMs);
         // Nobody is attached after a restart: the idle clock runs from the last detach.

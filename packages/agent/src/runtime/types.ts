@@ -108,7 +108,8 @@ export interface ContainerRuntime {
   attachSession(
     socket: string,
   ): Promise<TerminalStream & { scrollback: Buffer; live(onData: (chunk: Buffer) => void): void }>;
-  /** What a session says of itself; undefined when it is gone. */
+  /** What a session says of itself; undefined when it is gone; rejects when it lives but
+   * does not answer (its container is frozen). */
   sessionInfo(
     socket: string,
   ): Promise<{ output: number; lastIoMs: number; attached: number; exited: boolean } | undefined>;

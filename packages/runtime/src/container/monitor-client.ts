@@ -152,15 +152,30 @@ export interface SessionInfo {
   exited: boolean;
 }
 
-/** What a resumable exec session says of itself; undefined when it is gone. */
-export async function sessionInfo(sock: string): Promise<SessionInfo | undefined> {
+/**
+ * What a resumable exec session says of itself; undefined when it is gone. Rejects when it
+ * does not answer within `timeoutMs` (it lives, but cannot run: its container is frozen).
+ */
+export async function sessionInfo(sock: string, timeoutMs = 2000): Promise<SessionInfo | undefined> {
   let s: Socket;
   try {
     s = await open(sock, 'I');
   } catch {
     return undefined;
   }
-  const m = /^info (\d+) (-?\d+) (\d+) (\d+)/.exec((await readAll(s)).trim());
+  let timer: NodeJS.Timeout | undefined;
+  const reply = await Promise.race([
+    readAll(s),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (reply === undefined) {
+    s.destroy();
+    throw new RuntimeError('EXEC_FAILED', `the session at ${sock} did not answer within ${timeoutMs} ms`);
+  }
+  const m = /^info (\d+) (-?\d+) (\d+) (\d+)/.exec(reply.trim());
   return m
     ? { output: Number(m[1]), lastIoMs: Number(m[2]), attached: Number(m[3]), exited: m[4] !== '0' }
     : undefined;
