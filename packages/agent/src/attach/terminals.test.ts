@@ -112,7 +112,7 @@ describe('the terminal websocket', () => {
     expect(sessions[0]!.hungUp).toBe(false);
   });
 
-  it('hangs the session up when the client goes away first', async () => {
+  it('hangs the session up (detaches) when the client goes away first', async () => {
     const socketPath = await serve(async () => {
       const s = new EchoSession();
       sessions.push(s);
@@ -128,6 +128,48 @@ describe('the terminal websocket', () => {
     await term.ended;
     for (let i = 0; i < 50 && !sessions[0]!.hungUp; i++) await new Promise((r) => setTimeout(r, 10));
     expect(sessions[0]!.hungUp).toBe(true);
+  });
+
+  it('abandons (not hangs up) a terminal whose client went away before it was ready', async () => {
+    let abandoned = false;
+    let opening!: () => void;
+    const isOpening = new Promise<void>((r) => {
+      opening = r;
+    });
+    const socketPath = await serve(async () => {
+      opening();
+      await new Promise((r) => setTimeout(r, 100));
+      const s = new EchoSession();
+      sessions.push(s);
+      return Object.assign(s, {
+        abandon: () => {
+          abandoned = true;
+        },
+      });
+    });
+    const term = openTerminal({ socketPath }, shell, { onOutput: () => {} });
+    await isOpening;
+    term.close();
+    await term.ended;
+    for (let i = 0; i < 50 && !abandoned; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(abandoned).toBe(true);
+    expect(sessions[0]!.hungUp).toBe(false);
+  });
+
+  it("ends with the code and sentence of the session's own failure", async () => {
+    const socketPath = await serve(async () =>
+      Object.assign(new EchoSession(), {
+        run: async () => {
+          throw new AgentError('CONFLICT', 'shell session 3f9a2c1b ended: its container lab stopped');
+        },
+      }),
+    );
+    const end = await openTerminal({ socketPath }, shell, { onOutput: () => {} }).ended;
+    expect(end.error).toEqual({
+      code: 'CONFLICT',
+      message: 'shell session 3f9a2c1b ended: its container lab stopped',
+    });
+    expect(end.closeCode).toBe(1000);
   });
 
   it("passes a refusal's code and sentence on, and opens nothing for a bad open frame", async () => {
