@@ -268,6 +268,12 @@ describe('berth shell', () => {
     expect(r.code).toBe(0);
     const m = /berth shell box --attach ([0-9a-f]{8})/.exec(r.stdout + r.stderr);
     expect(m).not.toBeNull();
+    const viaP = await underPty(
+      ['shell', 'box', '--attach', m![1]!, '--detach-key', 'ctrl-p'],
+      [{ wait: /kept-25/ }, 'echo p-$((1+1))\r', { wait: /p-2/ }, '\x10'],
+    );
+    expect(viaP.code).toBe(0);
+    expect(viaP.stdout + viaP.stderr).toContain(`berth shell box --attach ${m![1]}`);
     const again = terminal(attachOpen(m![1]!));
     await until('the replay', async () => again.output().includes('kept-25'));
     again.term.write('exit 3\r');
@@ -276,6 +282,9 @@ describe('berth shell', () => {
   });
 
   it('refuses bad session ids by name, and unknown ones with a clear sentence', async () => {
+    expect((await berth('shell', 'box', '--detach-key', 'alt-x')).stderr).toMatch(
+      /invalid --detach-key: "alt-x"/,
+    );
     const bad = await berth('shell', 'box', '--attach', 'zz');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/invalid --attach: "zz" must be a session id of 8 hex digits/);

@@ -15,6 +15,22 @@ import type { GlobalOptions } from '../program.ts';
 /** Ctrl-] detaches (as telnet and virsh console do); the container, or the shell, runs on. */
 export const DETACH_KEY = 0x1d;
 
+/** --detach-key: "ctrl-X" (a letter or one of @[\\]^_) or "none" → the byte, or undefined. */
+export function parseDetachKey(value: string): number | undefined {
+  if (value === 'none') return undefined;
+  const m = /^ctrl-([a-z@[\\\]^_])$/i.exec(value);
+  if (!m)
+    throw new UsageError(
+      `invalid --detach-key: "${value}" must be ctrl-<letter>, ctrl-] (and @ [ \\ ^ _) or none`,
+    );
+  return m[1]!.toUpperCase().charCodeAt(0) & 0x1f;
+}
+
+const detachKeyOption = () =>
+  new Option('--detach-key <key>', 'the key that detaches: ctrl-<letter>, ctrl-] … or none').default(
+    'ctrl-]',
+  );
+
 const collect = (value: string, prev: string[] = []) => [...prev, value];
 
 /** An error the agent sent in an error frame; its code decides the exit status (see berth.ts). */
@@ -35,15 +51,15 @@ function size(): { cols: number; rows: number } {
 async function relay(
   socket: string,
   open: TerminalOpen,
-  o: { detachKey: boolean; onDetach?: () => void; onReady?: (info: { session?: string }) => void },
+  o: { detachKey: number | undefined; onDetach?: () => void; onReady?: (info: { session?: string }) => void },
 ): Promise<number> {
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
   let term: TerminalConnection | undefined;
   let detached = false;
   const onInput = (chunk: Buffer) => {
-    if (o.detachKey && raw) {
-      const at = chunk.indexOf(DETACH_KEY);
+    if (o.detachKey !== undefined && raw) {
+      const at = chunk.indexOf(o.detachKey);
       if (at >= 0) {
         if (at > 0) term?.write(chunk.subarray(0, at));
         detached = true;
@@ -103,6 +119,7 @@ export function terminalCommands(): Command[] {
     .option('-a, --attach <id>', 'attach to a running session (several clients may be attached at once)')
     .option('--kill <id>', 'end a session (its shell and everything it started)')
     .option('--scrollback <bytes>', 'with --attach: bytes of earlier output to show first')
+    .addOption(detachKeyOption())
     .addOption(
       new Option('--format <format>', 'output format of --list').choices(['text', 'json']).default('text'),
     )
@@ -118,6 +135,7 @@ export function terminalCommands(): Command[] {
           attach?: string;
           kill?: string;
           scrollback?: string;
+          detachKey: string;
           format: 'text' | 'json';
         },
         cmd: Command,
@@ -146,6 +164,7 @@ export function terminalCommands(): Command[] {
           return;
         }
         let session = o.attach !== undefined ? sessionId(o.attach, '--attach') : undefined;
+        const detachKey = parseDetachKey(o.detachKey);
         const tty = process.stdin.isTTY === true;
         process.exitCode = await relay(
           socket,
@@ -177,7 +196,7 @@ export function terminalCommands(): Command[] {
                 actor: actor(),
               },
           {
-            detachKey: true,
+            detachKey,
             onReady: (info) => {
               session ??= info.session;
             },
@@ -198,9 +217,14 @@ export function terminalCommands(): Command[] {
     )
     .argument('<name>')
     .option('--scrollback <bytes>', 'bytes of earlier output to show first', '65536')
-    .action(async (name: string, o: { scrollback: string }, cmd: Command) => {
+    .addOption(detachKeyOption())
+    .action(async (name: string, o: { scrollback: string; detachKey: string }, cmd: Command) => {
       const { socket } = cmd.optsWithGlobals<GlobalOptions>();
-      if (process.stdin.isTTY) process.stderr.write(`attached to ${name}'s console; Ctrl-] detaches\r\n`);
+      const detachKey = parseDetachKey(o.detachKey);
+      if (process.stdin.isTTY)
+        process.stderr.write(
+          `attached to ${name}'s console; ${detachKey !== undefined ? `${o.detachKey} detaches` : 'no detach key'}\r\n`,
+        );
       process.exitCode = await relay(
         socket,
         {
@@ -212,7 +236,7 @@ export function terminalCommands(): Command[] {
           actor: actor(),
         },
         {
-          detachKey: true,
+          detachKey,
           onDetach: () => {
             if (process.stdin.isTTY) process.stderr.write(`\r\ndetached from ${name}'s console\r\n`);
           },
