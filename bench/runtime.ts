@@ -122,7 +122,7 @@ const libRun = (rt: Runtime, b: string, c: typeof plainConfig, phaseKey?: string
   };
   const r = await rt.run(id(), { bundle: b, config: c, trace: { mark } });
   if (r.code !== 0) throw new Error(`library run: exit ${r.code}`);
-  mark('exit+delete');
+  mark('rest');
   if (phaseKey) {
     const m = phases.get(phaseKey) ?? new Map<string, number[]>();
     phases.set(phaseKey, m);
@@ -225,7 +225,9 @@ try {
   console.log(
     '\n(crun and runc run Berth defaults with the same limits; crun minimal rows: the minimal bundle)',
   );
-  console.log("\nthe library's phases (medians, ms; launch: until the monitor's ok, exit+delete: the rest)");
+  console.log(
+    "\nthe library's phases (medians, ms; launch: until the monitor's ok, exited: until its exit report)",
+  );
   for (const [key, m] of phases)
     console.log(
       `  ${key.padEnd(24)}${[...m].map(([k, v]) => `${k} ${median(v.slice(-rounds)).toFixed(2)}`).join('  ')}`,

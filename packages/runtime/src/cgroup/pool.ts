@@ -89,6 +89,8 @@ export interface PooledCgroup {
 interface Slot {
   path: CgroupPath;
   manager: CgroupManager;
+  /** Its cgroup.procs files, worked out once when it is made (not at take time). */
+  procs?: string[];
   /** Key of the limits written into it (undefined: none yet). */
   shape?: string;
   cell?: string;
@@ -302,7 +304,8 @@ export class CgroupPool {
     const cell = this.handed.get(path) ?? (typeof target === 'string' ? undefined : target.cell);
     this.handed.delete(path);
     if (cell) this.o.cells?.discardCell(cell);
-    return this.removeLater(typeof target === 'string' ? this.o.manager(path) : target.manager, path);
+    // A path's manager is made once the removal runs (after the caller's turn), not here.
+    return this.removeLater(typeof target === 'string' ? () => this.o.manager(path) : target.manager, path);
   }
 
   /** Stops refilling, removes the ready slots and waits for every removal; the pool's directory goes when empty. */
@@ -325,7 +328,9 @@ export class CgroupPool {
   }
 
   private procsFiles(slot: Slot): string[] {
-    return [...slot.manager.procsFiles(), ...this.named.map((m) => join(m, slot.path, 'cgroup.procs'))];
+    if (slot.procs) return slot.procs;
+    slot.procs = [...slot.manager.procsFiles(), ...this.named.map((m) => join(m, slot.path, 'cgroup.procs'))];
+    return slot.procs;
   }
 
   private async make(resources: LinuxResources | undefined, withCell: boolean): Promise<Slot> {
@@ -337,6 +342,7 @@ export class CgroupPool {
     try {
       await manager.create();
       for (const m of this.named) this.o.fs.mkdir(join(m, path));
+      this.procsFiles(slot);
       if (resources) {
         await manager.apply(resources);
         slot.shape = shapeKey(resources);
@@ -357,10 +363,11 @@ export class CgroupPool {
     void this.removeLater(slot.manager, slot.path);
   }
 
-  private removeLater(manager: CgroupManager, path: CgroupPath): Promise<void> {
+  private removeLater(managerOf: CgroupManager | (() => CgroupManager), path: CgroupPath): Promise<void> {
     const p = (async () => {
       await this.removals.get(path);
       await new Promise((r) => setImmediate(r));
+      const manager = typeof managerOf === 'function' ? managerOf() : managerOf;
       await manager.destroy().catch(() => {});
       for (const m of this.named) await this.rmTree(join(m, path));
       // The last container of an earlier owner's pool (one that outlived a restart): its

@@ -613,9 +613,12 @@ export class Runtime {
     const exited = this.exits.get(id)!;
     this.exits.delete(id);
     try {
-      return await exited;
+      const exit = await exited;
+      o.trace?.mark('exited');
+      return exit;
     } finally {
       if (!o.keep) await this.delete(id, true);
+      o.trace?.mark('delete');
     }
   }
 
