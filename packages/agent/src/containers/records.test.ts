@@ -66,6 +66,7 @@ test('a create, a start and an exit written by statements read back through Pris
   expect(await records.byId(container.id)).toEqual(stopped);
   expect(await records.byName('lab')).toEqual(stopped);
   expect(await records.configContaining('{}')).toEqual([stopped]);
+  expect(await records.all()).toEqual([stopped]);
   expect(await records.configContaining('"network":"container:lab"')).toEqual([]);
   expect(await records.withSpec(container.id)).toEqual({ ...stopped, spec: '{"ociVersion":"1.0.2"}' });
 

@@ -56,6 +56,7 @@ export class ContainerRecords {
     | 'idBases'
     | 'byId'
     | 'byName'
+    | 'all'
     | 'configContaining'
     | 'withSpec'
     | 'deleting'
@@ -80,6 +81,7 @@ export class ContainerRecords {
       idBases: prep('SELECT "idBase" FROM "Container" WHERE "idBase" IS NOT NULL').pluck(),
       byId: prep('SELECT * FROM "Container" WHERE "id" = ?'),
       byName: prep('SELECT * FROM "Container" WHERE "name" = ?'),
+      all: prep('SELECT * FROM "Container" ORDER BY "name"'),
       configContaining: prep('SELECT * FROM "Container" WHERE instr("config", ?) > 0'),
       withSpec: prep(
         'SELECT c.*, s."spec" AS "_spec" FROM "Container" c LEFT JOIN "ContainerSpec" s ON s."containerId" = c."id" WHERE c."id" = ?',
@@ -124,6 +126,11 @@ export class ContainerRecords {
       const r = this.s.byName.get(name) as Row | undefined;
       return r ? recordOf(r) : undefined;
     });
+  }
+
+  /** Every container, by name. */
+  all(): Promise<ContainerRecord[]> {
+    return this.sql.read(() => (this.s.all.all() as Row[]).map(recordOf));
   }
 
   /** The containers whose config (JSON text) contains `text`. */

@@ -105,7 +105,7 @@ export class ContainerService {
   }
 
   async list(): Promise<ContainerInfo[]> {
-    const rows = await this.d.db.container.findMany({ orderBy: { name: 'asc' } });
+    const rows = await this.records.all();
     return rows.map((r) => this.info(r));
   }
 
