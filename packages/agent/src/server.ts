@@ -7,7 +7,6 @@ import { dirname, join } from 'node:path';
 import type { AgentPolicy } from '@berth/contracts';
 import { type CgroupLayout, detectHostCgroupLayout } from '@berth/runtime/cgroup';
 import { defaultSeccompProfile } from '@berth/runtime/seccomp';
-import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { endOrphanShells, openConsole } from './attach/sessions.ts';
 import { ShellSessions } from './attach/shells.ts';
 import { terminalServer } from './attach/terminals.ts';
@@ -20,6 +19,7 @@ import { type AgentDb, openAgentDb } from './db/index.ts';
 import { EventLog } from './events/log.ts';
 import { GroupService } from './groups/service.ts';
 import { hostService } from './host/facts.ts';
+import { trpcHandler } from './http.ts';
 import { handleImageArchives } from './images/http.ts';
 import { imagesService } from './images/service.ts';
 import { feedMetrics } from './metrics/feed.ts';
@@ -218,7 +218,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     shells,
   };
 
-  const handler = createHTTPHandler({
+  const handler = trpcHandler({
     router: agentRouter,
     basePath: '/trpc/',
     createContext: () => context,

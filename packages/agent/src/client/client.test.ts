@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostFacts } from '@berth/contracts';
 import { TRPCClientError } from '@trpc/client';
-import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentContext } from '../context.ts';
+import { trpcHandler } from '../http.ts';
 import { agentRouter } from '../router.ts';
 import { AgentUnreachableError, createAgentClient } from './index.ts';
 
@@ -39,8 +39,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 // Only the services a test calls; the others are absent (a call to one fails the test).
 async function serve(socketPath: string, services: Partial<AgentContext>): Promise<Server> {
   const context = services as AgentContext;
+  // berthd's own handler (../http.ts): whole replies for queries and mutations, tRPC's for SSE.
   const server = createServer(
-    createHTTPHandler({ router: agentRouter, basePath: '/trpc/', createContext: () => context }),
+    trpcHandler({ router: agentRouter, basePath: '/trpc/', createContext: () => context }),
   );
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   return server;
@@ -59,6 +60,44 @@ describe('over a live socket', () => {
     const server = await serve(socketPath, { host: { facts: async () => facts } });
     try {
       expect(await createAgentClient({ socketPath }).host.facts.query()).toEqual(facts);
+    } finally {
+      await stop(server);
+    }
+  });
+
+  it('answers queries asked together (one batched request) each with its own reply', async () => {
+    const socketPath = join(dir, 'berthd.sock');
+    let n = 0;
+    const server = await serve(socketPath, {
+      host: { facts: async () => ({ ...facts, hostname: `host-${++n}` }) },
+    });
+    try {
+      const client = createAgentClient({ socketPath });
+      const got = await Promise.all([client.host.facts.query(), client.host.facts.query()]);
+      expect(got.map((f) => f.hostname).sort()).toEqual(['host-1', 'host-2']);
+    } finally {
+      await stop(server);
+    }
+  });
+
+  it('replies with a Content-Length, in one piece (not chunked)', async () => {
+    const socketPath = join(dir, 'berthd.sock');
+    const server = await serve(socketPath, { host: { facts: async () => facts } });
+    try {
+      const reply = await new Promise<{ headers: Record<string, unknown>; body: string }>(
+        (resolve, reject) => {
+          const req = request({ socketPath, path: '/trpc/host.facts', method: 'GET' }, (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (c: string) => (body += c));
+            res.on('end', () => resolve({ headers: res.headers, body }));
+          });
+          req.on('error', reject);
+          req.end();
+        },
+      );
+      expect(reply.headers['transfer-encoding']).toBeUndefined();
+      expect(Number(reply.headers['content-length'])).toBe(Buffer.byteLength(reply.body));
+      expect(JSON.parse(reply.body).result.data.hostname).toBe('test-host');
     } finally {
       await stop(server);
     }
