@@ -65,6 +65,7 @@ describe('lifecycle', () => {
       'container.deleted lab bob',
     ]);
     expect(existsSync(join(dir, 'roots', c.id))).toBe(false);
+    expect(existsSync(svc.dir(c.id))).toBe(false);
   });
 
   it('creates and starts in one call: running, created then started in the log, no intent left', async () => {

@@ -12,6 +12,7 @@ import {
   renameSync,
   rmSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type AgentPolicy,
@@ -404,7 +405,8 @@ export class ContainerService {
     if (this.d.runtime.state(id)) await this.d.runtime.delete(id, true).catch(() => {});
     await this.d.networks?.detach(id).catch(() => {});
     await this.d.images.removeRoot(id);
-    rmSync(this.dir(id), { recursive: true, force: true });
+    // In the thread pool: a state dir's removal blocked every other caller for milliseconds.
+    await rm(this.dir(id), { recursive: true, force: true });
     await this.d.db.container.deleteMany({ where: { id } });
   }
 
@@ -745,7 +747,8 @@ export class ContainerService {
     if (this.d.runtime.state(id)) await this.d.runtime.delete(id, true);
     await this.d.networks?.detach(id);
     await this.d.images.removeRoot(id);
-    rmSync(this.dir(id), { recursive: true, force: true });
+    // In the thread pool: a state dir's removal blocked every other caller for milliseconds.
+    await rm(this.dir(id), { recursive: true, force: true });
     const remove = () => this.records.remove(id, intentId);
     if (event) await this.d.events.commitSql(remove, [event]);
     else await this.records.sql.transaction(remove);
