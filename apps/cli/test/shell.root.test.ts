@@ -224,17 +224,24 @@ describe('berth shell', () => {
     // Two viewers at once see the same output; the one that types sets the size.
     const a = terminal(attachOpen(id));
     const b = terminal({ ...attachOpen(id), cols: 70, rows: 20 });
-    await Promise.all([a.session, b.session]);
-    expect((await sessionsOf('box'))[0]?.attached).toBe(2);
+    // A third only watches: what it types goes nowhere, its size counts for nothing.
+    const c = terminal({ ...attachOpen(id), readOnly: true, cols: 50, rows: 10 });
+    await Promise.all([a.session, b.session, c.session]);
+    expect((await sessionsOf('box'))[0]?.attached).toBe(3);
+    c.term.write('echo nope-$((1+1))\r');
+    await new Promise((r) => setTimeout(r, 300));
     b.term.write('stty size; echo both-$((2*3))\r');
     await until('both viewers see it', async () => /both-6/.test(a.output()) && /both-6/.test(b.output()));
     await until('the size of the viewer that typed', async () => /20 70/.test(a.output()));
     // Each byte once: the replay and the live output meet without an overlap.
     expect(a.output().match(/both-6/g)).toHaveLength(1);
     expect(b.output().match(/both-6/g)).toHaveLength(1);
+    await until('the watcher sees it too', async () => /both-6/.test(c.output()));
+    expect(a.output() + c.output()).not.toContain('nope');
     a.term.close();
     b.term.close();
-    await Promise.all([a.term.ended, b.term.ended]);
+    c.term.close();
+    await Promise.all([a.term.ended, b.term.ended, c.term.ended]);
     const events = await createAgentClient({ socketPath: socketPath() }).event.list.query({ subject: 'box' });
     const kinds = events.filter((e) => e.data.session === id).map((e) => `${e.kind}:${e.actor}`);
     expect(kinds).toContain('container.shell-opened:test:shell');

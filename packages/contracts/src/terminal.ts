@@ -90,6 +90,8 @@ export const ShellAttach = TerminalSize.extend({
     .min(0)
     .max(16 << 20)
     .default(16 << 20),
+  /** Watch only: this client's input and size are ignored (a teammate looking on). */
+  readOnly: z.boolean().default(false),
   actor: Actor,
 }).strict();
 

@@ -119,6 +119,7 @@ export function terminalCommands(): Command[] {
     .option('-a, --attach <id>', 'attach to a running session (several clients may be attached at once)')
     .option('--kill <id>', 'end a session (its shell and everything it started)')
     .option('--scrollback <bytes>', 'with --attach: bytes of earlier output to show first')
+    .option('--read-only', 'with --attach: watch only (what you type is not sent)')
     .addOption(detachKeyOption())
     .addOption(
       new Option('--format <format>', 'output format of --list').choices(['text', 'json']).default('text'),
@@ -135,6 +136,7 @@ export function terminalCommands(): Command[] {
           attach?: string;
           kill?: string;
           scrollback?: string;
+          readOnly?: boolean;
           detachKey: string;
           format: 'text' | 'json';
         },
@@ -145,6 +147,8 @@ export function terminalCommands(): Command[] {
         if (modes > 1) throw new UsageError('choose one of --list, --attach and --kill');
         if (modes > 0 && (command.length > 0 || o.user || o.workdir || o.env))
           throw new UsageError('a command, --user, --workdir and --env are for a new shell only');
+        if ((o.readOnly || o.scrollback !== undefined) && o.attach === undefined)
+          throw new UsageError('--read-only and --scrollback go with --attach');
         const sessionId = (value: string, option: string) => {
           const parsed = ShellSessionId.safeParse(value);
           if (!parsed.success)
@@ -178,6 +182,7 @@ export function terminalCommands(): Command[] {
                 ...(o.scrollback !== undefined
                   ? { scrollbackBytes: parseNumber(o.scrollback, 'scrollback') }
                   : {}),
+                readOnly: o.readOnly === true,
                 actor: actor(),
               }
             : {

@@ -168,7 +168,10 @@ export class ShellSessions {
     let viewer: TerminalSession;
     try {
       // The first attach starts the command.
-      viewer = await this.viewer(shell, { cols: o.cols, rows: o.rows }, o.actor, Number.MAX_SAFE_INTEGER);
+      viewer = await this.viewer(shell, { cols: o.cols, rows: o.rows }, o.actor, {
+        scrollbackBytes: Number.MAX_SAFE_INTEGER,
+        readOnly: false,
+      });
     } catch (e) {
       this.signal(shell, 'SIGKILL');
       throw conflict(`shell in ${row.name} failed: ${(e as Error).message}`);
@@ -193,8 +196,11 @@ export class ShellSessions {
   async attach(svc: ContainerService, o: z.output<typeof ShellAttach>): Promise<TerminalSession> {
     const row = await svc.get(o.name);
     const shell = this.find(row.id, row.name, o.session);
-    const viewer = await this.viewer(shell, { cols: o.cols, rows: o.rows }, o.actor, o.scrollbackBytes);
-    await this.event('container.shell-attached', o.actor, shell.rec, { viewers: shell.viewers.size });
+    const viewer = await this.viewer(shell, { cols: o.cols, rows: o.rows }, o.actor, o);
+    await this.event('container.shell-attached', o.actor, shell.rec, {
+      viewers: shell.viewers.size,
+      readOnly: o.readOnly,
+    });
     return viewer;
   }
 
@@ -399,7 +405,7 @@ export class ShellSessions {
     shell: LiveShell,
     size: TerminalSize,
     actor: string,
-    scrollbackBytes: number,
+    { scrollbackBytes, readOnly }: { scrollbackBytes: number; readOnly: boolean },
   ): Promise<TerminalSession> {
     const stream = await this.d.runtime.attachSession(shell.rec.socket);
     let finish: (end: number | AgentError) => void = () => {};
@@ -414,8 +420,9 @@ export class ShellSessions {
       shell.rec.detachedAt = null;
       this.save(shell.rec);
     }
-    // Alone, a viewer's terminal sets the size at once; beside others, once it types.
-    if (shell.viewers.size === 1) {
+    // Alone, a viewer's terminal sets the size at once; beside others, once it types (one
+    // that only watches, never).
+    if (shell.viewers.size === 1 && !readOnly) {
       shell.writer = v;
       this.applySize(shell, size, stream);
     }
@@ -470,6 +477,7 @@ export class ShellSessions {
         return end;
       },
       input: (data) => {
+        if (readOnly) return;
         shell.lastActivityMs = Date.now();
         if (shell.writer !== v) {
           shell.writer = v;
@@ -479,6 +487,7 @@ export class ShellSessions {
       },
       resize: (s) => {
         v.size = s;
+        if (readOnly) return;
         if (shell.writer === v || shell.viewers.size === 1) this.applySize(shell, s, stream);
       },
       pause: () => stream.socket.pause(),
