@@ -225,7 +225,7 @@ describe('berth shell', () => {
     const a = terminal(attachOpen(id));
     const b = terminal({ ...attachOpen(id), cols: 70, rows: 20 });
     // A third only watches: what it types goes nowhere, its size counts for nothing.
-    const c = terminal({ ...attachOpen(id), readOnly: true, cols: 50, rows: 10 });
+    const c = terminal({ ...(attachOpen(id) as Extract<TerminalOpen, { kind: 'attach' }>), readOnly: true });
     await Promise.all([a.session, b.session, c.session]);
     expect((await sessionsOf('box'))[0]?.attached).toBe(3);
     c.term.write('echo nope-$((1+1))\r');
