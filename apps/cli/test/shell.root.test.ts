@@ -316,6 +316,10 @@ describe('berth shell', () => {
       const ps = await containerProcesses('box');
       return ps.some((l) => l.includes('sleep 4747')) && ps.some((l) => l.includes('sleep 4848'));
     });
+    // Its reaper shows as such in the container, without a path of the host.
+    const ps = (await containerProcesses('box')).join('\n');
+    expect(ps).toMatch(/^\d+ +S +berth-reaper$/m);
+    expect(ps).not.toContain('berth-helper');
     const before = await zombies('box');
     await ok('shell', 'box', '--kill', id);
     await term.ended;

@@ -617,6 +617,29 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   return 0;
 }
 
+/* Our arguments (the helper's host path) become "berth-reaper", which is what the container's
+ * ps shows of us; their bounds come from /proc/self/stat (arg_start, arg_end: fields 48, 49). */
+static void hide_args(void) {
+  char buf[2048];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  unsigned long start = 0, end = 0;
+  /* at each turn p + 1 is where field `field` starts (3: the state, after the name) */
+  for (int field = 3; p && field <= 49; field++) {
+    p = strchr(p + 1, ' ');
+    if (p && field == 48) start = strtoul(p + 1, NULL, 10);
+    if (p && field == 49) end = strtoul(p + 1, NULL, 10);
+  }
+  if (!start || end <= start + 1) return;
+  memset((void *)start, 0, end - start);
+  snprintf((char *)start, end - start, "berth-reaper");
+}
+
 /* In the child of a resumable exec session, in the container's PID namespace: forks the
  * process (which returns, to become it) and stays as its reaper: every orphan of the
  * process's tree is reparented here and waited for. The process's wait status goes to the
@@ -634,6 +657,7 @@ static void reaper(int ep[2]) {
   syscall(SYS_close_range, 4, ~0U, 0);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   prctl(PR_SET_NAME, "berth-reaper", 0, 0, 0);
+  hide_args();
   int st, main_st = 0, main_done = 0;
   pid_t w;
   while ((w = waitpid(-1, &st, 0)) > 0 || errno == EINTR)
