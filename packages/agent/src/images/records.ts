@@ -1,6 +1,7 @@
 import type { Digest, ImageRecord, ImageRecordStore } from '@berth/runtime/image';
 import { ImageRecordSchema } from '@berth/runtime/image';
-import type { AgentDb } from '../db/index.ts';
+import type Database from 'better-sqlite3';
+import { type AgentDb, sqlOf } from '../db/index.ts';
 
 // The image library's records, kept in the agent's database (tables Image and ImageTag) so
 // they live beside the containers that use them. A reference points at one image at a time:
@@ -9,6 +10,9 @@ import type { AgentDb } from '../db/index.ts';
 // it was just pulled or imported as); untag() removes them.
 
 export class PrismaImageRecordStore implements ImageRecordStore {
+  /** The lookups every container create makes (its image by reference), prepared once. */
+  private lookups?: { byReference: Database.Statement; references: Database.Statement };
+
   constructor(private readonly db: AgentDb) {}
 
   async list(): Promise<ImageRecord[]> {
@@ -22,11 +26,22 @@ export class PrismaImageRecordStore implements ImageRecordStore {
   }
 
   async byReference(reference: string): Promise<ImageRecord | undefined> {
-    const tag = await this.db.imageTag.findUnique({
-      where: { reference },
-      include: { image: { include: { references: true } } },
+    // Asked by every container create: two statements instead of Prisma's nested include
+    // (1-2 ms of a create here).
+    const sql = sqlOf(this.db);
+    this.lookups ??= {
+      byReference: sql.connection.prepare(
+        'SELECT i."digest", i."record" FROM "ImageTag" t JOIN "Image" i ON i."digest" = t."digest" WHERE t."reference" = ?',
+      ),
+      references: sql.connection.prepare('SELECT "reference" FROM "ImageTag" WHERE "digest" = ?').pluck(),
+    };
+    const { byReference, references } = this.lookups;
+    return sql.read(() => {
+      const row = byReference.get(reference) as { digest: string; record: string } | undefined;
+      if (!row) return undefined;
+      const refs = (references.all(row.digest) as string[]).map((r) => ({ reference: r }));
+      return toRecord({ ...row, references: refs });
     });
-    return tag ? toRecord(tag.image) : undefined;
   }
 
   async save(record: ImageRecord): Promise<void> {
