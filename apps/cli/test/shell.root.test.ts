@@ -552,9 +552,14 @@ describe('a berthd killed with a shell open', () => {
     await until('the shell running its command', async () =>
       (await containerProcesses('box')).some((l) => l.includes('sleep 4545')),
     );
+    // Another that ends while berthd is away: its exit status is kept for the next berthd.
+    const brief = terminal(shellOpen({ command: ['sh', '-c', 'sleep 2; exit 9'] }));
+    const briefPid = await brief.pid;
+    const briefId = await brief.session;
     agent.berthd?.child.kill('SIGKILL');
     await term.ended.catch(() => undefined);
     expect(sessionAlive(shellPid)).toBe(true);
+    await until('the brief session over', async () => !sessionAlive(briefPid));
     let again: BerthdProcess | undefined;
     try {
       again = await startBerthd({
@@ -565,6 +570,12 @@ describe('a berthd killed with a shell open', () => {
       });
       expect(again.stderr()).toMatch(new RegExp(`shell sessions adopted: (.*, )?${id}`));
       expect((await sessionsOf('box')).map((x) => [x.id, x.pid, x.attached])).toEqual([[id, shellPid, 0]]);
+      const events = await createAgentClient({ socketPath: socketPath() }).event.list.query({
+        subject: 'box',
+      });
+      expect(
+        events.find((e) => e.kind === 'container.shell-closed' && e.data.session === briefId)?.data,
+      ).toMatchObject({ exitCode: 9, reason: 'ended while berthd was down' });
       expect(again.stderr()).not.toContain('shells left by an earlier berthd ended');
       const viewer = terminal(attachOpen(id));
       await until('the replay', async () => viewer.output().includes('before-kill-42'));

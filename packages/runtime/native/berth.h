@@ -69,6 +69,8 @@ enum plan_type {
   P_CELL = 50,          /* string: run this container in that warm cell (zygote) */
   P_CELL_PREPARE = 51,  /* empty: make a warm cell in the plan's P_CGROUP_PROCS; id = P_REQUEST_ID */
   P_CELL_DISCARD = 52,  /* string: let that warm cell go unused */
+  /* Resumable exec sessions (monitor.c's exec path); numbered apart too. */
+  P_EXIT_FILE = 60,     /* string: exec: the process's exit status is written there (opened before joining) */
 };
 
 #define BERTH_PLAN_MAX (4u << 20)

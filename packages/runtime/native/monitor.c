@@ -66,6 +66,7 @@ struct session {
   uint64_t total;      /* bytes of output so far (ring offsets) */
   int64_t last_io_ms;  /* last output or input, unix ms */
   int exitfd;          /* the reaper's pipe: the process's wait status, or -1 */
+  int exitfile;        /* exec: P_EXIT_FILE, opened before joining the container, or -1 */
   int child_reaped;    /* s->child (the reaper, under exec) has been waited for */
   struct client c[MAX_CLIENTS];
 };
@@ -310,6 +311,12 @@ static void write_exit(struct session *s) {
                      now.tv_nsec / 1000000);
     write_file_atomic(s->dirfd, "exit", json, (size_t)n);
   }
+  if (s->exitfile >= 0) {
+    char json[160];
+    int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d}\n", code, sig);
+    if (pwrite(s->exitfile, json, (size_t)n, 0) < 0 || fsync(s->exitfile) < 0) {
+    }
+  }
   char msg[64];
   snprintf(msg, sizeof msg, "exit %d %d\n", code, sig);
   for (int i = 0; i < MAX_CLIENTS; i++)
@@ -475,7 +482,8 @@ void enter_time_namespace(const struct plan *p, uint64_t flags) {
 
 int monitor_run(struct plan *p, int report_fd, int keep_report) {
   struct session s = {
-      .master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .exitfd = -1, .keep_report = keep_report};
+      .master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .exitfd = -1, .exitfile = -1,
+      .keep_report = keep_report};
   g_report_fd = report_fd;
   pass_fds_hold(p);
   s.notify_sock = listener_connect(p);
@@ -673,7 +681,8 @@ static void reaper(int ep[2]) {
 
 /* exec: join a running container and run one more process in it. */
 int exec_run(struct plan *p, int report_fd) {
-  struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .exitfd = -1, .keep_report = 1};
+  struct session s = {.master = -1, .lfd = -1, .dirfd = -1, .logfd = -1, .sync = -1, .exitfd = -1, .exitfile = -1,
+                      .keep_report = 1};
   g_report_fd = report_fd;
   pass_fds_hold(p);
   s.notify_sock = listener_connect(p); /* on the host's filesystem, before setns */
@@ -695,6 +704,9 @@ int exec_run(struct plan *p, int report_fd) {
   if (resumable) {
     /* A session outlives its caller (berthd restarts, its terminal's ^C): a session of our own. */
     setsid();
+    const char *exit_file = plan_str(p, P_EXIT_FILE);
+    if (exit_file && (s.exitfile = open(exit_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+      die("open %s", exit_file);
     s.ring_size = (size_t)plan_u64(p, P_LOG_MAX, 256u << 10);
     if (s.ring_size < 4096) s.ring_size = 4096;
     if (!(s.ring = malloc(s.ring_size))) die("allocate the scrollback");

@@ -15,7 +15,7 @@ import { resolveUser } from '../containers/service.ts';
 import { mergeEnv } from '../containers/spec.ts';
 import { AgentError, conflict } from '../errors.ts';
 import type { EventLog } from '../events/log.ts';
-import { releaseSessionSocket } from '../runtime/session-socket.ts';
+import { readSessionExit, releaseSessionSocket } from '../runtime/session-socket.ts';
 import type { ContainerRuntime, TerminalStream } from '../runtime/types.ts';
 import { sessionMembers, statFields } from './sessions.ts';
 import type { TerminalSession } from './terminals.ts';
@@ -267,9 +267,11 @@ export class ShellSessions {
         adopted.push(rec.id);
       } else {
         rmSync(file, { force: true });
+        const exit = readSessionExit(rec.socket);
         releaseSessionSocket(rec.socket);
         await this.event('container.shell-closed', rec.actor, rec, {
-          exitCode: null,
+          pid: rec.leader,
+          exitCode: exit ? (exit.signal ? 128 + exit.signal : exit.code) : null,
           reason: 'ended while berthd was down',
         });
         ended.push(rec.id);

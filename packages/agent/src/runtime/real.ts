@@ -8,7 +8,7 @@ import {
   openCgroupPool,
   removeStrayCgroupSlots,
 } from '@berth/runtime/cgroup';
-import { releaseSessionSocket } from './session-socket.ts';
+import { releaseSessionSocket, sessionExitFile } from './session-socket.ts';
 import type {
   ContainerRuntime,
   DefaultSpecOptions,
@@ -49,7 +49,13 @@ interface RuntimeLike {
   update(id: string, resources: unknown): Promise<void>;
   exec(
     id: string,
-    o: { process: unknown; stdio?: unknown; attachSocket?: string; scrollbackBytes?: number },
+    o: {
+      process: unknown;
+      stdio?: unknown;
+      attachSocket?: string;
+      scrollbackBytes?: number;
+      exitFile?: string;
+    },
   ): Promise<{ pid: number; exit: Promise<number> }>;
 }
 
@@ -284,6 +290,7 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
           stdio: ['ignore', 'ignore', 'ignore'],
           attachSocket: socket.path,
           scrollbackBytes,
+          exitFile: sessionExitFile(socket.path),
         });
         // The session (root of the container's user namespace by then) cannot remove its
         // socket; a berthd that adopts it after a restart removes it when it ends.

@@ -110,6 +110,9 @@ export interface ExecOptions {
   /** With attachSocket: a resumable session, which keeps this much output to replay ('R'
    * attach), runs its process under a reaper, and outlives its caller. */
   scrollbackBytes?: number;
+  /** A resumable session writes its process's exit status here ({"exitCode","signal",
+   * "exitedAt"}, as a container's exit file), for a caller that was away when it ended. */
+  exitFile?: string;
   pidFile?: string;
   /** Our fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
   preserveFds?: number;
@@ -642,6 +645,7 @@ export class Runtime {
       consoleSocket: o.consoleSocket,
       attachSocket: o.attachSocket,
       ...(o.attachSocket && o.scrollbackBytes !== undefined ? { logMax: o.scrollbackBytes } : {}),
+      ...(o.attachSocket && o.exitFile ? { exitFile: o.exitFile } : {}),
       preserveFds: passFds.length,
       seccompListener: p.seccompListener && {
         ...p.seccompListener,

@@ -49,6 +49,7 @@ export const P = {
   CELL: 50,
   CELL_PREPARE: 51,
   CELL_DISCARD: 52,
+  EXIT_FILE: 60,
 } as const;
 
 class Writer {
@@ -145,6 +146,7 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
   if (plan.terminal) w.record(P.TERMINAL, u32(plan.terminal.rows | (plan.terminal.cols << 16)));
   if (plan.consoleSocket) w.strings(P.CONSOLE_SOCKET, plan.consoleSocket);
   if (plan.attachSocket) w.strings(P.ATTACH_SOCKET, plan.attachSocket);
+  if (plan.exitFile) w.strings(P.EXIT_FILE, plan.exitFile);
   if (plan.stateDir) w.strings(P.STATE_DIR, plan.stateDir);
   if (plan.logMax !== undefined) w.u64(P.LOG_MAX, plan.logMax);
   if (plan.autostart) w.flag(P.AUTOSTART);

@@ -99,6 +99,8 @@ export interface Plan extends PlanProcess {
   stateDir?: string;
   consoleSocket?: string;
   attachSocket?: string;
+  /** exec: a file (made before the process joins the container) that gets its exit status. */
+  exitFile?: string;
   logMax?: number;
   autostart?: boolean;
   stdio?: [string, string, string];
