@@ -205,6 +205,7 @@ describe('berth shell', () => {
     );
     term.close();
     await term.ended;
+    await until('berthd has seen the client go', async () => (await sessionsOf('box'))[0]?.attached === 0);
     const [listed] = await sessionsOf('box');
     expect(listed).toMatchObject({ id, container: 'box', command: ['/bin/sh', '-l'], attached: 0 });
     expect(listed?.detachedAt).not.toBeNull();
@@ -227,7 +228,7 @@ describe('berth shell', () => {
     // A third only watches: what it types goes nowhere, its size counts for nothing.
     const c = terminal({ ...(attachOpen(id) as Extract<TerminalOpen, { kind: 'attach' }>), readOnly: true });
     await Promise.all([a.session, b.session, c.session]);
-    expect((await sessionsOf('box'))[0]?.attached).toBe(3);
+    await until('three attached', async () => (await sessionsOf('box'))[0]?.attached === 3);
     c.term.write('echo nope-$((1+1))\r');
     await new Promise((r) => setTimeout(r, 300));
     b.term.write('stty size; echo both-$((2*3))\r');
