@@ -118,9 +118,16 @@ test('waits for a write lock another connection holds, without blocking the even
   await db.$executeRawUnsafe('BEGIN IMMEDIATE');
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
-  const done = s.write(sample());
-  await new Promise((r) => setTimeout(r, 50));
-  expect(ticks).toBeGreaterThan(5);
+  let settled = false;
+  const done = s.write(sample()).finally(() => {
+    settled = true;
+  });
+  // The loop keeps turning while the write waits (a loaded machine may take a while to tick),
+  // and the write is still waiting: a blocking wait would have run out before returning.
+  const since = Date.now();
+  while (ticks < 5 && Date.now() - since < 10_000) await new Promise((r) => setTimeout(r, 5));
+  expect(ticks).toBeGreaterThanOrEqual(5);
+  expect(settled).toBe(false);
   await db.$executeRawUnsafe('COMMIT');
   await done;
   clearInterval(timer);
