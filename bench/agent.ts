@@ -87,13 +87,15 @@ function exitOf(name: string): { ready: Promise<void>; done: Promise<void> } {
 
 /** When the create+start call returned (its reply), per timed or warm-up run. */
 const replied: number[] = [];
+/** Each run's container (name and id) and its time, to find the slowest runs' traces. */
+const runs: Array<{ name: string; id: string; ms: number }> = [];
 
 async function agentRun(): Promise<number> {
   const name = `b${++seq}`;
   const exit = exitOf(name);
   await exit.ready;
   const t = process.hrtime.bigint();
-  await client.container.create.mutate({
+  const { id } = await client.container.create.mutate({
     config: { name, image: 'busybox', command: ['/bin/true'] },
     start: true,
     actor: 'bench',
@@ -101,6 +103,7 @@ async function agentRun(): Promise<number> {
   replied.push(Number(process.hrtime.bigint() - t) / 1e6);
   await exit.done;
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  runs.push({ name, id, ms });
   await client.container.delete.mutate({ name, actor: 'bench' });
   return ms;
 }
@@ -151,6 +154,20 @@ try {
     const phases = [...new Set(mine.flatMap((t) => Object.keys(t.ms)))];
     const med = (k: string) => stats(mine.map((t) => t.ms[k] ?? 0)).p50.toFixed(2);
     console.log(`  ${op.padEnd(7)}${phases.map((k) => `${k} ${med(k)}`).join('  ')}`);
+  }
+  // The tail: the slowest timed runs, each with its biggest phases (create by name, exit by id).
+  const top = (ms: Record<string, number> | undefined) =>
+    Object.entries(ms ?? {})
+      .filter(([k]) => k !== 'total')
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ');
+  console.log('  slowest runs:');
+  for (const r of [...runs.slice(-rounds)].sort((a, b) => b.ms - a.ms).slice(0, 3)) {
+    const create = traces.find((t) => t.op === 'create' && t.subject === r.name)?.ms;
+    const exit = traces.find((t) => t.op === 'exit' && t.subject === r.id)?.ms;
+    console.log(`    ${r.ms.toFixed(1).padStart(7)} ms: create ${top(create)}; exit ${top(exit)}`);
   }
 
   // 50 at once: time until every one runs.
