@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import type { TestStack } from './stack.ts';
 
 export const artifactsDir = fileURLToPath(new URL('../artifacts', import.meta.url));
 
@@ -18,4 +19,13 @@ export async function launchChromium(): Promise<Browser> {
       '--no-first-run',
     ],
   });
+}
+
+/** Signs the first admin in through the login page. */
+export async function signIn(page: Page, stack: TestStack): Promise<void> {
+  await page.goto(`${stack.url}/login`);
+  await page.getByLabel('User name').fill('admin');
+  await page.getByLabel('Password').fill(stack.adminPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${stack.url}/`);
 }

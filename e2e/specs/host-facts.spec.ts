@@ -5,7 +5,7 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, launchChromium } from './browser.ts';
+import { artifactsDir, launchChromium, signIn } from './browser.ts';
 import { pidOf, startStack, type TestStack } from './stack.ts';
 
 // What the dashboard must show, computed here from the kernel's own files.
@@ -16,14 +16,6 @@ function expectedCgroupLabel(): string {
   const v1 = types.includes('cgroup');
   const v2 = types.includes('cgroup2');
   return v1 && v2 ? 'hybrid (v1 + v2)' : v2 ? 'cgroup v2 (unified)' : 'cgroup v1';
-}
-
-async function signIn(page: Page, stack: TestStack): Promise<void> {
-  await page.goto(`${stack.url}/login`);
-  await page.getByLabel('User name').fill('admin');
-  await page.getByLabel('Password').fill(stack.adminPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${stack.url}/`);
 }
 
 describe('Berth started by scripts/start.sh', () => {

@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     services,
     pages: app.getRequestHandler(),
     secureCookies: env.secureCookies,
+    agent: { socketPath: env.agentSocket },
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -26,6 +26,7 @@ describe('the panel server', () => {
     const panel = createPanelServer({
       services,
       secureCookies: false,
+      agent: { socketPath: '/nonexistent/berthd.sock' },
       pages: (req, res) => {
         res.end(`page ${req.url}`);
       },

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AgentClientOptions } from '@berth/agent/client';
 import { appRouter, createApiContext, type PanelServices } from '@berth/api';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { clearSessionCookie, sessionToken, setSessionCookie } from './session-cookie.ts';
+import { TERMINAL_WS_PATH, terminalRoute } from './terminal-relay.ts';
 import { UpgradeRouter } from './upgrade.ts';
 
 export const TRPC_PATH = '/api/trpc';
@@ -11,6 +13,8 @@ export interface PanelServerOptions {
   /** Serves everything that is not the API: Next's request handler. */
   pages: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
   secureCookies: boolean;
+  /** berthd, for the terminal relay (TERMINAL_WS_PATH). */
+  agent: AgentClientOptions;
 }
 
 /** The panel's HTTP server: /api/trpc → tRPC, upgrades → UpgradeRouter, the rest → Next. */
@@ -29,6 +33,10 @@ export function createPanelServer(options: PanelServerOptions): { server: Server
       }),
   });
   const upgrades = new UpgradeRouter();
+  upgrades.route(
+    TERMINAL_WS_PATH,
+    terminalRoute({ viewer: (token) => services.auth.viewer(token), agent: options.agent }),
+  );
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url === TRPC_PATH || url.startsWith(`${TRPC_PATH}/`) || url.startsWith(`${TRPC_PATH}?`)) {

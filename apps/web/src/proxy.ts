@@ -8,4 +8,4 @@ export function proxy(request: NextRequest) {
   return NextResponse.next();
 }
 
-export const config = { matcher: ['/'] };
+export const config = { matcher: ['/', '/containers/:path*'] };

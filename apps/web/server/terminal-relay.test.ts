@@ -1,0 +1,208 @@
+// The terminal relay on a real panel server (real DB, real sign-in) in front of a stand-in for
+// berthd's terminal endpoint on a Unix socket (injected as the agent address; the real berthd
+// is driven by e2e/specs/terminal.spec.ts): who may open, which frames pass, and what arrives.
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPanelServices, type PanelServices } from '@berth/api';
+import { agentHostFacts } from '@berth/api/agent';
+import { TERMINAL_PATH } from '@berth/contracts';
+import { openPanelDb, type PanelDb } from '@berth/db';
+import { panelMigrationsRoot, type TestDatabase, testSqlite } from '@berth/db/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createPanelServer } from './panel.ts';
+import { TERMINAL_WS_PATH } from './terminal-relay.ts';
+
+interface AgentSide {
+  opens: unknown[];
+  input: string[];
+  controls: unknown[];
+}
+
+describe('the panel terminal relay', () => {
+  let database: TestDatabase;
+  let db: PanelDb;
+  let services: PanelServices;
+  let dir: string;
+  let agentHttp: Server;
+  let agent: AgentSide;
+  let url: string;
+  let close: () => Promise<void>;
+
+  beforeEach(async () => {
+    database = testSqlite();
+    db = await openPanelDb(database.location, panelMigrationsRoot);
+    services = createPanelServices({ db, hostFacts: agentHostFacts('/nonexistent/berthd.sock') });
+    await services.auth.createUser({ username: 'ada', password: 'correct horse', role: 'admin' });
+    await services.auth.createUser({ username: 'bob', password: 'battery staple', role: 'member' });
+    dir = mkdtempSync(join(tmpdir(), 'berth-test-relay-'));
+    // berthd's side: answers an attach to 0badc0de with NOT_FOUND, anything else with ready.
+    agent = { opens: [], input: [], controls: [] };
+    agentHttp = createServer();
+    const wss = new WebSocketServer({ server: agentHttp, path: TERMINAL_PATH });
+    wss.on('connection', (ws) => {
+      ws.on('message', (data, isBinary) => {
+        const text = data.toString();
+        if (isBinary) {
+          agent.input.push(text);
+          ws.send(Buffer.from(`out:${text}`), { binary: true });
+          return;
+        }
+        const frame = JSON.parse(text) as { type: string; kind?: string; session?: string };
+        if (frame.type !== 'open') return void agent.controls.push(frame);
+        agent.opens.push(frame);
+        if (frame.session === '0badc0de') {
+          ws.send(
+            JSON.stringify({ type: 'error', code: 'NOT_FOUND', message: 'no shell session 0badc0de in web' }),
+          );
+          ws.close(1008);
+          return;
+        }
+        ws.send(JSON.stringify({ type: 'ready', pid: 42, session: frame.session ?? '3f9a2c1b' }));
+        ws.send(Buffer.from('scrollback'), { binary: true });
+      });
+    });
+    agentHttp.listen(join(dir, 'berthd.sock'));
+    await once(agentHttp, 'listening');
+    const panel = createPanelServer({
+      services,
+      secureCookies: false,
+      pages: (_req, res) => {
+        res.end('page');
+      },
+      agent: { socketPath: join(dir, 'berthd.sock') },
+    });
+    panel.server.listen(0, '127.0.0.1');
+    await once(panel.server, 'listening');
+    url = `ws://127.0.0.1:${(panel.server.address() as AddressInfo).port}${TERMINAL_WS_PATH}`;
+    close = async () => {
+      panel.upgrades.close();
+      panel.server.closeAllConnections();
+      await new Promise((resolve) => panel.server.close(resolve));
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await new Promise((resolve) => agentHttp.close(resolve));
+    };
+  });
+  afterEach(async () => {
+    await close();
+    await db.close();
+    await database.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cookieOf = async (username: string, password: string) => {
+    const { token } = await services.auth.login({ username, password, ip: '127.0.0.1' });
+    return `berth_session=${token}`;
+  };
+
+  /** Opens the browser side, sends `first`, collects frames until the socket closes or `until`. */
+  async function session(cookie: string | undefined, first: string, until?: (texts: string[]) => boolean) {
+    const ws = new WebSocket(url, cookie ? { headers: { cookie } } : {});
+    const texts: string[] = [];
+    const bytes: string[] = [];
+    let closeCode = 0;
+    const done = new Promise<void>((resolve) => {
+      ws.on('message', (data, isBinary) => {
+        (isBinary ? bytes : texts).push(data.toString());
+        if (until?.([...texts, ...bytes])) resolve();
+      });
+      ws.on('close', (code) => {
+        closeCode = code;
+        resolve();
+      });
+    });
+    await once(ws, 'open');
+    ws.send(first);
+    await done;
+    return { ws, texts, bytes, closeCode: () => closeCode };
+  }
+
+  const attach = JSON.stringify({
+    type: 'open',
+    kind: 'attach',
+    name: 'web',
+    session: '3f9a2c1b',
+    cols: 80,
+    rows: 24,
+  });
+
+  it('refuses without a signed-in user, and berthd never hears of it', async () => {
+    const r = await session(undefined, attach);
+    expect(r.texts.map((t) => JSON.parse(t))).toEqual([
+      { type: 'error', code: 'UNAUTHENTICATED', message: 'sign in first' },
+    ]);
+    expect(r.closeCode()).toBe(1008);
+    expect(agent.opens).toEqual([]);
+  });
+
+  it('refuses a member (no terminal grant) before anything reaches berthd', async () => {
+    const r = await session(await cookieOf('bob', 'battery staple'), attach);
+    expect(JSON.parse(r.texts[0] ?? '{}')).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
+    expect(agent.opens).toEqual([]);
+  });
+
+  it('refuses an invalid attach with the field named, before berthd hears of it', async () => {
+    const bad = JSON.stringify({
+      type: 'open',
+      kind: 'attach',
+      name: 'web',
+      session: 'zz',
+      cols: 80,
+      rows: 24,
+    });
+    const r = await session(await cookieOf('ada', 'correct horse'), bad);
+    expect(JSON.parse(r.texts[0] ?? '{}')).toMatchObject({ type: 'error', code: 'INVALID_INPUT' });
+    expect(JSON.parse(r.texts[0] ?? '{}').message).toMatch(/^session: /);
+    expect(r.closeCode()).toBe(1008);
+    expect(agent.opens).toEqual([]);
+  });
+
+  it('relays an admin attach as the admin, then bytes both ways and resizes', async () => {
+    const r = await session(await cookieOf('ada', 'correct horse'), attach, (all) =>
+      all.includes('scrollback'),
+    );
+    expect(JSON.parse(r.texts[0] ?? '{}')).toEqual({ type: 'ready', pid: 42, session: '3f9a2c1b' });
+    expect(r.bytes).toEqual(['scrollback']);
+    expect(agent.opens).toEqual([
+      expect.objectContaining({ kind: 'attach', session: '3f9a2c1b', readOnly: false, actor: 'panel:ada' }),
+    ]);
+    const echoed = new Promise((resolve) => r.ws.on('message', (d) => resolve(d.toString())));
+    r.ws.send(JSON.stringify({ type: 'resize', cols: 100, rows: 30 }));
+    r.ws.send(Buffer.from('ls\r'), { binary: true });
+    expect(await echoed).toBe('out:ls\r');
+    expect(agent.controls).toEqual([{ type: 'resize', cols: 100, rows: 30 }]);
+    // A bad control frame ends the relay with the problem named.
+    const closed = once(r.ws, 'close');
+    const err = new Promise((resolve) =>
+      r.ws.on('message', (d, bin) => !bin && resolve(JSON.parse(d.toString()))),
+    );
+    r.ws.send(JSON.stringify({ type: 'resize', cols: -1, rows: 30 }));
+    expect(await err).toEqual({
+      type: 'error',
+      code: 'INVALID_INPUT',
+      message: 'cols: cols must be at least 1',
+    });
+    expect((await closed)[0]).toBe(1008);
+  });
+
+  it("passes berthd's refusal of a gone session on, so the page can open a new shell", async () => {
+    const gone = JSON.stringify({
+      type: 'open',
+      kind: 'attach',
+      name: 'web',
+      session: '0badc0de',
+      cols: 80,
+      rows: 24,
+    });
+    const r = await session(await cookieOf('ada', 'correct horse'), gone);
+    expect(r.texts.map((t) => JSON.parse(t))).toEqual([
+      { type: 'error', code: 'NOT_FOUND', message: 'no shell session 0badc0de in web' },
+    ]);
+    expect(r.closeCode()).toBe(1008);
+  });
+});

@@ -1,0 +1,129 @@
+// The panel's web terminal survives a page reload: a shell opened in Chromium through the
+// panel's relay keeps running in berthd when the page goes away; the reloaded page attaches to
+// the same session (same $$), with the screen replayed. A session that is gone (here: the
+// shell exited) is said so in plain words and a new shell opens.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactsDir, launchChromium, signIn } from './browser.ts';
+import { repoRoot, startStack, type TestStack } from './stack.ts';
+
+const run = promisify(execFile);
+const container = `berth-test-term-${process.pid}`;
+
+async function berth(stack: TestStack, ...argv: string[]): Promise<string> {
+  const cli = join(repoRoot, 'apps/cli/dist/berth.js');
+  return (await run(process.execPath, [cli, '--socket', stack.socket, ...argv], { timeout: 120_000 })).stdout;
+}
+
+/**
+ * The terminal's screen as text (xterm's DOM renderer: one element per row), rows joined and
+ * all white space left out, so that a line the terminal wrapped reads whole wherever it broke.
+ */
+const screen = (page: Page) =>
+  page
+    .locator('.xterm-rows > div')
+    .allTextContents()
+    .then((rows) => rows.join('').replace(/[\s\u00a0]+/g, ''));
+
+async function waitForScreen(page: Page, pattern: RegExp, timeout = 60_000): Promise<string> {
+  let last = '';
+  await expect
+    .poll(
+      async () => {
+        last = await screen(page).catch(() => '');
+        return pattern.test(last);
+      },
+      { timeout, interval: 250 },
+    )
+    .toBe(true)
+    .catch((err: Error) => {
+      throw new Error(`${err.message}\nthe screen was: ${last}`);
+    });
+  return last;
+}
+
+const sessionOf = async (page: Page) => {
+  await expect
+    .poll(() => page.getByTestId('terminal-session').textContent(), { timeout: 60_000 })
+    .toMatch(/^session [0-9a-f]{8}$/);
+  return ((await page.getByTestId('terminal-session').textContent()) ?? '').slice('session '.length);
+};
+
+describe('the panel terminal', () => {
+  let stack: TestStack;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    await berth(stack, 'launch', 'busybox', container, '--', 'sleep', '100000');
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    if (stack) {
+      await berth(stack, 'rm', '-f', container).catch((err: Error) => console.error(err.message));
+      await stack.stop();
+    }
+  });
+
+  it('reattaches to the same shell after a reload, replaying the screen', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    try {
+      await signIn(page, stack);
+      await page.goto(`${stack.url}/containers/${container}/terminal`);
+      const first = await sessionOf(page);
+      await page.getByTestId('terminal').click();
+      // The marker is computed by the shell, so seeing it proves the shell ran it.
+      await page.keyboard.type('sleep 1000 & echo "marker-$((6*7))-pid:$$:"\n');
+      const before = await waitForScreen(page, /marker-42-pid:\d+:/);
+      const pid = /marker-42-pid:(\d+):/.exec(before)?.[1];
+      expect(pid).toBeDefined();
+
+      await page.reload();
+      // Same session, the old screen replayed from berthd's scrollback…
+      expect(await sessionOf(page)).toBe(first);
+      await waitForScreen(page, new RegExp(`marker-42-pid:${pid}:`));
+      // …and the same shell answers, with its background job still running.
+      await page.getByTestId('terminal').click();
+      await page.keyboard.type('echo "again-$((2*21))-pid:$$:"; jobs\n');
+      const after = await waitForScreen(page, /again-42-pid:\d+:.*sleep1000/);
+      expect(/again-42-pid:(\d+):/.exec(after)?.[1]).toBe(pid);
+      expect(await screen(page)).not.toMatch(/openedanewshell/);
+      await page.screenshot({ path: join(artifactsDir, 'terminal-reattached.png') });
+
+      // The shell exits: a reload cannot attach to it, says so, and gets a new shell.
+      await page.keyboard.type('exit\n');
+      await waitForScreen(page, /Theshellexitedwithstatus0/);
+      await page.reload();
+      const next = await sessionOf(page);
+      expect(next).not.toBe(first);
+      await page.getByTestId('terminal').click();
+      await page.keyboard.type('echo "fresh-$((40+2))-pid:$$:"\n');
+      const fresh = await waitForScreen(page, /fresh-42-pid:\d+:/);
+      expect(/fresh-42-pid:(\d+):/.exec(fresh)?.[1]).not.toBe(pid);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('says in plain words when the remembered session is gone, and opens a new shell', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    try {
+      await signIn(page, stack);
+      await page.goto(`${stack.url}/containers/${container}/terminal`);
+      const first = await sessionOf(page);
+      // Away from the terminal (same tab: the session id stays remembered), the session ends.
+      await page.goto(`${stack.url}/`);
+      await page.getByTestId('host-facts').waitFor();
+      await berth(stack, 'shell', container, '--kill', first);
+      await page.goto(`${stack.url}/containers/${container}/terminal`);
+      await waitForScreen(page, new RegExp(`Theshellsession${first}hasended;openedanewshell\\.`));
+      expect(await sessionOf(page)).not.toBe(first);
+    } finally {
+      await page.close();
+    }
+  });
+});
