@@ -33,6 +33,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SysError } from '../sys/libc.ts';
 import {
@@ -348,7 +349,10 @@ export class RootfsManager {
     if (mountsUnder(dir).length > 0) throw new ImageError('in_use', `id: the root of ${id} is still mounted`);
     const doomed = tempName(dir);
     renameSync(dir, doomed);
-    rmSync(doomed, { recursive: true, force: true });
+    // In the thread pool: a big root (a system container's) takes seconds to delete, which must
+    // not stop the caller's event loop (berthd's, serving everyone). Renamed first, so a crash
+    // half-way leaves a temp that cleanTemp() finishes.
+    await rm(doomed, { recursive: true, force: true });
   }
 
   /** Removes roots whose creation or removal was interrupted. */

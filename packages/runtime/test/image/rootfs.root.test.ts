@@ -1,6 +1,14 @@
 // Root: container roots are overlayfs mounts (and idmapped mounts) made with the real kernel.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BUILTIN_REFERENCE, ensureBuiltinImage } from '../../src/image/builtin.ts';
@@ -65,6 +73,29 @@ describe('container roots', () => {
     const again = await store.createRootfs('c3', img.digest).catch((e) => e);
     expect(isImageError(again, 'in_use')).toBe(true);
     await store.removeRootfs(dup.rootfs.id);
+  });
+
+  it("removes a big root without stopping the caller's event loop", async () => {
+    const img = await twoLayerImage(store);
+    const { rootfs } = await store.createRootfs('big', img.digest);
+    for (let d = 0; d < 40; d++) {
+      mkdirSync(join(rootfs.path, 'data', String(d)), { recursive: true });
+      for (let f = 0; f < 500; f++) writeFileSync(join(rootfs.path, 'data', String(d), String(f)), 'x');
+    }
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    let settled = false;
+    const removal = store.removeRootfs('big').finally(() => {
+      settled = true;
+    });
+    // 20,000 files take a while to delete: the loop turns meanwhile (a synchronous delete
+    // would have finished before the first tick).
+    while (ticks < 3 && !settled) await new Promise((r) => setTimeout(r, 1));
+    clearInterval(timer);
+    expect(settled).toBe(false);
+    await removal;
+    expect(existsSync(join(store.roots.dir, 'big'))).toBe(false);
+    expect(readdirSync(store.roots.dir).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
   });
 
   it('mounts a root again after it was unmounted (host reboot), with the container changes kept', async () => {
