@@ -3,12 +3,13 @@
 // the same session (same $$), with the screen replayed. A session that is gone (here: the
 // shell exited) is said so in plain words and a new shell opens.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactsDir, launchChromium, signIn } from './browser.ts';
-import { repoRoot, startStack, type TestStack } from './stack.ts';
+import { pidOf, repoRoot, startStack, type TestStack } from './stack.ts';
 
 const run = promisify(execFile);
 const container = `berth-test-term-${process.pid}`;
@@ -122,6 +123,35 @@ describe('the panel terminal', () => {
       await page.goto(`${stack.url}/containers/${container}/terminal`);
       await waitForScreen(page, new RegExp(`Theshellsession${first}hasended;openedanewshell\\.`));
       expect(await sessionOf(page)).not.toBe(first);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('reconnects by itself to the same shell when the panel restarts', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    try {
+      await signIn(page, stack);
+      await page.goto(`${stack.url}/containers/${container}/terminal`);
+      const first = await sessionOf(page);
+      await page.getByTestId('terminal').click();
+      await page.keyboard.type('echo "before-$((6*7))-pid:$$:"\n');
+      const before = await waitForScreen(page, /before-42-pid:\d+:/);
+      const pid = /before-42-pid:(\d+):/.exec(before)?.[1];
+
+      const panel = pidOf(stack, 'panel');
+      process.kill(panel, 'SIGTERM');
+      await expect.poll(() => existsSync(`/proc/${panel}`), { timeout: 60_000 }).toBe(false);
+      await waitForScreen(page, /Connectionlost;theshellkeepsrunning\.Reconnecting/);
+      await stack.startAgain();
+      // Reattached: the screen is replayed from berthd (the notice cleared), same session.
+      const replayed = await waitForScreen(page, /^(?!.*Connectionlost).*before-42-pid:\d+:/, 120_000);
+      expect(replayed).toContain(`before-42-pid:${pid}:`);
+      expect(await sessionOf(page)).toBe(first);
+      await page.getByTestId('terminal').click();
+      await page.keyboard.type('echo "after-$((6*7))-pid:$$:"\n');
+      const after = await waitForScreen(page, /after-42-pid:\d+:/);
+      expect(/after-42-pid:(\d+):/.exec(after)?.[1]).toBe(pid);
     } finally {
       await page.close();
     }

@@ -15,6 +15,8 @@ export interface PanelServerOptions {
   secureCookies: boolean;
   /** berthd, for the terminal relay (TERMINAL_WS_PATH). */
   agent: AgentClientOptions;
+  /** The terminal relay's ping and sign-in recheck interval (default 30 s). */
+  terminalRecheckMs?: number;
 }
 
 /** The panel's HTTP server: /api/trpc → tRPC, upgrades → UpgradeRouter, the rest → Next. */
@@ -35,7 +37,11 @@ export function createPanelServer(options: PanelServerOptions): { server: Server
   const upgrades = new UpgradeRouter();
   upgrades.route(
     TERMINAL_WS_PATH,
-    terminalRoute({ viewer: (token) => services.auth.viewer(token), agent: options.agent }),
+    terminalRoute({
+      viewer: (token) => services.auth.viewer(token),
+      agent: options.agent,
+      ...(options.terminalRecheckMs !== undefined ? { recheckMs: options.terminalRecheckMs } : {}),
+    }),
   );
   const server = createServer((req, res) => {
     const url = req.url ?? '/';

@@ -21,6 +21,7 @@ interface AgentSide {
   opens: unknown[];
   input: string[];
   controls: unknown[];
+  closed: number;
 }
 
 describe('the panel terminal relay', () => {
@@ -41,10 +42,13 @@ describe('the panel terminal relay', () => {
     await services.auth.createUser({ username: 'bob', password: 'battery staple', role: 'member' });
     dir = mkdtempSync(join(tmpdir(), 'berth-test-relay-'));
     // berthd's side: answers an attach to 0badc0de with NOT_FOUND, anything else with ready.
-    agent = { opens: [], input: [], controls: [] };
+    agent = { opens: [], input: [], controls: [], closed: 0 };
     agentHttp = createServer();
     const wss = new WebSocketServer({ server: agentHttp, path: TERMINAL_PATH });
     wss.on('connection', (ws) => {
+      ws.on('close', () => {
+        agent.closed += 1;
+      });
       ws.on('message', (data, isBinary) => {
         const text = data.toString();
         if (isBinary) {
@@ -75,6 +79,7 @@ describe('the panel terminal relay', () => {
         res.end('page');
       },
       agent: { socketPath: join(dir, 'berthd.sock') },
+      terminalRecheckMs: 100,
     });
     panel.server.listen(0, '127.0.0.1');
     await once(panel.server, 'listening');
@@ -204,5 +209,21 @@ describe('the panel terminal relay', () => {
       { type: 'error', code: 'NOT_FOUND', message: 'no shell session 0badc0de in web' },
     ]);
     expect(r.closeCode()).toBe(1008);
+  });
+
+  it("ends the terminal when the user's panel session ends (the shell session only detaches)", async () => {
+    const cookie = await cookieOf('ada', 'correct horse');
+    const r = await session(cookie, attach, (all) => all.includes('scrollback'));
+    const closed = once(r.ws, 'close');
+    const frames: unknown[] = [];
+    r.ws.on('message', (d, bin) => !bin && frames.push(JSON.parse(d.toString())));
+    await services.auth.logout({
+      token: cookie.slice('berth_session='.length),
+      viewer: await services.auth.viewer(cookie.slice('berth_session='.length)),
+      ip: '127.0.0.1',
+    });
+    expect((await closed)[0]).toBe(1008);
+    expect(frames).toEqual([expect.objectContaining({ type: 'error', code: 'UNAUTHENTICATED' })]);
+    await expect.poll(() => agent.closed).toBe(1);
   });
 });

@@ -13,6 +13,11 @@ export interface TerminalRelayOptions {
   /** The signed-in user for a session token (the panel's AuthService). */
   viewer(token: string | undefined): Promise<Viewer | null>;
   agent: AgentClientOptions;
+  /**
+   * How often the relay pings the browser (so proxies do not cut an idle terminal) and checks
+   * again that the user is still signed in and allowed (a terminal ends with its web session).
+   */
+  recheckMs?: number;
 }
 
 /**
@@ -22,6 +27,10 @@ export interface TerminalRelayOptions {
  * (a new shell or an attach, checked the same way). Closing the browser's socket only
  * detaches from the shell session (berthd keeps it running), so a page reload can attach.
  */
+// The panel has no per-container grants yet: a terminal is a root-equivalent power on the
+// container, so only admins get one (new shell and attach alike).
+const mayUseTerminals = (viewer: Viewer) => viewer.user.role === 'admin';
+
 export function terminalRoute(options: TerminalRelayOptions): WebSocketRoute {
   return (ws: WebSocket, req: IncomingMessage) => {
     const early: Array<{ data: RawData; isBinary: boolean }> = [];
@@ -31,8 +40,13 @@ export function terminalRoute(options: TerminalRelayOptions): WebSocketRoute {
       else if (early.length < 64) early.push({ data, isBinary });
     });
     let agent: TerminalConnection | undefined;
-    ws.on('close', () => agent?.close());
-    ws.on('error', () => agent?.close());
+    let recheck: ReturnType<typeof setInterval> | undefined;
+    const detach = () => {
+      clearInterval(recheck);
+      agent?.close();
+    };
+    ws.on('close', detach);
+    ws.on('error', detach);
 
     const send = (frame: TerminalServerFrame) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
@@ -51,10 +65,21 @@ export function terminalRoute(options: TerminalRelayOptions): WebSocketRoute {
         return refuse('INTERNAL', 'internal error; the details are in the panel log', TerminalClose.internal);
       }
       if (!viewer) return refuse('UNAUTHENTICATED', 'sign in first');
-      // The panel has no per-container grants yet: a terminal is a root-equivalent power on the
-      // container, so only admins get one (new shell and attach alike).
-      if (viewer.user.role !== 'admin')
+      if (!mayUseTerminals(viewer))
         return refuse('FORBIDDEN', 'you are not allowed to open a terminal (admins only)');
+      const token = sessionToken(req);
+      recheck = setInterval(() => {
+        if (ws.readyState !== ws.OPEN) return;
+        ws.ping();
+        options.viewer(token).then(
+          (v) => {
+            if (v && mayUseTerminals(v)) return;
+            detach();
+            refuse('UNAUTHENTICATED', 'your panel session ended or your access changed: sign in again');
+          },
+          (err: unknown) => console.error('terminal: session check failed:', err),
+        );
+      }, options.recheckMs ?? 30_000);
       const actor = `panel:${viewer.user.username}`;
 
       const toBuffer = (data: RawData) =>

@@ -3,15 +3,16 @@ import { forgetSession, rememberSession, storedSession } from './session-store';
 // The browser's end of the panel's terminal websocket (/ws/terminal, relayed to berthd):
 // binary messages are bytes, text messages JSON control frames. With a session remembered for
 // this container it sends `attach` (berthd replays the scrollback, then goes live); if that
-// session is gone it says so in the terminal and opens a new shell.
+// session is gone it says so in the terminal and opens a new shell. A connection lost while
+// the shell runs (panel restarted, network) is retried, attaching to the same session.
 
 export interface TerminalSink {
   /** Bytes from the shell. */
   output(bytes: Uint8Array): void;
   /** A line from the panel itself (not the shell), in plain words. */
   notice(text: string): void;
-  /** Attached (or started): the session's id. */
-  ready(session: string | undefined): void;
+  /** Attached (or started): the session's id. Before an attach's replay: clear the screen. */
+  ready(session: string | undefined, attached: boolean): void;
 }
 
 export interface TerminalLink {
@@ -25,6 +26,10 @@ type ServerFrame =
   | { type: 'exit'; code: number }
   | { type: 'error'; code: string; message: string };
 
+// Reconnect attempts: 0.5 s doubling to 8 s, about two minutes in all (a panel restart).
+const MAX_RETRIES = 20;
+const retryDelay = (n: number) => Math.min(500 * 2 ** n, 8000);
+
 export function connectTerminal(
   container: string,
   size: { cols: number; rows: number },
@@ -36,6 +41,8 @@ export function connectTerminal(
   let current = { ...size };
   let ws: WebSocket;
   let closedByUs = false;
+  let retries = 0;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   const open = (attachTo: string | undefined) => {
     const socket = new WebSocket(url);
@@ -57,18 +64,18 @@ export function connectTerminal(
       const frame = JSON.parse(ev.data) as ServerFrame;
       if (frame.type === 'ready') {
         ready = true;
+        retries = 0;
         if (frame.session) rememberSession(store, container, frame.session);
-        sink.ready(frame.session);
+        sink.ready(frame.session, attachTo !== undefined);
       } else if (frame.type === 'exit') {
         ended = true;
         forgetSession(store, container);
         sink.notice(`The shell exited with status ${frame.code}. Reload the page for a new shell.`);
-      } else if (!ready && attachTo) {
+      } else if (!ready && attachTo && frame.code === 'NOT_FOUND') {
         // The session we remembered ended (exited, killed, or berthd forgot it): start afresh.
         ended = true;
         forgetSession(store, container);
-        const why = frame.code === 'NOT_FOUND' ? 'has ended' : `could not be attached (${frame.message})`;
-        sink.notice(`The shell session ${attachTo} ${why}; opened a new shell.`);
+        sink.notice(`The shell session ${attachTo} has ended; opened a new shell.`);
         open(undefined);
       } else {
         ended = true;
@@ -77,11 +84,17 @@ export function connectTerminal(
     };
     socket.onclose = () => {
       if (ws !== socket || closedByUs || ended) return;
-      sink.notice(
-        ready
-          ? 'Disconnected; the shell keeps running. Reload the page to attach to it again.'
-          : 'Could not open the terminal.',
-      );
+      const session = storedSession(store, container);
+      if (!session || retries >= MAX_RETRIES) {
+        sink.notice(
+          session
+            ? 'Disconnected; the shell keeps running. Reload the page to attach to it again.'
+            : 'Could not open the terminal; reload the page to try again.',
+        );
+        return;
+      }
+      if (retries === 0) sink.notice('Connection lost; the shell keeps running. Reconnecting…');
+      retryTimer = setTimeout(() => open(session), retryDelay(retries++));
     };
   };
   open(storedSession(store, container));
@@ -96,6 +109,7 @@ export function connectTerminal(
     },
     close() {
       closedByUs = true;
+      clearTimeout(retryTimer);
       ws.close(1000, 'detached');
     },
   };

@@ -24,7 +24,11 @@ export function TerminalView({ container }: { container: string }) {
       {
         output: (bytes) => term.write(bytes),
         notice: (text) => term.write(`\r\n\x1b[1;33m[berth] ${text}\x1b[0m\r\n`),
-        ready: (id) => setSession(id),
+        ready: (id, attached) => {
+          // berthd replays the session's screen next: start from a clean one, not on top.
+          if (attached) term.reset();
+          setSession(id);
+        },
       },
     );
     const input = term.onData((d) => link.input(d));
