@@ -53,9 +53,31 @@ const sessionOf = async (page: Page) => {
   return ((await page.getByTestId('terminal-session').textContent()) ?? '').slice('session '.length);
 };
 
+/** Types `echo "<label>-42-pid:$$:"` (after `before`) and returns the pid the shell printed. */
+async function shellPid(page: Page, label: string, before = ''): Promise<string | undefined> {
+  await page.getByTestId('terminal').click();
+  // The marker is computed by the shell ($((6*7))), so seeing it proves the shell ran it.
+  await page.keyboard.type(`${before}echo "${label}-$((6*7))-pid:$$:"\n`);
+  const pattern = new RegExp(`${label}-42-pid:(\\d+):`);
+  return pattern.exec(await waitForScreen(page, pattern))?.[1];
+}
+
 describe('the panel terminal', () => {
   let stack: TestStack;
   let browser: Browser;
+  const terminalUrl = () => `${stack.url}/containers/${container}/terminal`;
+
+  /** A signed-in page on the container's terminal; `fn` gets the session id it started on. */
+  const withTerminal = async (fn: (page: Page, session: string) => Promise<void>) => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    try {
+      await signIn(page, stack);
+      await page.goto(terminalUrl());
+      await fn(page, await sessionOf(page));
+    } finally {
+      await page.close();
+    }
+  };
 
   beforeAll(async () => {
     stack = await startStack();
@@ -70,17 +92,9 @@ describe('the panel terminal', () => {
     }
   });
 
-  it('reattaches to the same shell after a reload, replaying the screen', async () => {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    try {
-      await signIn(page, stack);
-      await page.goto(`${stack.url}/containers/${container}/terminal`);
-      const first = await sessionOf(page);
-      await page.getByTestId('terminal').click();
-      // The marker is computed by the shell, so seeing it proves the shell ran it.
-      await page.keyboard.type('sleep 1000 & echo "marker-$((6*7))-pid:$$:"\n');
-      const before = await waitForScreen(page, /marker-42-pid:\d+:/);
-      const pid = /marker-42-pid:(\d+):/.exec(before)?.[1];
+  it('reattaches to the same shell after a reload, replaying the screen', () =>
+    withTerminal(async (page, first) => {
+      const pid = await shellPid(page, 'marker', 'sleep 1000 & ');
       expect(pid).toBeDefined();
 
       await page.reload();
@@ -88,10 +102,9 @@ describe('the panel terminal', () => {
       expect(await sessionOf(page)).toBe(first);
       await waitForScreen(page, new RegExp(`marker-42-pid:${pid}:`));
       // …and the same shell answers, with its background job still running.
-      await page.getByTestId('terminal').click();
-      await page.keyboard.type('echo "again-$((2*21))-pid:$$:"; jobs\n');
-      const after = await waitForScreen(page, /again-42-pid:\d+:.*sleep1000/);
-      expect(/again-42-pid:(\d+):/.exec(after)?.[1]).toBe(pid);
+      expect(await shellPid(page, 'again')).toBe(pid);
+      await page.keyboard.type('jobs\n');
+      await waitForScreen(page, /again-42-pid:\d+:.*sleep1000/);
       expect(await screen(page)).not.toMatch(/openedanewshell/);
       await page.screenshot({ path: join(artifactsDir, 'terminal-reattached.png') });
 
@@ -99,46 +112,24 @@ describe('the panel terminal', () => {
       await page.keyboard.type('exit\n');
       await waitForScreen(page, /Theshellexitedwithstatus0/);
       await page.reload();
-      const next = await sessionOf(page);
-      expect(next).not.toBe(first);
-      await page.getByTestId('terminal').click();
-      await page.keyboard.type('echo "fresh-$((40+2))-pid:$$:"\n');
-      const fresh = await waitForScreen(page, /fresh-42-pid:\d+:/);
-      expect(/fresh-42-pid:(\d+):/.exec(fresh)?.[1]).not.toBe(pid);
-    } finally {
-      await page.close();
-    }
-  });
+      expect(await sessionOf(page)).not.toBe(first);
+      expect(await shellPid(page, 'fresh')).not.toBe(pid);
+    }));
 
-  it('says in plain words when the remembered session is gone, and opens a new shell', async () => {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    try {
-      await signIn(page, stack);
-      await page.goto(`${stack.url}/containers/${container}/terminal`);
-      const first = await sessionOf(page);
+  it('says in plain words when the remembered session is gone, and opens a new shell', () =>
+    withTerminal(async (page, first) => {
       // Away from the terminal (same tab: the session id stays remembered), the session ends.
       await page.goto(`${stack.url}/`);
       await page.getByTestId('host-facts').waitFor();
       await berth(stack, 'shell', container, '--kill', first);
-      await page.goto(`${stack.url}/containers/${container}/terminal`);
+      await page.goto(terminalUrl());
       await waitForScreen(page, new RegExp(`Theshellsession${first}hasended;openedanewshell\\.`));
       expect(await sessionOf(page)).not.toBe(first);
-    } finally {
-      await page.close();
-    }
-  });
+    }));
 
-  it('reconnects by itself to the same shell when the panel restarts', async () => {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    try {
-      await signIn(page, stack);
-      await page.goto(`${stack.url}/containers/${container}/terminal`);
-      const first = await sessionOf(page);
-      await page.getByTestId('terminal').click();
-      await page.keyboard.type('echo "before-$((6*7))-pid:$$:"\n');
-      const before = await waitForScreen(page, /before-42-pid:\d+:/);
-      const pid = /before-42-pid:(\d+):/.exec(before)?.[1];
-
+  it('reconnects by itself to the same shell when the panel restarts', () =>
+    withTerminal(async (page, first) => {
+      const pid = await shellPid(page, 'before');
       const panel = pidOf(stack, 'panel');
       process.kill(panel, 'SIGTERM');
       await expect.poll(() => existsSync(`/proc/${panel}`), { timeout: 60_000 }).toBe(false);
@@ -148,12 +139,6 @@ describe('the panel terminal', () => {
       const replayed = await waitForScreen(page, /^(?!.*Connectionlost).*before-42-pid:\d+:/, 120_000);
       expect(replayed).toContain(`before-42-pid:${pid}:`);
       expect(await sessionOf(page)).toBe(first);
-      await page.getByTestId('terminal').click();
-      await page.keyboard.type('echo "after-$((6*7))-pid:$$:"\n');
-      const after = await waitForScreen(page, /after-42-pid:\d+:/);
-      expect(/after-42-pid:(\d+):/.exec(after)?.[1]).toBe(pid);
-    } finally {
-      await page.close();
-    }
-  });
+      expect(await shellPid(page, 'after')).toBe(pid);
+    }));
 });
