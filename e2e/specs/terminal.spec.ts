@@ -141,4 +141,28 @@ describe('the panel terminal', () => {
       expect(await sessionOf(page)).toBe(first);
       expect(await shellPid(page, 'after')).toBe(pid);
     }));
+
+  it("lists the container's sessions: a new shell, attach to another, end one", () =>
+    withTerminal(async (page, first) => {
+      const pid = await shellPid(page, 'listed');
+      const row = (id: string) => page.getByTestId(`session-${id}`);
+      await expect.poll(() => row(first).textContent(), { timeout: 30_000 }).toContain('this terminal');
+
+      await page.getByRole('button', { name: 'new shell' }).click();
+      await expect.poll(() => sessionOf(page), { timeout: 60_000 }).not.toBe(first);
+      const second = await sessionOf(page);
+      await expect.poll(() => row(first).textContent(), { timeout: 30_000 }).toContain('detached');
+      expect(await shellPid(page, 'second')).not.toBe(pid);
+
+      await row(first).getByRole('button', { name: 'attach' }).click();
+      await expect.poll(() => sessionOf(page), { timeout: 60_000 }).toBe(first);
+      await waitForScreen(page, new RegExp(`listed-42-pid:${pid}:`));
+      expect(await shellPid(page, 'back')).toBe(pid);
+
+      await row(second).getByRole('button', { name: 'end' }).click();
+      await expect.poll(() => row(second).count(), { timeout: 30_000 }).toBe(0);
+      const listed = await berth(stack, 'shell', container, '--list', '--format', 'json');
+      expect(listed).not.toContain(second);
+      expect(listed).toContain(first);
+    }));
 });

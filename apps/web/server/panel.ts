@@ -1,9 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AgentClientOptions } from '@berth/agent/client';
+import { type AgentClientOptions, createAgentClient } from '@berth/agent/client';
 import { appRouter, createApiContext, type PanelServices } from '@berth/api';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { clearSessionCookie, sessionToken, setSessionCookie } from './session-cookie.ts';
 import { TERMINAL_WS_PATH, terminalRoute } from './terminal-relay.ts';
+import {
+  agentShellSessions,
+  type ShellSessionsSource,
+  TERMINAL_SESSIONS_PATH,
+  terminalSessionsHandler,
+} from './terminal-sessions.ts';
 import { UpgradeRouter } from './upgrade.ts';
 
 export const TRPC_PATH = '/api/trpc';
@@ -15,6 +21,8 @@ export interface PanelServerOptions {
   secureCookies: boolean;
   /** berthd, for the terminal relay (TERMINAL_WS_PATH). */
   agent: AgentClientOptions;
+  /** The shell session API (default: berthd's, at `agent`). */
+  shells?: ShellSessionsSource;
   /** The terminal relay's ping and sign-in recheck interval (default 30 s). */
   terminalRecheckMs?: number;
 }
@@ -43,8 +51,20 @@ export function createPanelServer(options: PanelServerOptions): { server: Server
       ...(options.terminalRecheckMs !== undefined ? { recheckMs: options.terminalRecheckMs } : {}),
     }),
   );
+  const sessions = terminalSessionsHandler({
+    viewer: (token) => services.auth.viewer(token),
+    shells: options.shells ?? agentShellSessions(createAgentClient(options.agent)),
+  });
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
+    if (url === TERMINAL_SESSIONS_PATH || url.startsWith(`${TERMINAL_SESSIONS_PATH}?`)) {
+      sessions(req, res).catch((err: unknown) => {
+        console.error('terminal sessions:', err);
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end();
+      });
+      return;
+    }
     if (url === TRPC_PATH || url.startsWith(`${TRPC_PATH}/`) || url.startsWith(`${TRPC_PATH}?`)) {
       res.setHeader('Cache-Control', 'no-store');
       api(req, res);

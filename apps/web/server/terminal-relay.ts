@@ -29,7 +29,7 @@ export interface TerminalRelayOptions {
  */
 // The panel has no per-container grants yet: a terminal is a root-equivalent power on the
 // container, so only admins get one (new shell and attach alike).
-const mayUseTerminals = (viewer: Viewer) => viewer.user.role === 'admin';
+export const mayUseTerminals = (viewer: Viewer) => viewer.user.role === 'admin';
 
 export function terminalRoute(options: TerminalRelayOptions): WebSocketRoute {
   return (ws: WebSocket, req: IncomingMessage) => {

@@ -3,6 +3,7 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { useEffect, useRef, useState } from 'react';
 import { connectTerminal } from './connect';
+import { SessionList } from './session-list';
 import '@xterm/xterm/css/xterm.css';
 
 /** A shell in `container`, filling the window; a reload attaches to the same shell session. */
@@ -56,6 +57,7 @@ export function TerminalView({ container }: { container: string }) {
           {session ? `session ${session}` : 'connecting…'}
         </span>
       </header>
+      <SessionList container={container} current={session} />
       <div className="terminal-host" ref={host} data-testid="terminal" />
     </main>
   );
