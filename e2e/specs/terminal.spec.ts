@@ -72,7 +72,10 @@ describe('the panel terminal', () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     try {
       await signIn(page, stack);
-      await page.goto(terminalUrl());
+      // From the dashboard, the way a user gets there.
+      await page.getByLabel('Terminal in container').fill(container);
+      await page.getByRole('button', { name: 'Open' }).click();
+      await page.waitForURL(terminalUrl());
       await fn(page, await sessionOf(page));
     } finally {
       await page.close();

@@ -25,6 +25,8 @@ export interface PanelServerOptions {
   shells?: ShellSessionsSource;
   /** The terminal relay's ping and sign-in recheck interval (default 30 s). */
   terminalRecheckMs?: number;
+  /** Output the relay holds for a slow browser before letting go of it (default 4 MiB). */
+  terminalMaxBufferedBytes?: number;
 }
 
 /** The panel's HTTP server: /api/trpc → tRPC, upgrades → UpgradeRouter, the rest → Next. */
@@ -49,6 +51,9 @@ export function createPanelServer(options: PanelServerOptions): { server: Server
       viewer: (token) => services.auth.viewer(token),
       agent: options.agent,
       ...(options.terminalRecheckMs !== undefined ? { recheckMs: options.terminalRecheckMs } : {}),
+      ...(options.terminalMaxBufferedBytes !== undefined
+        ? { maxBufferedBytes: options.terminalMaxBufferedBytes }
+        : {}),
     }),
   );
   const sessions = terminalSessionsHandler({

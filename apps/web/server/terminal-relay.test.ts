@@ -67,6 +67,12 @@ describe('the panel terminal relay', () => {
           return;
         }
         ws.send(JSON.stringify({ type: 'ready', pid: 42, session: frame.session ?? '3f9a2c1b' }));
+        if (frame.session === 'f100d000') {
+          // A shell printing without end (yes(1)): 64 MiB, far more than socket buffers hold.
+          const chunk = Buffer.alloc(32 * 1024, 'y');
+          for (let i = 0; i < 2048 && ws.readyState === ws.OPEN; i++) ws.send(chunk, { binary: true });
+          return;
+        }
         ws.send(Buffer.from('scrollback'), { binary: true });
       });
     });
@@ -80,6 +86,7 @@ describe('the panel terminal relay', () => {
       },
       agent: { socketPath: join(dir, 'berthd.sock') },
       terminalRecheckMs: 100,
+      terminalMaxBufferedBytes: 256 * 1024,
     });
     panel.server.listen(0, '127.0.0.1');
     await once(panel.server, 'listening');
@@ -225,5 +232,20 @@ describe('the panel terminal relay', () => {
     expect((await closed)[0]).toBe(1008);
     expect(frames).toEqual([expect.objectContaining({ type: 'error', code: 'UNAUTHENTICATED' })]);
     await expect.poll(() => agent.closed).toBe(1);
+  });
+
+  it('lets go of a browser that does not read (bounded memory), detaching from the session', async () => {
+    const cookie = await cookieOf('ada', 'correct horse');
+    const ws = new WebSocket(url, { headers: { cookie } });
+    await once(ws, 'open');
+    const closed = once(ws, 'close');
+    ws.send(
+      JSON.stringify({ type: 'open', kind: 'attach', name: 'web', session: 'f100d000', cols: 80, rows: 24 }),
+    );
+    // The browser stops reading once output flows: its TCP window fills, the relay's buffer grows.
+    ws.once('message', () => (ws as unknown as { _socket: { pause(): void } })._socket.pause());
+    await expect.poll(() => agent.closed, { timeout: 30_000 }).toBe(1);
+    (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect((await closed)[0]).toBe(1013);
   });
 });

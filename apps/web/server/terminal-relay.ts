@@ -18,6 +18,12 @@ export interface TerminalRelayOptions {
    * again that the user is still signed in and allowed (a terminal ends with its web session).
    */
   recheckMs?: number;
+  /**
+   * Output bytes waiting for a slow browser beyond which the relay lets go of it (default
+   * 4 MiB): it closes with 1013 and the page attaches again (berthd replays the screen), so a
+   * browser that does not keep up costs the panel bounded memory.
+   */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -92,7 +98,13 @@ export function terminalRoute(options: TerminalRelayOptions): WebSocketRoute {
           if (!open.ok) return refuse('INVALID_INPUT', open.message);
           agent = openTerminal(options.agent, open.frame, {
             onOutput: (chunk) => {
-              if (ws.readyState === ws.OPEN) ws.send(chunk, { binary: true });
+              if (ws.readyState !== ws.OPEN) return;
+              if (ws.bufferedAmount > (options.maxBufferedBytes ?? 4 << 20)) {
+                detach();
+                ws.close(1013, 'browser too slow: attach again');
+                return;
+              }
+              ws.send(chunk, { binary: true });
             },
             onReady: (info) =>
               send({

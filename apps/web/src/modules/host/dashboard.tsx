@@ -3,6 +3,7 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useEffect } from 'react';
 import { describeError, trpc } from '@/modules/trpc/client';
+import { OpenTerminalForm } from '@/terminal/open-terminal-form';
 import { HostFactsView } from './host-facts';
 
 export function Dashboard() {
@@ -48,6 +49,7 @@ export function Dashboard() {
       </header>
       <main className="dashboard">
         <h1>Host</h1>
+        {me.data?.user.role === 'admin' && <OpenTerminalForm />}
         {me.isError && !unauthenticated && (
           <p className="banner error" role="alert">
             {describeError(me.error).message}
