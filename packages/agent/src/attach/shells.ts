@@ -47,6 +47,8 @@ interface ShellRecord {
    * host pids. */
   pid: number;
   leader: number | null;
+  /** The shell's start time (/proc stat field 22): its pid may be another's once it is gone. */
+  leaderStart?: string;
   socket: string;
   command: string[];
   user: string | null;
@@ -177,6 +179,7 @@ export class ShellSessions {
       throw conflict(`shell in ${row.name} failed: ${(e as Error).message}`);
     }
     rec.leader = await findLeader(rec.pid, () => shell.ended);
+    if (rec.leader !== null) rec.leaderStart = statFields(rec.leader)?.[19];
     if (!shell.ended) this.save(rec);
     await this.event('container.shell-opened', o.actor, rec, {
       pid: rec.leader ?? rec.pid,
@@ -360,7 +363,7 @@ export class ShellSessions {
 
   /** A signal to every process of the shell's session (the session process when it has none). */
   private signal(shell: LiveShell, sig: NodeJS.Signals): void {
-    const members = shell.rec.leader !== null ? sessionMembers(shell.rec.leader) : [];
+    const members = shellSession(shell.rec);
     if (members.length === 0 && sig === 'SIGKILL' && !shell.ended) {
       // No shell (it never started, or is gone with its whole session): the session process.
       const start = statFields(shell.rec.pid);
@@ -524,6 +527,17 @@ async function findLeader(reaper: number, ended: () => boolean): Promise<number 
     if (Date.now() > deadline || ended()) return null;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The processes of the shell's session. Its pid stays taken while any of them lives; once the
+ * shell is gone, a process that has its pid (another start time) leads someone else's.
+ */
+function shellSession(rec: ShellRecord): Array<{ pid: number; start: string }> {
+  if (rec.leader === null) return [];
+  const now = statFields(rec.leader)?.[19];
+  if (now !== undefined && rec.leaderStart !== undefined && now !== rec.leaderStart) return [];
+  return sessionMembers(rec.leader);
 }
 
 function childrenOf(pid: number): number[] {
