@@ -625,9 +625,12 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   return 0;
 }
 
-/* Our arguments (the helper's host path) become "berth-reaper", which is what the container's
- * ps shows of us; their bounds come from /proc/self/stat (arg_start, arg_end: fields 48, 49). */
-static void hide_args(void) {
+/* Our arguments' bounds (arg_start, arg_end: fields 48, 49 of /proc/self/stat), read on the
+ * host's /proc before we join the container: the container's /proc is its own to mount, and
+ * what it says there must not pick what a root process overwrites. A fork keeps them. */
+static unsigned long g_arg_start, g_arg_end;
+
+static void read_arg_bounds(void) {
   char buf[2048];
   int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
@@ -636,13 +639,18 @@ static void hide_args(void) {
   if (n <= 0) return;
   buf[n] = 0;
   char *p = strrchr(buf, ')');
-  unsigned long start = 0, end = 0;
   /* at each turn p + 1 is where field `field` starts (3: the state, after the name) */
   for (int field = 3; p && field <= 49; field++) {
     p = strchr(p + 1, ' ');
-    if (p && field == 48) start = strtoul(p + 1, NULL, 10);
-    if (p && field == 49) end = strtoul(p + 1, NULL, 10);
+    if (p && field == 48) g_arg_start = strtoul(p + 1, NULL, 10);
+    if (p && field == 49) g_arg_end = strtoul(p + 1, NULL, 10);
   }
+}
+
+/* Our arguments (the helper's host path) become "berth-reaper", which is what the container's
+ * ps shows of us. */
+static void hide_args(void) {
+  unsigned long start = g_arg_start, end = g_arg_end;
   if (!start || end <= start + 1) return;
   memset((void *)start, 0, end - start);
   snprintf((char *)start, end - start, "berth-reaper");
@@ -711,6 +719,7 @@ int exec_run(struct plan *p, int report_fd) {
     if (s.ring_size < 4096) s.ring_size = 4096;
     if (!(s.ring = malloc(s.ring_size))) die("allocate the scrollback");
     s.last_io_ms = now_ms();
+    read_arg_bounds(); /* the host's /proc: before setns below */
   }
   int sigfd = make_sigfd();
   int host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC); /* to remove the socket later */
