@@ -20,6 +20,7 @@ import type {
   RuntimeStatus,
   TerminalStream,
 } from './types.ts';
+import { withUmask } from './umask.ts';
 
 // The real runtime: packages/runtime's Runtime class (the container lifecycle as a library:
 // native helper + per-container monitor). It is loaded at start-up by name so that berthd
@@ -201,27 +202,27 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       // The runtime makes the container's cgroup directories with the process umask; berthd's
       // is 077, and a user-namespaced container could then not bind its own cgroup. 022 for
       // the duration (only directories under /sys/fs/cgroup and the runtime root are made).
-      const old = process.umask(0o022);
       try {
-        const runtime = forCreate();
-        if (spawner) {
-          // The monitor opens these as root before init is cloned; init inherits them.
-          closeSync(openSync(logFile, 'a', 0o600));
-          return await runtime.create(id, {
-            bundle,
-            config: spec,
-            stdioFiles: ['/dev/null', logFile, logFile],
-            ...(trace ? { trace: { mark: (phase: string) => trace.mark(`rt.${phase}`) } } : {}),
-          });
-        }
-        const log = openSync(logFile, 'a', 0o600);
-        try {
-          return await runtime.create(id, { bundle, config: spec, stdio: ['ignore', log, log] });
-        } finally {
-          closeSync(log);
-        }
+        return await withUmask(0o022, async () => {
+          const runtime = forCreate();
+          if (spawner) {
+            // The monitor opens these as root before init is cloned; init inherits them.
+            closeSync(openSync(logFile, 'a', 0o600));
+            return await runtime.create(id, {
+              bundle,
+              config: spec,
+              stdioFiles: ['/dev/null', logFile, logFile],
+              ...(trace ? { trace: { mark: (phase: string) => trace.mark(`rt.${phase}`) } } : {}),
+            });
+          }
+          const log = openSync(logFile, 'a', 0o600);
+          try {
+            return await runtime.create(id, { bundle, config: spec, stdio: ['ignore', log, log] });
+          } finally {
+            closeSync(log);
+          }
+        });
       } finally {
-        process.umask(old);
         unreserve(id);
       }
     },
@@ -377,12 +378,7 @@ function groupCgroup(path: string, closePool: () => Promise<void>): GroupCgroup 
     async create() {
       // Containers inside reach their own cgroup through this one from their user namespace:
       // it must be traversable (berthd's umask is 077).
-      const old = process.umask(0o022);
-      try {
-        await cg.create();
-      } finally {
-        process.umask(old);
-      }
+      await withUmask(0o022, () => cg.create());
     },
     apply: (r) => cg.apply(r as never),
     async stats() {
