@@ -330,7 +330,7 @@ static int serve(struct session *s, int sigfd) {
   s->start_client = -1;
   int linger = 0;
   for (;;) {
-    struct pollfd pf[MAX_CLIENTS + 4];
+    struct pollfd pf[MAX_CLIENTS + 5]; /* sigfd, exitfd, sync, master, lfd, the clients */
     int n = 0;
     int isig = n, isync = -1, imaster = -1, ilfd = -1, iexit = -1;
     pf[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
