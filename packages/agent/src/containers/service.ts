@@ -40,6 +40,7 @@ import {
   onBridgeNetwork,
   writeNetFiles,
 } from './network.ts';
+import { openPeerNetns, type PeerNetns } from './peer-netns.ts';
 import { ContainerRecords } from './records.ts';
 import { KeyedMutex } from './serial.ts';
 import { buildSpec, hostnameOf, ID_RANGE, limitsToResources, stopSignalOf } from './spec.ts';
@@ -244,7 +245,8 @@ export class ContainerService {
         throw notFound(`volume ${v.source}`);
     await this.d.networks?.check(config.network);
     const cgroupParent = await this.d.groupPath(config.group);
-    const joinNetns = await this.peerNetns(config);
+    // Refused early while the peer is not running; the namespace is opened again for the create.
+    (await this.peerNetns(config))?.close();
     if (await this.records.nameTaken(config.name))
       throw conflict(`a container named ${config.name} already exists`);
     this.needRuntime();
@@ -295,6 +297,7 @@ export class ContainerService {
     return this.mutex.run(id, async () => {
       let row: ContainerRow;
       let spec: Record<string, unknown>;
+      let joinNetns: PeerNetns | undefined;
       try {
         const root = await this.d.images.createRoot(id, image, idBase, ID_RANGE);
         trace.mark('root');
@@ -304,7 +307,8 @@ export class ContainerService {
         }
         for (const v of config.volumes)
           if (v.type === 'volume') prepareVolumeDir(this.volumeDir(v.source), idBase);
-        spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns);
+        joinNetns = await this.peerNetns(config);
+        spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns?.path);
         mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
         trace.mark('spec');
         await this.d.runtime.create(id, this.dir(id), spec, this.logFile(id), trace);
@@ -313,6 +317,8 @@ export class ContainerService {
         await this.rollbackCreate(id).catch(() => {});
         await this.d.db.intent.deleteMany({ where: { id: intentId } });
         throw e;
+      } finally {
+        joinNetns?.close();
       }
       // Created (and started, when asked), the intent done and the events, in one commit. A
       // start that fails leaves the container created, as a start of its own would.
@@ -442,25 +448,30 @@ export class ContainerService {
     this.needRuntime();
     const config = JSON.parse(row.config) as ContainerConfig;
     const joinNetns = await this.peerNetns(config);
-    let rs = this.d.runtime.state(row.id);
-    // A created instance joined its peer's namespace at its create: stale if the peer restarted.
-    if (joinNetns && rs?.status === 'created' && rs.pid !== undefined) {
-      if (netnsIdentity(`/proc/${rs.pid}/ns/net`) !== netnsIdentity(joinNetns)) {
-        await this.retireInstance(row.id);
-        rs = undefined;
+    let pid: number | undefined;
+    try {
+      let rs = this.d.runtime.state(row.id);
+      // A created instance joined its peer's namespace at its create: stale if the peer restarted.
+      if (joinNetns && rs?.status === 'created' && rs.pid !== undefined) {
+        if (netnsIdentity(`/proc/${rs.pid}/ns/net`) !== netnsIdentity(joinNetns.path)) {
+          await this.retireInstance(row.id);
+          rs = undefined;
+        }
       }
-    }
-    let pid = rs?.pid;
-    if (!rs || rs.status === 'stopped') {
-      if (rs) await this.retireInstance(row.id);
-      await this.d.images.ensureMounted(row.id);
-      const spec = JSON.parse(row.spec) as Record<string, unknown>;
-      ({ pid } = await this.d.runtime.create(
-        row.id,
-        this.dir(row.id),
-        joinNetns ? joinNetnsIn(spec, joinNetns) : spec,
-        this.logFile(row.id),
-      ));
+      pid = rs?.pid;
+      if (!rs || rs.status === 'stopped') {
+        if (rs) await this.retireInstance(row.id);
+        await this.d.images.ensureMounted(row.id);
+        const spec = JSON.parse(row.spec) as Record<string, unknown>;
+        ({ pid } = await this.d.runtime.create(
+          row.id,
+          this.dir(row.id),
+          joinNetns ? joinNetnsIn(spec, joinNetns.path) : spec,
+          this.logFile(row.id),
+        ));
+      }
+    } finally {
+      joinNetns?.close();
     }
     trace?.mark('instance');
     if (onBridgeNetwork(config.network)) await this.attachBridge(row, config, pid);
@@ -496,15 +507,23 @@ export class ContainerService {
 
   // ---- `container:NAME` dependents (the rules: network.ts) ----------------------------
 
-  /** The namespace a `container:NAME` mode joins now; refused while that container is not running. */
-  private async peerNetns(config: ContainerConfig): Promise<string | undefined> {
+  /**
+   * The namespace a `container:NAME` mode joins now, held open (the caller closes it once the
+   * runtime has joined it); refused while that container is not running.
+   */
+  private async peerNetns(config: ContainerConfig): Promise<PeerNetns | undefined> {
     const peer = networkPeer(config.network);
     if (!peer) return undefined;
     const other = await this.get(peer);
     const pid = other.state === 'running' ? this.d.runtime.state(other.id)?.pid : undefined;
     if (pid === undefined)
       throw conflict(`network ${config.network}: ${peer} is not running (${other.state}); start it first`);
-    return `/proc/${pid}/ns/net`;
+    // The runtime's state is 'running' only while the pid has the start time recorded for the init.
+    const isInit = () => {
+      const rs = this.d.runtime.state(other.id);
+      return rs?.status === 'running' && rs.pid === pid;
+    };
+    return openPeerNetns(pid, isInit, `network ${config.network}: ${peer}`);
   }
 
   /** Containers whose network mode is `container:<name>`. */
@@ -529,15 +548,13 @@ export class ContainerService {
           if (this.closed) return;
           await this.withContainer(dep.name, undefined, async (row) => {
             const config = JSON.parse(row.config) as ContainerConfig;
-            const peerNs =
-              what === 'deleted' ? undefined : await this.peerNetns(config).catch(() => undefined);
+            const held = what === 'deleted' ? undefined : await this.peerNetns(config).catch(() => undefined);
+            const peerNs = held && netnsIdentity(held.path);
+            held?.close();
             const pid = this.d.runtime.state(row.id)?.pid;
             const live = row.state === 'running' || row.state === 'paused';
             let current: ContainerRow = row;
-            if (
-              live &&
-              (!peerNs || pid === undefined || netnsIdentity(`/proc/${pid}/ns/net`) !== netnsIdentity(peerNs))
-            ) {
+            if (live && (!peerNs || pid === undefined || netnsIdentity(`/proc/${pid}/ns/net`) !== peerNs)) {
               const exit = await this.stopLocked(row);
               // Not the user's stop: the peer's next start starts it again.
               current = {
