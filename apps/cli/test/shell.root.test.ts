@@ -593,15 +593,29 @@ describe('a berthd killed with a shell open', () => {
   });
 });
 
+/** A session of box that printed `<word>-42`, detached; then box frozen. Returns its id. */
+async function frozenSession(word: string): Promise<string> {
+  const { term, output, session } = terminal(shellOpen());
+  const id = await session;
+  term.write(`echo ${word}-$((2*21))\r`);
+  await until('the output', async () => output().includes(`${word}-42`));
+  term.close();
+  await term.ended;
+  await ok('freeze', 'box');
+  return id;
+}
+
+/** Attaches to box's session `id` (unfrozen), sees `<word>-42` replayed and exits it with `code`. */
+async function replayAndExit(id: string, word: string, code: number): Promise<void> {
+  const viewer = terminal(attachOpen(id));
+  await until('the replay', async () => viewer.output().includes(`${word}-42`));
+  viewer.term.write(`exit ${code}\r`);
+  expect((await viewer.term.ended).exitCode).toBe(code);
+}
+
 describe('a restarted berthd', () => {
   it('adopts the session of a frozen container without waiting for it', async () => {
-    const { term, output, session } = terminal(shellOpen());
-    const id = await session;
-    term.write('echo frozen-$((2*21))\r');
-    await until('the output', async () => output().includes('frozen-42'));
-    term.close();
-    await term.ended;
-    await ok('freeze', 'box');
+    const id = await frozenSession('frozen');
     try {
       await agent.restart();
       expect(agent.berthd?.stderr()).toMatch(new RegExp(`shell sessions adopted: (.*, )?${id}`));
@@ -609,10 +623,26 @@ describe('a restarted berthd', () => {
     } finally {
       await ok('unfreeze', 'box');
     }
-    const viewer = terminal(attachOpen(id));
-    await until('the replay', async () => viewer.output().includes('frozen-42'));
-    viewer.term.write('exit 6\r');
-    expect((await viewer.term.ended).exitCode).toBe(6);
+    await replayAndExit(id, 'frozen', 6);
+  });
+});
+
+describe('a frozen container', () => {
+  it('an attach to its session says it does not answer, instead of hanging', async () => {
+    const id = await frozenSession('thawed');
+    try {
+      const { frames, code } = await rawSession([JSON.stringify(attachOpen(id))]);
+      expect(frames.find((f) => f.type === 'error')).toMatchObject({
+        type: 'error',
+        code: 'CONFLICT',
+        message: expect.stringContaining('the session does not answer'),
+      });
+      expect(code).toBe(1000);
+    } finally {
+      await ok('unfreeze', 'box');
+    }
+    // The session itself is untouched.
+    await replayAndExit(id, 'thawed', 5);
   });
 });
 

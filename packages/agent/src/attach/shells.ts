@@ -412,7 +412,13 @@ export class ShellSessions {
     actor: string,
     { scrollbackBytes, readOnly }: { scrollbackBytes: number; readOnly: boolean },
   ): Promise<TerminalSession> {
-    const stream = await this.d.runtime.attachSession(shell.rec.socket);
+    let stream: Awaited<ReturnType<ContainerRuntime['attachSession']>>;
+    try {
+      stream = await this.d.runtime.attachSession(shell.rec.socket);
+    } catch (e) {
+      // Reported to the client (a frozen container's session does not answer), not as a fault.
+      throw conflict(`shell session ${shell.rec.id} in ${shell.rec.container}: ${(e as Error).message}`);
+    }
     let finish: (end: number | AgentError) => void = () => {};
     const done = new Promise<number | AgentError>((r) => {
       finish = r;

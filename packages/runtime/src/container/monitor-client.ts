@@ -98,9 +98,12 @@ function attachmentOf(socket: Socket): Attachment {
  * (possibly empty); `live(fn)` then gets the live output, which follows the scrollback without
  * a gap or an overlap (what came before `live` was called is held and given first; the socket
  * is read all along, so an error closing it loses nothing already received).
+ * Rejects when the session sends nothing within `timeoutMs`: a frozen container's session
+ * accepts the connection (the kernel does) but never answers.
  */
 export async function attachReplay(
   sock: string,
+  timeoutMs = 5000,
 ): Promise<Attachment & { scrollback: Buffer; live(onData: (chunk: Buffer) => void): void }> {
   const socket = await open(sock, 'R');
   let held: Buffer[] = [];
@@ -109,7 +112,19 @@ export async function attachReplay(
     let got = Buffer.alloc(0);
     let need = -1;
     let done = false;
+    const timer = setTimeout(() => {
+      socket.off('close', onClose);
+      socket.destroy();
+      reject(
+        new RuntimeError(
+          'EXEC_FAILED',
+          `the session does not answer (nothing within ${timeoutMs} ms); is its container frozen?`,
+        ),
+      );
+    }, timeoutMs);
     socket.on('data', (d: Buffer) => {
+      // It answers: the scrollback that follows may take its time.
+      clearTimeout(timer);
       if (done) {
         if (consumer) consumer(d);
         else held.push(d);
@@ -127,8 +142,10 @@ export async function attachReplay(
         resolve(got.subarray(0, need));
       }
     });
-    const onClose = () =>
+    const onClose = () => {
+      clearTimeout(timer);
       reject(new RuntimeError('EXEC_FAILED', 'the session closed before its scrollback came'));
+    };
     socket.once('close', onClose);
   });
   return {
