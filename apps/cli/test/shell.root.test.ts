@@ -4,8 +4,8 @@
 // the client library for resizes, detaches, several viewers and bad frames. Shell sessions
 // outlive their clients and berthd itself (kill -9). Needs root: containers.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createAgentClient, openTerminal, type TerminalConnection } from '@berth/agent/client';
 import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import {
@@ -15,6 +15,7 @@ import {
   type TerminalOpen,
   type TerminalServerFrame,
 } from '@berth/contracts';
+import { Runtime } from '@berth/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type BerthRun, CLI_BUNDLE, until, useTaggedBerthd } from './harness.ts';
@@ -612,6 +613,62 @@ async function replayAndExit(id: string, word: string, code: number): Promise<vo
   viewer.term.write(`exit ${code}\r`);
   expect((await viewer.term.ended).exitCode).toBe(code);
 }
+
+describe('a berthd killed between making a session and recording it', () => {
+  it('ends the session its intent record names at its next start', async () => {
+    // The session as berthd makes it (the runtime's resumable exec), and its record as the
+    // crash leaves it: written before the exec, never completed.
+    const { id: containerId } = JSON.parse(await ok('inspect', 'box')) as { id: string };
+    const runtimeRoot = join(agent.dir, 'state', 'runtime');
+    const socket = join(runtimeRoot, containerId, 'exec-berth-test.sock');
+    const made = await new Runtime({ root: runtimeRoot }).exec(containerId, {
+      process: {
+        terminal: true,
+        consoleSize: { height: 24, width: 80 },
+        args: ['sh'],
+        cwd: '/',
+        user: { uid: 0, gid: 0 },
+        noNewPrivileges: true,
+      },
+      stdio: ['ignore', 'ignore', 'ignore'],
+      attachSocket: socket,
+      scrollbackBytes: 4096,
+      exitFile: `${socket}.exit`,
+    });
+    const ended = made.exit.catch(() => -1);
+    const record = join(agent.dir, 'state', 'terminals', 'feedc0de.json');
+    const intent = {
+      id: 'feedc0de',
+      containerId,
+      container: 'box',
+      pid: 0,
+      leader: null,
+      socket,
+      command: ['sh'],
+      user: null,
+      actor: 'test:crash',
+      createdAt: new Date().toISOString(),
+      detachedAt: null,
+      starting: true,
+    };
+    try {
+      mkdirSync(dirname(record), { recursive: true, mode: 0o700 });
+      writeFileSync(record, JSON.stringify(intent), { mode: 0o600 });
+      expect(sessionAlive(made.pid)).toBe(true);
+      await agent.restart();
+      expect(agent.berthd?.stderr()).toContain('shell sessions that never started ended: feedc0de');
+      await ended;
+      await until('the session gone', async () => !sessionAlive(made.pid));
+      expect(existsSync(record)).toBe(false);
+      expect(existsSync(socket)).toBe(false);
+      expect(await sessionsOf('box')).toEqual([]);
+    } finally {
+      if (sessionAlive(made.pid)) process.kill(made.pid, 'SIGKILL');
+      rmSync(record, { force: true });
+      rmSync(socket, { force: true });
+    }
+  });
+});
 
 describe('a restarted berthd', () => {
   it('adopts the session of a frozen container without waiting for it', async () => {

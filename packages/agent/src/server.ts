@@ -169,6 +169,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   const adoptedShells = await shells.adopt();
   if (adoptedShells.adopted.length > 0)
     console.error(`berthd: shell sessions adopted: ${adoptedShells.adopted.join(', ')}`);
+  if (adoptedShells.abandoned.length > 0)
+    console.error(`berthd: shell sessions that never started ended: ${adoptedShells.abandoned.join(', ')}`);
   // Berth's nftables tables, bridges and DNS responders rebuilt from the network state
   // (idempotent); leases of containers that are gone or no longer running (they exited while
   // berthd was down, or a crash left them between attach and start) are released.

@@ -4,6 +4,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   readSync,
   rmSync,
   statSync,
@@ -183,4 +184,47 @@ export function tailOf(files: string[], max: number): Buffer {
     }
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * The processes holding the unix socket bound at `path` in berthd's network namespace (where
+ * a session binds its socket, before it joins its container's), found by the socket's inode.
+ */
+export function socketHolders(path: string): number[] {
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return [];
+  }
+  // Num RefCount Protocol Flags Type St Inode Path
+  const links = new Set(
+    table
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 8 && f.slice(7).join(' ') === path)
+      .map((f) => `socket:[${f[6]}]`),
+  );
+  const holders: number[] = [];
+  if (links.size === 0) return holders;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (links.has(readlinkSync(`/proc/${pid}/fd/${fd}`))) {
+          holders.push(Number(pid));
+          break;
+        }
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return holders;
 }

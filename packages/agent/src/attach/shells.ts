@@ -17,7 +17,7 @@ import { AgentError, conflict } from '../errors.ts';
 import type { EventLog } from '../events/log.ts';
 import { readSessionExit, releaseSessionSocket } from '../runtime/session-socket.ts';
 import type { ContainerRuntime, TerminalStream } from '../runtime/types.ts';
-import { sessionMembers, statFields } from './sessions.ts';
+import { sessionMembers, socketHolders, statFields } from './sessions.ts';
 import type { TerminalSession } from './terminals.ts';
 
 // Shell sessions: a shell outlives its clients. Each runs as a resumable exec session of the
@@ -55,6 +55,9 @@ interface ShellRecord {
   actor: string;
   createdAt: string;
   detachedAt: string | null;
+  /** Recorded before the session was made, not yet completed (pid unknown): a berthd that
+   * finds it at start was killed in between, and ends the session (adopt). */
+  starting?: true;
 }
 
 interface Viewer {
@@ -117,6 +120,7 @@ export class ShellSessions {
 
   /** A new shell session in the container, with the opener as its first viewer. */
   async open(svc: ContainerService, o: z.output<typeof ShellOpen>): Promise<TerminalSession> {
+    const id = this.newId();
     const { row, started, command } = await svc.withContainer(o.name, 'exec', async (row) => {
       const spec = JSON.parse(row.spec) as { process?: { env?: string[]; cwd?: string } };
       const config = JSON.parse(row.config) as ContainerConfig;
@@ -146,14 +150,32 @@ export class ShellSessions {
           { args: command, env, cwd, uid, gid },
           { rows: o.rows, cols: o.cols },
           this.d.scrollbackBytes,
+          // Its socket recorded before the session exists: a berthd killed before the record
+          // below is complete would otherwise leave a session nobody can find.
+          (socket) =>
+            this.save({
+              id,
+              containerId: row.id,
+              container: row.name,
+              pid: 0,
+              leader: null,
+              socket,
+              command,
+              user: o.user ?? null,
+              actor: o.actor,
+              createdAt: new Date().toISOString(),
+              detachedAt: null,
+              starting: true,
+            }),
         );
         return { row, started, command };
       } catch (e) {
+        rmSync(join(this.dir, `${id}.json`), { force: true });
         throw conflict(`shell in ${row.name} failed: ${(e as Error).message}`);
       }
     });
     const rec: ShellRecord = {
-      id: this.newId(),
+      id,
       containerId: row.id,
       container: row.name,
       pid: started.pid,
@@ -244,9 +266,10 @@ export class ShellSessions {
    * Adopts the sessions an earlier berthd left (their session processes outlive it); records
    * of sessions that ended meanwhile are dropped, with their closing event. Returns the ids.
    */
-  async adopt(): Promise<{ adopted: string[]; ended: string[] }> {
+  async adopt(): Promise<{ adopted: string[]; ended: string[]; abandoned: string[] }> {
     const adopted: string[] = [];
     const ended: string[] = [];
+    const abandoned: string[] = [];
     for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) {
       if (!name.endsWith('.json')) continue;
       const file = join(this.dir, name);
@@ -255,6 +278,21 @@ export class ShellSessions {
         rec = JSON.parse(readFileSync(file, 'utf8')) as ShellRecord;
       } catch {
         rmSync(file, { force: true });
+        continue;
+      }
+      if (rec.starting) {
+        // Made (or about to be) by a berthd killed before it recorded it: its opener was never
+        // told of it, and it waits for a first attach that would start its command. Ended:
+        // its session process and reaper are what hold its socket.
+        for (const pid of socketHolders(rec.socket))
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        rmSync(file, { force: true });
+        releaseSessionSocket(rec.socket);
+        abandoned.push(rec.id);
         continue;
       }
       // One that does not answer lives (in a frozen container): adopted all the same.
@@ -280,7 +318,7 @@ export class ShellSessions {
         ended.push(rec.id);
       }
     }
-    return { adopted, ended };
+    return { adopted, ended, abandoned };
   }
 
   /** berthd stops: the sessions live on (the next berthd adopts them); timers go. */
@@ -294,7 +332,7 @@ export class ShellSessions {
   private newId(): string {
     for (;;) {
       const id = randomBytes(4).toString('hex');
-      if (!this.live.has(id)) return id;
+      if (!this.live.has(id) && !existsSync(join(this.dir, `${id}.json`))) return id;
     }
   }
 

@@ -274,10 +274,11 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       });
       return { exit };
     },
-    async execTerminal(id, p, size, scrollbackBytes) {
+    async execTerminal(id, p, size, scrollbackBytes, beforeExec) {
       if (!sessions) throw new Error(reason ?? 'this build of the runtime has no resumable sessions');
       const socket = attachSocketPath(opts.root, id);
       try {
+        beforeExec?.(socket.path);
         const r = await need().exec(id, {
           process: {
             terminal: true,

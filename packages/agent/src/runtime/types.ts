@@ -102,6 +102,8 @@ export interface ContainerRuntime {
     process: ExecProcess,
     size: { rows: number; cols: number },
     scrollbackBytes: number,
+    /** Told the socket before the session is made (a crash-safe caller records it first). */
+    beforeExec?: (socket: string) => void,
   ): Promise<{ pid: number; socket: string; exit: Promise<number> }>;
   /** Attach to a session (execTerminal's socket): its scrollback, then live output to the
    * function given to live() (not to the socket's 'data' listeners). */
