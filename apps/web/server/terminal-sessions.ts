@@ -4,6 +4,7 @@ import type { Viewer } from '@berth/api';
 import {
   describeFrameError,
   ErrorCode,
+  httpStatus,
   type ShellSessionInfo,
   ShellSessionKill,
   ShellSessionList,
@@ -34,24 +35,13 @@ export function agentShellSessions(client: AgentClient): ShellSessionsSource {
   };
 }
 
-const status: Record<ErrorCode, number> = {
-  AGENT_UNREACHABLE: 502,
-  INVALID_INPUT: 400,
-  NOT_FOUND: 404,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  CONFLICT: 409,
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-};
-
 function reply(res: ServerResponse, code: number, body: unknown): void {
   res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
 }
 
 const fail = (res: ServerResponse, code: ErrorCode, message: string) =>
-  reply(res, status[code], { code, message });
+  reply(res, httpStatus[code], { code, message });
 
 // berthd's failure as the page should read it: unreachable, its own code and sentence, or ours.
 function agentFailure(res: ServerResponse, err: unknown): void {

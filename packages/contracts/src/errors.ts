@@ -43,6 +43,21 @@ export function errorSentence<C extends ErrorCode>(
   return sentence(params[0]);
 }
 
+/**
+ * The HTTP status each code travels with where Berth answers plain HTTP beside tRPC (berthd's
+ * image archives, the panel's JSON routes). An unreachable agent is a gateway's failed upstream.
+ */
+export const httpStatus = {
+  AGENT_UNREACHABLE: 502,
+  INVALID_INPUT: 400,
+  NOT_FOUND: 404,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  CONFLICT: 409,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+} as const satisfies Record<ErrorCode, number>;
+
 /** How an error travels in a response body (tRPC error `data`, the panel's JSON errors). */
 export const ErrorBody = z.object({ code: ErrorCode, message: z.string() });
 export type ErrorBody = z.infer<typeof ErrorBody>;

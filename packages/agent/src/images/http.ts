@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ErrorCode,
+  httpStatus,
   IMAGE_EXPORT_PATH,
   IMAGE_IMPORT_PATH,
   ImageExportQuery,
@@ -13,17 +14,6 @@ import type { ImagesService } from './service.ts';
 // Archives travel as raw bytes beside tRPC: `POST /v1/images/import` takes a tar (OCI layout
 // or docker save, maybe gzip) as its body; `GET /v1/images/export?image=` answers with an OCI
 // layout tar. Errors are JSON { code, message } with a matching HTTP status.
-
-const STATUS: Record<ErrorCode, number> = {
-  AGENT_UNREACHABLE: 503,
-  INVALID_INPUT: 400,
-  NOT_FOUND: 404,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  CONFLICT: 409,
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-};
 
 /** Handles the archive endpoints; false when the request is for something else. */
 export function handleImageArchives(
@@ -72,6 +62,6 @@ function parse<T extends z.ZodType>(schema: T, url: URL): z.infer<T> {
 }
 
 function sendError(res: ServerResponse, code: ErrorCode, message: string) {
-  res.writeHead(STATUS[code], { 'content-type': 'application/json' });
+  res.writeHead(httpStatus[code], { 'content-type': 'application/json' });
   res.end(JSON.stringify({ code, message }));
 }
