@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Digest, ImageRecord } from '@berth/runtime/image';
+import { sha256 as sha } from '@berth/runtime/image';
+import { imageRecordFixture as record } from '@berth/runtime/testing/image';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type AgentDb, openAgentDb } from '../db/index.ts';
 import { PrismaImageRecordStore } from './records.ts';
@@ -18,20 +18,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await db.$disconnect();
   rmSync(dir, { recursive: true, force: true });
-});
-
-const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}` as Digest;
-const record = (seed: string, references: string[]): ImageRecord => ({
-  digest: sha(seed),
-  references,
-  manifestMediaType: 'application/vnd.oci.image.manifest.v1+json',
-  configDigest: sha(`${seed}-config`),
-  platform: { os: 'linux', architecture: 'amd64' },
-  config: { env: [], entrypoint: null, cmd: ['/bin/sh'], exposedPorts: [], labels: {} },
-  layers: [],
-  size: 0,
-  source: 'archive',
-  addedAt: new Date(0).toISOString(),
 });
 
 it('finds an image by any of its references, with all of them, as get() has it; a moved reference follows', async () => {

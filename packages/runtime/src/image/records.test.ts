@@ -4,25 +4,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from './digest.ts';
 import { FileImageRecordStore, type ImageRecord } from './records.ts';
+import { imageRecordFixture as record } from './testing.ts';
 
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'berth-test-records-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-const record = (seed: string, references: string[]): ImageRecord => ({
-  digest: sha256(seed),
-  references,
-  manifestMediaType: 'application/vnd.oci.image.manifest.v1+json',
-  configDigest: sha256(`${seed}-config`),
-  platform: { os: 'linux', architecture: 'amd64' },
-  config: { env: [], entrypoint: null, cmd: ['/bin/sh'], exposedPorts: [], labels: {} },
-  layers: [],
-  size: 0,
-  source: 'archive',
-  addedAt: new Date(0).toISOString(),
-});
 
 describe('FileImageRecordStore', () => {
   it('saves, finds by reference, moves a reference to the newer image, untags and deletes', async () => {
