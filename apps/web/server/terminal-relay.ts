@@ -63,9 +63,10 @@ export function terminalRoute(options: TerminalRelayOptions): WebSocketRoute {
     };
 
     void (async () => {
+      const token = sessionToken(req);
       let viewer: Viewer | null;
       try {
-        viewer = await options.viewer(sessionToken(req));
+        viewer = await options.viewer(token);
       } catch (err) {
         console.error('terminal: session check failed:', err);
         return refuse('INTERNAL', 'internal error; the details are in the panel log', TerminalClose.internal);
@@ -73,7 +74,6 @@ export function terminalRoute(options: TerminalRelayOptions): WebSocketRoute {
       if (!viewer) return refuse('UNAUTHENTICATED', 'sign in first');
       if (!mayUseTerminals(viewer))
         return refuse('FORBIDDEN', 'you are not allowed to open a terminal (admins only)');
-      const token = sessionToken(req);
       recheck = setInterval(() => {
         if (ws.readyState !== ws.OPEN) return;
         ws.ping();

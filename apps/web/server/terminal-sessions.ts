@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type AgentClient, AgentUnreachableError } from '@berth/agent/client';
+import { type AgentClient, findUnreachable } from '@berth/agent/client';
 import type { Viewer } from '@berth/api';
 import {
   describeFrameError,
@@ -45,9 +45,7 @@ const fail = (res: ServerResponse, code: ErrorCode, message: string) =>
 
 // berthd's failure as the page should read it: unreachable, its own code and sentence, or ours.
 function agentFailure(res: ServerResponse, err: unknown): void {
-  let unreachable: AgentUnreachableError | undefined;
-  for (let e = err, depth = 0; e instanceof Error && depth < 5 && !unreachable; e = e.cause, depth++)
-    if (e instanceof AgentUnreachableError) unreachable = e;
+  const unreachable = findUnreachable(err);
   if (unreachable) fail(res, 'AGENT_UNREACHABLE', unreachable.message);
   else if (err instanceof TRPCClientError) {
     const code = ErrorCode.safeParse((err.data as { berthCode?: unknown } | undefined)?.berthCode);

@@ -1,4 +1,4 @@
-import { AgentUnreachableError, createAgentClient } from '@berth/agent/client';
+import { createAgentClient, findUnreachable } from '@berth/agent/client';
 import { ErrorCode } from '@berth/contracts';
 import { TRPCClientError } from '@trpc/client';
 import { PanelError } from './errors.ts';
@@ -29,12 +29,4 @@ export function agentHostFacts(socketPath: string): HostFactsSource {
       }
     },
   };
-}
-
-// The tRPC client wraps what its fetch threw (TRPCClientError → cause), so look down the chain.
-function findUnreachable(err: unknown): AgentUnreachableError | undefined {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof AgentUnreachableError) return e;
-  }
-  return undefined;
 }

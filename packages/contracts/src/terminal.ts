@@ -34,7 +34,7 @@ const dimension = (what: string) =>
 export const TerminalSize = z.object({ cols: dimension('cols'), rows: dimension('rows') }).strict();
 export type TerminalSize = z.infer<typeof TerminalSize>;
 
-const TermName = z
+export const TermName = z
   .string()
   .max(64)
   .regex(/^[A-Za-z0-9._+-]+$/, 'must be a terminal type such as xterm-256color');

@@ -1,5 +1,11 @@
 import { openTerminal, type TerminalConnection } from '@berth/agent/client';
-import { type ErrorBody, ShellSessionId, type ShellSessionInfo, type TerminalOpen } from '@berth/contracts';
+import {
+  type ErrorBody,
+  ShellSessionId,
+  type ShellSessionInfo,
+  type TerminalOpen,
+  TermName,
+} from '@berth/contracts';
 import { Command, Option } from 'commander';
 import { actor, clientOf, parseNumber, UsageError } from '../client.ts';
 import { printJson } from '../output/json.ts';
@@ -194,10 +200,7 @@ export function terminalCommands(): Command[] {
                 ...(o.user ? { user: o.user } : {}),
                 ...(o.workdir ? { cwd: o.workdir } : {}),
                 env: o.env ?? [],
-                term:
-                  process.env.TERM && /^[A-Za-z0-9._+-]+$/.test(process.env.TERM)
-                    ? process.env.TERM
-                    : 'xterm-256color',
+                term: TermName.safeParse(process.env.TERM).success ? process.env.TERM! : 'xterm-256color',
                 actor: actor(),
               },
           {

@@ -33,6 +33,14 @@ export class AgentUnreachableError extends TRPCClientError<AgentRouter> {
   }
 }
 
+/** The AgentUnreachableError in `err`'s cause chain (the tRPC client wraps what its transport threw). */
+export function findUnreachable(err: unknown): AgentUnreachableError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof AgentUnreachableError) return e;
+  }
+  return undefined;
+}
+
 /** Whether `err` (a fetch failure, with the socket error somewhere in its cause chain) means unreachable. */
 export function isUnreachableError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {

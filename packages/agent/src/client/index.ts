@@ -12,7 +12,7 @@ import type { AgentRouter } from '../router.ts';
 import { AgentUnreachableError, isUnreachableError } from './errors.ts';
 
 export type { AgentRouter } from '../router.ts';
-export { AgentUnreachableError, isUnreachableError } from './errors.ts';
+export { AgentUnreachableError, findUnreachable, isUnreachableError } from './errors.ts';
 
 /** Where berthd listens unless told otherwise. */
 export const DEFAULT_AGENT_SOCKET = '/run/berth/berthd.sock';
