@@ -118,14 +118,23 @@ const tools = {
   6: { restore: 'ip6tables-restore', cmd: 'ip6tables' },
 } as const;
 
-/** Rebuilds Berth's chains and makes sure each is jumped to once (idempotent). */
-export async function applyIptables(state: NetState, opts: FirewallOptions): Promise<void> {
+/**
+ * Rebuilds Berth's chains and, unless `ensureJumps` is false, makes sure each is jumped to once
+ * (idempotent). The jumps depend on the table's name only: a container's attach or detach
+ * rebuilds the chains and leaves them be (--noflush keeps the built-in chains as they are).
+ */
+export async function applyIptables(
+  state: NetState,
+  opts: FirewallOptions,
+  ensureJumps = true,
+): Promise<void> {
   for (const family of [4, 6] as const) {
     const t = tools[family];
     await run(t.restore, ['-w', '--noflush'], {
       input: renderIptables(state, opts, family),
       what: t.restore,
     });
+    if (!ensureJumps) continue;
     for (const [table, chain, rule] of jumps(opts.table)) {
       const present = await run(t.cmd, ['-w', '-t', table, '-C', chain, ...rule], { allowFail: true });
       if (present.code !== 0) await run(t.cmd, ['-w', '-t', table, '-I', chain, '1', ...rule]);

@@ -201,7 +201,7 @@ export class NetworkManager {
 
   /** One container's rules: set and map elements with nft, Berth's chains rebuilt with iptables. */
   private endpointFirewall(ep: EndpointRecord, op: 'add' | 'delete', state: NetState): Promise<void> {
-    if (this.firewall === 'iptables') return this.applyFirewall(state);
+    if (this.firewall === 'iptables') return applyIptables(state, this.fwOpts(), false);
     return this.nftElements(renderEndpointChange(ep, op, this.fwOpts()));
   }
 
