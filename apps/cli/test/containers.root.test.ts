@@ -9,7 +9,15 @@ import { type BerthdProcess, startBerthd } from '@berth/agent/testing';
 import type { AgentEventInfo, ContainerInfo } from '@berth/contracts';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BerthRun, berthdArgs, cleanupTestHost, runBerth, testDir, until } from './harness.ts';
+import {
+  type BerthRun,
+  berthdArgs,
+  CLI_BUNDLE,
+  cleanupTestHost,
+  runBerth,
+  testDir,
+  until,
+} from './harness.ts';
 
 const TAG = `berth-test-cli-${process.pid}`;
 const CGROUP_PARENT = `/${TAG}`;
@@ -63,6 +71,33 @@ const cgroupDir = (controller: string, c: ContainerInfo) =>
   join('/sys/fs/cgroup', controller, CGROUP_PARENT.slice(1), ...(c.group ? [`g.${c.group}`] : []), c.id);
 
 describe('an app container', () => {
+  it("logs -f follows a terminal container's console across a restart", async () => {
+    await ok(
+      'launch',
+      '-t',
+      'busybox',
+      'tail',
+      '--',
+      'sh',
+      '-c',
+      'echo "run $(cat /proc/uptime)"; exec sleep 1000',
+    );
+    const follow = spawn(process.execPath, [CLI_BUNDLE, '--socket', args().socketPath, 'logs', '-f', 'tail']);
+    let out = '';
+    follow.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+    });
+    const runs = () => out.match(/run \d/g)?.length ?? 0;
+    try {
+      await until('the first run in the followed log', async () => runs() === 1);
+      await ok('restart', 'tail');
+      await until('the second run in the followed log', async () => runs() === 2);
+    } finally {
+      follow.kill('SIGKILL');
+      await ok('rm', '-f', 'tail');
+    }
+  });
+
   it('goes through its whole lifecycle, with exec exit codes, logs and live limits', async () => {
     await ok('launch', 'busybox', 'web', '--', 'sh', '-c', 'echo started; exec sleep 1000');
     let c = await inspect('web');

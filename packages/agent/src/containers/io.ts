@@ -46,23 +46,31 @@ export async function* logs(
   // What grows now: the monitor's console.log (it rotates to console.log.1 when full), or ours.
   let current = consoleLogs.length > 0 ? consoleLogs[consoleLogs.length - 1]! : own;
   let pos = existsSync(current) ? statSync(current).size : 0;
+  const startOf = async () =>
+    (await svc.d.db.container.findUnique({ where: { id: row.id }, select: { startedAt: true } }))?.startedAt;
+  // The start `current` belongs to: a terminal container's console log is the instance's own.
+  let startedAt = (await startOf())?.getTime() ?? 0;
   while (!o.signal?.aborted) {
     await sleep(POLL_MS, o.signal);
+    const now = await startOf();
+    if (now === undefined) return;
+    const started = now?.getTime() ?? 0;
+    if (started !== startedAt) {
+      startedAt = started;
+      // A restart retired the instance (its console went into our file) and made a new one, at
+      // the same path: read it from its start, whatever its size (the old one's may match).
+      const fresh = svc.d.runtime.consoleLogs(row.id);
+      if (fresh.length > 0) {
+        current = fresh[fresh.length - 1]!;
+        pos = 0;
+      }
+    }
     const size = existsSync(current) ? statSync(current).size : 0;
     if (size < pos) pos = 0; // rotated: the monitor started a fresh file
     if (size > pos) {
       const r = readFrom(current, pos);
       pos = r.end;
       if (r.data.length > 0) yield { dataBase64: r.data.toString('base64') };
-    }
-    const now = await svc.d.db.container.findUnique({ where: { id: row.id }, select: { state: true } });
-    if (!now) return;
-    // A restart retired the instance (its console went into our file) and made a new one.
-    const fresh = svc.d.runtime.consoleLogs(row.id);
-    const next = fresh.length > 0 ? fresh[fresh.length - 1]! : own;
-    if (next !== current && existsSync(next)) {
-      current = next;
-      pos = 0;
     }
   }
 }
