@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { detectHostCgroupLayout } from './detect.ts';
 import { CgroupError, type OomEvent } from './index.ts';
 import { useTestCgroup } from './test-fixture.ts';
-import { alive, exited, spawnInCgroup, waitUntil } from './testing.ts';
+import { alive, exited, runInCgroup, spawnInCgroup, waitUntil } from './testing.ts';
 
 // Needs root and the real kernel: creates cgroups under /berth-test-<random> in every hierarchy
 // of this hybrid host (controllers on v1, core on the unified cgroup2 mount), runs busybox and
@@ -146,18 +146,14 @@ describe('CgroupManager on this hybrid host', () => {
       ],
     });
     expect(v1('devices', 'devices.list')).toBe('c 1:3 rwm');
-    const child = spawnInCgroup(
+    const run = await runInCgroup(
       t.cg.procsFiles(),
       'echo ok > /dev/null && echo null-ok; head -c1 /dev/zero > /dev/null && echo zero-ok; exit 0',
+      t.children,
     );
-    t.children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-    });
-    await exited(child);
-    expect(out).toContain('null-ok');
-    expect(out).not.toContain('zero-ok');
+    expect(run).toMatchObject({ code: 0 });
+    expect(run.stdout).toContain('null-ok');
+    expect(run.stdout).not.toContain('zero-ok');
     // Live update adds /dev/zero without passing through "deny all".
     await t.cg.update({
       devices: [

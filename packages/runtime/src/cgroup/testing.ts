@@ -80,6 +80,24 @@ export async function waitUntil(what: string, cond: () => boolean, timeoutMs = 5
   }
 }
 
+/**
+ * Run `script` in the cgroup to its end and return what it printed. Waits for 'close' (the pipes
+ * drained), not 'exit': Node may report the exit before the last stdout chunk was read.
+ */
+export function runInCgroup(
+  procsFiles: string[],
+  script: string,
+  children: ChildProcess[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnInCgroup(procsFiles, script);
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
 /** Whether a process is alive (a zombie is dead). */
 export function alive(pid: number): boolean {
   try {

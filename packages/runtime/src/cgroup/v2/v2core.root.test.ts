@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { BPF_CGROUP_DEVICE, hostBpf } from '../../sys/bpf.ts';
 import { type CgroupLayout, detectHostCgroupLayout } from '../detect.ts';
 import { useTestCgroup } from '../test-fixture.ts';
-import { alive, BUSYBOX, exited, spawnInCgroup, waitUntil } from '../testing.ts';
+import { alive, BUSYBOX, exited, runInCgroup, spawnInCgroup, waitUntil } from '../testing.ts';
 
 // Needs root: the v2 driver against the real cgroup2 mount of this host
 // (/sys/fs/cgroup/unified), which has no controllers here, so this is the v2 core: create,
@@ -73,14 +73,9 @@ describe('v2 core on the real unified mount', () => {
     const probe =
       'echo x > /dev/null && echo null-ok; head -c1 /dev/zero > /dev/null && echo zero-ok; exit 0';
     const run = async () => {
-      const child = spawnInCgroup(t.cg.procsFiles(), probe);
-      t.children.push(child);
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-      });
-      await exited(child);
-      return out;
+      const r = await runInCgroup(t.cg.procsFiles(), probe, t.children);
+      expect(r.code).toBe(0);
+      return r.stdout;
     };
     const before = await run();
     expect(before).toContain('null-ok');
