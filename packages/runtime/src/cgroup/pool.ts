@@ -127,6 +127,12 @@ function startTime(pid: number): string | undefined {
   }
 }
 
+/** Whether `name` is a pool's directory (<owner pid>-<owner start time>) whose owner is gone. */
+function ownerGone(name: string): boolean {
+  const owner = /^(\d+)-(\d+)$/.exec(name);
+  return owner !== null && startTime(Number(owner[1])) !== owner[2];
+}
+
 export class CgroupPool {
   /** This pool's directory: <parent>/<pid>-<start>. */
   readonly dir: CgroupPath;
@@ -367,15 +373,15 @@ export class CgroupPool {
     const p = (async () => {
       await this.removals.get(path);
       await new Promise((r) => setImmediate(r));
-      const manager = typeof managerOf === 'function' ? managerOf() : managerOf;
-      await manager.destroy().catch(() => {});
-      for (const m of this.named) await this.rmTree(join(m, path));
+      await this.removeSlot(typeof managerOf === 'function' ? managerOf() : managerOf, path);
       // The last container of an earlier owner's pool (one that outlived a restart): its
       // pool directory goes with it.
       const owner = path.slice(0, path.lastIndexOf('/'));
-      const name = owner.slice(owner.lastIndexOf('/') + 1);
-      const m = /^(\d+)-(\d+)$/.exec(name);
-      if (owner !== this.dir && owner.startsWith(`${this.parent}/`) && m && startTime(Number(m[1])) !== m[2])
+      if (
+        owner !== this.dir &&
+        owner.startsWith(`${this.parent}/`) &&
+        ownerGone(owner.slice(owner.lastIndexOf('/') + 1))
+      )
         await this.removeIfEmpty(owner).catch(() => false);
     })();
     this.removing.add(p);
@@ -441,6 +447,20 @@ export class CgroupPool {
 
   // --- directories ---------------------------------------------------------------------
 
+  /** Removes the cgroup at `path` in every hierarchy: the manager's (anything in it killed first), then the named ones. */
+  private async removeSlot(manager: CgroupManager, path: CgroupPath): Promise<void> {
+    await manager.destroy().catch(() => {});
+    for (const m of this.named) await this.rmTree(join(m, path));
+  }
+
+  /** Removes the cgroup at `path` unless processes are still in it (a container's); true when removed. */
+  private async removeIfIdle(path: CgroupPath): Promise<boolean> {
+    const manager = this.o.manager(path);
+    if ((await manager.pids()).length > 0) return false;
+    await this.removeSlot(manager, path);
+    return true;
+  }
+
   private mkdirs(mount: string, path: CgroupPath): void {
     let dir = mount;
     for (const part of path.split('/').filter(Boolean)) {
@@ -504,11 +524,7 @@ export class CgroupPool {
     const removed: string[] = [];
     for (const name of new Set(pool.mounts().flatMap((mount) => pool.listDirs(join(mount, pool.dir))))) {
       if (!/^[0-9a-f]{12}$/.test(name) || keep(name)) continue;
-      const m = pool.o.manager(`${pool.dir}/${name}`);
-      if ((await m.pids()).length > 0) continue;
-      await m.destroy().catch(() => {});
-      for (const n of pool.named) await pool.rmTree(join(n, pool.dir, name));
-      removed.push(name);
+      if (await pool.removeIfIdle(`${pool.dir}/${name}`)) removed.push(name);
     }
     return removed;
   }
@@ -527,17 +543,12 @@ export class CgroupPool {
     const mounts = this.mounts();
     const pools = new Set(mounts.flatMap((mount) => this.listDirs(join(mount, this.parent))));
     for (const name of pools) {
-      const owner = /^(\d+)-(\d+)$/.exec(name);
-      if (!owner) continue; // not a pool's directory: not ours to touch
-      if (startTime(Number(owner[1])) === owner[2]) continue; // its owner lives
+      // Not a pool's directory (not ours to touch), or its owner lives.
+      if (!ownerGone(name)) continue;
       const dir = `${this.parent}/${name}`;
       const slots = new Set(mounts.flatMap((mount) => this.listDirs(join(mount, dir))));
-      for (const slot of slots) {
-        const m = this.o.manager(`${dir}/${slot}`);
-        if ((await m.pids()).length > 0) continue; // a container still runs there
-        await m.destroy().catch(() => {});
-        for (const n of this.named) await this.rmTree(join(n, dir, slot));
-      }
+      // A slot a container still runs in stays.
+      for (const slot of slots) await this.removeIfIdle(`${dir}/${slot}`);
       await this.removeIfEmpty(dir);
     }
   }
