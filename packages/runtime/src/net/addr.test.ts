@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   contains,
   lastUsableOffset,
+  macBytes,
   macFor,
   nth,
   offsetOf,
@@ -39,6 +40,22 @@ describe('address prefixes', () => {
     expect(macFor('10.87.0.2')).toBe('02:b7:0a:57:00:02');
     // The kernel gave fe80::b7:aff:fe63:2 to 02:b7:0a:63:00:02 (measured with ip addr).
     expect(linkLocalFor('02:b7:0a:63:00:02')).toBe('fe80::b7:aff:fe63:2');
+  });
+
+  it('parses a MAC into its six bytes, and refuses anything else', () => {
+    expect([...macBytes('02:b7:0a:57:00:02')]).toEqual([0x02, 0xb7, 0x0a, 0x57, 0x00, 0x02]);
+    expect([...macBytes('FF:fe:00:Aa:10:01')]).toEqual([0xff, 0xfe, 0x00, 0xaa, 0x10, 0x01]);
+    for (const bad of [
+      '',
+      '02:b7:0a:57:00',
+      '02:b7:0a:57:00:02:03',
+      '2:b7:0a:57:00:02',
+      '02:b7:0a:57:00:0g',
+      '02-b7-0a-57-00-02',
+      '02:b7:0a:57:00:02 ',
+      '0x2:b7:0a:57:00:02',
+    ])
+      expect(() => macBytes(bad), bad).toThrow(`not a MAC address: ${bad}`);
   });
 
   it('makes random ULA /64 prefixes under fd00::/8', () => {

@@ -89,6 +89,12 @@ export function macFor(ipv4: string): string {
   return ['02', 'b7', ...b.map((x) => x.toString(16).padStart(2, '0'))].join(':');
 }
 
+/** A MAC address's six bytes ("02:b7:0a:57:00:02"); throws a plain Error for anything else. */
+export function macBytes(mac: string): Buffer {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new Error(`not a MAC address: ${mac}`);
+  return Buffer.from(mac.replaceAll(':', ''), 'hex');
+}
+
 /** A random ULA /64 (fd00::/8, RFC 4193): 40 random bits of global id. */
 export function randomUla(random: (n: number) => Buffer): string {
   const g = random(5);

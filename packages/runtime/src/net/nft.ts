@@ -4,7 +4,7 @@
 // touched). Why two families: NAT, forwarding and host input need the inet hooks; anti-spoofing
 // must see frames between two ports of the same bridge, which never reach the IP layer unless
 // br_netfilter is loaded, so it lives in the bridge family, per port.
-import { familyOf } from './addr.ts';
+import { familyOf, macBytes } from './addr.ts';
 import { run } from './exec.ts';
 import type { EndpointRecord, NetState, PortForward } from './state.ts';
 
@@ -20,7 +20,7 @@ const set = (xs: string[]): string => `{ ${xs.join(', ')} }`;
 
 /** fe80::/64 address the kernel derives from a MAC (EUI-64, the default addr_gen_mode). */
 export function linkLocalFor(mac: string): string {
-  const b = mac.split(':').map((x) => Number.parseInt(x, 16));
+  const b = macBytes(mac);
   const h = (hi: number, lo: number): string => ((hi << 8) | lo).toString(16);
   return `fe80::${h(b[0]! ^ 2, b[1]!)}:${h(b[2]!, 0xff)}:${h(0xfe, b[3]!)}:${h(b[4]!, b[5]!)}`;
 }

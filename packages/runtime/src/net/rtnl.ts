@@ -6,7 +6,7 @@
 // pure (rtnl.test.ts); the socket is sys/netns.ts's.
 import ipaddr from 'ipaddr.js';
 import { NetnsNetlink } from '../sys/netns.ts';
-import { isValidAddress } from './addr.ts';
+import { isValidAddress, macBytes } from './addr.ts';
 import { NetError } from './errors.ts';
 import type { VethSpec } from './links.ts';
 
@@ -60,7 +60,6 @@ const u32 = (v: number): Buffer => {
   return b;
 };
 const cstr = (s: string): Buffer => Buffer.from(`${s}\0`, 'utf8');
-const mac = (m: string): Buffer => Buffer.from(m.split(':').map((x) => Number.parseInt(x, 16)));
 
 /** An address's bytes (IPv4 or IPv6, in network order). */
 export function addrBytes(ip: string): Buffer {
@@ -104,7 +103,7 @@ export function vethMessage(v: VethSpec, homeNsFd: number, seq: number): Buffer 
     ifinfomsg(0, IFF_UP, IFF_UP),
     attr(IFLA_IFNAME, cstr('eth0')),
     attr(IFLA_MTU, u32(v.mtu)),
-    attr(IFLA_ADDRESS, mac(v.mac)),
+    attr(IFLA_ADDRESS, macBytes(v.mac)),
     attr(IFLA_LINKINFO, linkinfo),
   ]);
 }

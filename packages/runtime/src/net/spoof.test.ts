@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SockFilter } from '../seccomp/bpf.ts';
+import { macBytes } from './addr.ts';
 import { antiSpoofLines, antiSpoofProgram, tcBytecode } from './spoof.ts';
 
 // The kernel runs the program in test/net/iptables.root.test.ts; here
@@ -37,7 +38,6 @@ const IP6 = 'fd00:9::2';
 const PASS = 0xffffffff; // TC_ACT_UNSPEC: on to the next filter
 const DROP = 2; // TC_ACT_SHOT
 
-const mac = (m: string) => Buffer.from(m.split(':').map((x) => Number.parseInt(x, 16)));
 const ip4 = (a: string) => Buffer.from(a.split('.').map(Number));
 function ip6(a: string): Buffer {
   const [head, tail = ''] = a.split('::');
@@ -47,7 +47,7 @@ function ip6(a: string): Buffer {
   return Buffer.concat(groups.map((g) => Buffer.from(g.padStart(4, '0'), 'hex')));
 }
 const eth = (src: string, type: number, payload: Buffer) =>
-  Buffer.concat([Buffer.alloc(6, 0xff), mac(src), Buffer.from([type >> 8, type & 0xff]), payload]);
+  Buffer.concat([Buffer.alloc(6, 0xff), macBytes(src), Buffer.from([type >> 8, type & 0xff]), payload]);
 const ipv4 = (src: string, from = MAC) => {
   const h = Buffer.alloc(20);
   h[0] = 0x45;
@@ -61,7 +61,7 @@ const arp = (sha: string, spa: string, from = MAC) => {
   p[4] = 6;
   p[5] = 4;
   p.writeUInt16BE(1, 6);
-  mac(sha).copy(p, 8);
+  macBytes(sha).copy(p, 8);
   ip4(spa).copy(p, 14);
   return eth(from, 0x0806, p);
 };

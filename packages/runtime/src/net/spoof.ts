@@ -10,6 +10,7 @@
 
 import ipaddr from 'ipaddr.js';
 import { BpfAssembler, type SockFilter } from '../seccomp/bpf.ts';
+import { macBytes } from './addr.ts';
 import { linkLocalFor } from './nft.ts';
 
 // Verdicts of a direct-action classifier (linux/pkt_cls.h).
@@ -25,13 +26,10 @@ export interface SpoofGuard {
   ip6?: string;
 }
 
+/** The MAC as two 32-bit words: its first four bytes, and its last two in the high half (as a load masked with 0xffff0000 sees them). */
 const macWords = (mac: string): [number, number] => {
-  const b = mac.split(':').map((x) => Number.parseInt(x, 16));
-  if (b.length !== 6 || b.some((x) => !(x >= 0 && x <= 255))) throw new Error(`not a MAC address: ${mac}`);
-  return [
-    ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0,
-    ((b[4]! << 24) | (b[5]! << 16)) >>> 0,
-  ];
+  const b = macBytes(mac);
+  return [b.readUInt32BE(0), b.readUInt16BE(4) * 0x10000];
 };
 
 const words = (address: string): number[] => {
