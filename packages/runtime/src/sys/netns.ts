@@ -1,7 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import koffi from 'koffi';
 import { closeFd } from './index.ts';
-import { libc, SysError } from './libc.ts';
+import { check, libc } from './libc.ts';
 
 // A netlink socket inside another network namespace, made without starting a process: the
 // calling thread enters the namespace (setns with CLONE_NEWNET changes only the calling
@@ -48,12 +48,10 @@ export class NetnsNetlink {
     let nsFd = -1;
     try {
       nsFd = openSync(nsPath, 'r');
-      if (c.setns(nsFd, CLONE_NEWNET) < 0) throw new SysError(`setns(${nsPath})`, koffi.errno());
-      let fd = -1;
-      let errno = 0;
+      check(c.setns(nsFd, CLONE_NEWNET), `setns(${nsPath})`);
       try {
-        fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-        if (fd < 0) errno = koffi.errno();
+        // check() reads errno at once, before the setns back can change it.
+        this.fd = check(c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol), 'socket(AF_NETLINK)');
       } finally {
         if (c.setns(this.homeNsFd, CLONE_NEWNET) < 0) {
           // Never go on in a container's namespace: every socket made after this would be its.
@@ -61,8 +59,6 @@ export class NetnsNetlink {
           process.abort();
         }
       }
-      if (fd < 0) throw new SysError('socket(AF_NETLINK)', errno);
-      this.fd = fd;
     } catch (e) {
       closeSync(this.homeNsFd);
       throw e;
@@ -72,16 +68,13 @@ export class NetnsNetlink {
   }
 
   send(msg: Buffer): void {
-    const n = lib().send(this.fd, msg, msg.length, 0);
-    if (n < 0) throw new SysError('send(netlink)', koffi.errno());
+    check(lib().send(this.fd, msg, msg.length, 0), 'send(netlink)');
   }
 
   /** One datagram, without waiting: rtnetlink answers within send(), so a missing answer is
    * an error (EAGAIN), never a hang. */
   recv(buf: Buffer): number {
-    const n = lib().recv(this.fd, buf, buf.length, MSG_DONTWAIT);
-    if (n < 0) throw new SysError('recv(netlink)', koffi.errno());
-    return n;
+    return check(lib().recv(this.fd, buf, buf.length, MSG_DONTWAIT), 'recv(netlink)');
   }
 
   close(): void {

@@ -1,11 +1,14 @@
 // Root: the container's end made over in-process rtnetlink (rtnl.ts) is the same as the one
 // `ip -batch` makes (containerSideLines): eth0 with its MAC, MTU, addresses and default routes
 // inside, the peer down in our own namespace; and a refusal is the kernel's, named.
+import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NetError } from '../../src/net/errors.ts';
 import { run } from '../../src/net/exec.ts';
 import type { VethSpec } from '../../src/net/links.ts';
 import { configureContainerSide } from '../../src/net/rtnl.ts';
+import { SysError } from '../../src/sys/libc.ts';
+import { NetnsNetlink } from '../../src/sys/netns.ts';
 import { inNs, rand, useHarness } from './harness.ts';
 
 describe('rtnetlink from inside the namespace (root)', () => {
@@ -50,5 +53,15 @@ describe('rtnetlink from inside the namespace (root)', () => {
     // Again into the same namespace: eth0 exists; the kernel's refusal, as a NetError.
     expect(() => configureContainerSide({ ...v, hostIf: `${hostIf}x` })).toThrow(NetError);
     expect(() => configureContainerSide({ ...v, hostIf: `${hostIf}x` })).toThrow(/exists/);
+  });
+
+  it('refuses a file that is not a network namespace with setns and its errno, staying home and leaking no fd', () => {
+    const home = readlinkSync('/proc/thread-self/ns/net');
+    const fds = readdirSync('/proc/self/fd').length;
+    const open = () => new NetnsNetlink('/proc/self/ns/uts', 0);
+    expect(open).toThrow(SysError);
+    expect(open).toThrow('setns(/proc/self/ns/uts): EINVAL (errno 22)');
+    expect(readlinkSync('/proc/thread-self/ns/net')).toBe(home);
+    expect(readdirSync('/proc/self/fd').length).toBe(fds);
   });
 });
