@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -27,60 +27,68 @@ export function parseListen(value: string, flag = '--listen'): ListenAddress {
   return { host: m[1] ?? m[2] ?? '0.0.0.0', port };
 }
 
+/** The body of a refusal: the contracts' code for the status and a sentence. */
+const refusal = (status: 401 | 500, message: string): string =>
+  JSON.stringify({ code: status === 401 ? 'UNAUTHENTICATED' : 'INTERNAL', message });
+
+/**
+ * Calls `pass` once the request carries a valid bearer token; otherwise `refuse` with 401 and
+ * what is wrong, or 500 when the token store fails (the details go to the log).
+ */
+function checkBearer(
+  tokens: TokenStore,
+  req: IncomingMessage,
+  pass: () => void,
+  refuse: (status: 401 | 500, message: string) => void,
+): void {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (!m) {
+    refuse(
+      401,
+      'a bearer token is required (Authorization: Bearer <token>; berthd token create --name NAME)',
+    );
+    return;
+  }
+  tokens.verify(m[1]!).then(
+    (info) => (info ? pass() : refuse(401, 'the bearer token is not valid (unknown or revoked)')),
+    (err: Error) => {
+      console.error(`berthd: token check: ${err.stack ?? err.message}`);
+      refuse(500, 'internal error; the details are in the log');
+    },
+  );
+}
+
 /** Lets a request through to `handle` only with a valid bearer token. */
 export function requireToken(tokens: TokenStore, handle: RequestHandler): RequestHandler {
-  return (req, res) => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!m)
-      return deny(
-        res,
-        'a bearer token is required (Authorization: Bearer <token>; berthd token create --name NAME)',
-      );
-    tokens.verify(m[1]!).then(
-      (info) => (info ? handle(req, res) : deny(res, 'the bearer token is not valid (unknown or revoked)')),
-      (err: Error) => {
-        console.error(`berthd: token check: ${err.stack ?? err.message}`);
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ code: 'INTERNAL', message: 'internal error; the details are in the log' }));
+  return (req, res) =>
+    checkBearer(
+      tokens,
+      req,
+      () => handle(req, res),
+      (status, message) => {
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          ...(status === 401 ? { 'www-authenticate': 'Bearer realm="berthd"' } : {}),
+        });
+        res.end(refusal(status, message));
       },
     );
-  };
 }
 
 /** The same check for a websocket upgrade: refused with 401 before any websocket exists. */
 export function requireTokenUpgrade(tokens: TokenStore, upgrade: UpgradeHandler): UpgradeHandler {
-  return (req, socket, head) => {
-    const refuse = (status: string, message: string) => {
-      const body = JSON.stringify({
-        code: status.startsWith('401') ? 'UNAUTHENTICATED' : 'INTERNAL',
-        message,
-      });
-      socket.end(
-        `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nWWW-Authenticate: Bearer realm="berthd"\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    };
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!m)
-      return refuse(
-        '401 Unauthorized',
-        'a bearer token is required (Authorization: Bearer <token>; berthd token create --name NAME)',
-      );
-    tokens.verify(m[1]!).then(
-      (info) =>
-        info
-          ? upgrade(req, socket, head)
-          : refuse('401 Unauthorized', 'the bearer token is not valid (unknown or revoked)'),
-      (err: Error) => {
-        console.error(`berthd: token check: ${err.stack ?? err.message}`);
-        refuse('500 Internal Server Error', 'internal error; the details are in the log');
+  return (req, socket, head) =>
+    checkBearer(
+      tokens,
+      req,
+      () => upgrade(req, socket, head),
+      (status, message) => {
+        const body = refusal(status, message);
+        socket.end(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nWWW-Authenticate: Bearer realm="berthd"\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
       },
     );
-  };
-}
-
-function deny(res: ServerResponse, message: string) {
-  res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="berthd"' });
-  res.end(JSON.stringify({ code: 'UNAUTHENTICATED', message }));
 }
 
 export async function startTlsListener(
