@@ -239,7 +239,7 @@ export async function pushTar(root: string, path: string, data: Buffer, o: TarPu
     if (h.type === 'link') memberPath(h.linkname ?? '');
   }
   return withFd(openRoot(root), (r) => {
-    ensureDir(r, path, o.mode);
+    closeSync(openDir(r, path, o.mode));
     const base = path.replace(/\/+$/, '');
     let written = 0;
     for (const { header: h, data: content } of items) {
@@ -252,14 +252,7 @@ export async function pushTar(root: string, path: string, data: Buffer, o: TarPu
       const full = `${base}/${parts.join('/')}`;
       const parent = posix.dirname(full);
       const name = posix.basename(full);
-      ensureDir(r, parent, 0o755);
-      let parentFd: number;
-      try {
-        parentFd = openInRoot(r, parent, O_PATH | O_DIRECTORY);
-      } catch (e) {
-        throw refusal(parent, e, 'write');
-      }
-      withFd(parentFd, (dir) => {
+      withFd(openDir(r, parent, 0o755), (dir) => {
         const ids = o.hostIds(h.uid ?? 0, h.gid ?? 0);
         const mode = (h.mode ?? 0o644) & 0o7777;
         switch (h.type) {
@@ -328,19 +321,19 @@ function setDirMeta(r: number, path: string, h: tar.Header, o: TarPushOptions): 
   });
 }
 
-/** mkdir -p inside the root; a new directory gets `mode` (owner: root's, fixed by the caller). */
-function ensureDir(r: number, path: string, mode: number): void {
-  try {
-    withFd(openInRoot(r, path, O_PATH | O_DIRECTORY), () => {});
-    return;
-  } catch (e) {
-    const code = errnoOf(e);
-    if (code !== 'ENOENT') throw refusal(path, e, 'write');
-  }
+/**
+ * mkdir -p inside the root, and the directory's fd (the caller closes it): the one opened to
+ * find it, or to fix a new one's owner. A new directory gets `mode` and its parent's owner.
+ */
+function openDir(r: number, path: string, mode: number): number {
   const parent = posix.dirname(path);
-  if (parent === path) return;
-  ensureDir(r, parent, 0o755);
-  withFd(openInRoot(r, parent, O_PATH | O_DIRECTORY), (dir) => {
+  try {
+    return openInRoot(r, path, O_PATH | O_DIRECTORY);
+  } catch (e) {
+    // The root itself missing: nothing to make it in.
+    if (errnoOf(e) !== 'ENOENT' || parent === path) throw refusal(path, e, 'write');
+  }
+  return withFd(openDir(r, parent, 0o755), (dir) => {
     const st = fstatSync(dir);
     try {
       sys.mkdirat(dir, posix.basename(path), mode);
@@ -359,7 +352,13 @@ function ensureDir(r: number, path: string, mode: number): void {
       throw refusal(path, e, 'write');
     }
     // The new directory belongs to whoever owns its parent in the container (not to host root).
-    withFd(fd, () => fchownSync(fd, st.uid, st.gid));
+    try {
+      fchownSync(fd, st.uid, st.gid);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    return fd;
   });
 }
 
