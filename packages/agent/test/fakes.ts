@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../src/runtime/images.ts';
-import type { ContainerRuntime, RuntimeExit, RuntimeStatus } from '../src/runtime/types.ts';
+import type { ContainerRuntime, RuntimeExit, RuntimeInstance, RuntimeStatus } from '../src/runtime/types.ts';
 
 // A fake runtime and image store for the agent's unit tests, injected explicitly through
 // startAgent/ContainerService options (never chosen by itself). It keeps containers in
@@ -25,6 +25,13 @@ export class FakeRuntime implements ContainerRuntime {
   failCreate?: Error;
   /** Set to make start fail (the instance stays created, as when init cannot exec). */
   failStart?: Error;
+  /**
+   * Set to start in create() when asked (`start`), as the real runtime does through its
+   * spawner: the result carries `started` and `exited` (then "create+start <id>" is logged).
+   */
+  startsInCreate = false;
+  /** How many times wait() was asked (an exit heard through `exited` needs none). */
+  waits = 0;
 
   unavailableReason(): string | undefined {
     return undefined;
@@ -37,12 +44,35 @@ export class FakeRuntime implements ContainerRuntime {
       linux: { namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'mount' }], resources: {} },
     };
   }
-  async create(id: string, _bundle: string, spec: Record<string, unknown>): Promise<{ pid: number }> {
-    this.calls.push(`create ${id}`);
+  async create(
+    id: string,
+    _bundle: string,
+    spec: Record<string, unknown>,
+    _logFile?: string,
+    _trace?: unknown,
+    opts?: { start?: boolean },
+  ): Promise<RuntimeInstance> {
+    const start = opts?.start === true && this.startsInCreate;
+    this.calls.push(`${start ? 'create+start' : 'create'} ${id}`);
     if (this.failCreate) throw this.failCreate;
     const pid = this.nextPid++;
-    this.containers.set(id, { status: 'created', pid, waiters: [], spec, resources: {} });
-    return { pid };
+    const c: FakeContainer = { status: 'created', pid, waiters: [], spec, resources: {} };
+    this.containers.set(id, c);
+    if (!start) return { pid };
+    if (this.failStart) {
+      // Init could not exec: it is gone, and so is the report of its exit.
+      c.status = 'stopped';
+      c.exit = { code: 127, signal: 0 };
+      const failed = Promise.reject(this.failStart);
+      failed.catch(() => {}); // awaited later (as the real runtime's are)
+      return { pid, started: failed, exited: failed };
+    }
+    c.status = 'running';
+    return {
+      pid,
+      started: Promise.resolve(),
+      exited: new Promise((resolve) => c.waiters.push(resolve)),
+    };
   }
   private need(id: string): FakeContainer {
     const c = this.containers.get(id);
@@ -75,6 +105,7 @@ export class FakeRuntime implements ContainerRuntime {
     this.exit(id, 128 + (signal === 'SIGKILL' ? 9 : 15), signal === 'SIGKILL' ? 9 : 15);
   }
   wait(id: string): Promise<RuntimeExit> {
+    this.waits++;
     const c = this.need(id);
     if (c.exit) return Promise.resolve(c.exit);
     return new Promise((resolve) => c.waiters.push(resolve));

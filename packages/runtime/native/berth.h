@@ -65,6 +65,7 @@ enum plan_type {
   P_SECCOMP_LISTENER = 40, /* strings: listenerPath, containerProcessState JSON ("pid":-1 filled in) */
   P_SETGROUPS_DENY = 41, /* empty: write "deny" to setgroups before gid_map (rootless) */
   P_ID_MAP_HELPER = 42, /* empty: newuidmap/newgidmap write the maps (rootless, subordinate ids) */
+  P_REPORT_START = 43, /* empty: with P_AUTOSTART, report "started" once init has exec'd (or its "err") */
   /* Warm cells (cell.c); numbered apart so that records added above never collide. */
   P_CELL = 50,          /* string: run this container in that warm cell (zygote) */
   P_CELL_PREPARE = 51,  /* empty: make a warm cell in the plan's P_CGROUP_PROCS; id = P_REQUEST_ID */
@@ -104,6 +105,9 @@ uint64_t rec_u64(const struct rec *r, size_t off);
 extern int g_report_fd;          /* where die() writes its line */
 extern const char *g_report_tag; /* zygote request id, or NULL */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Field `field` (3 or later, numbered as in proc(5): 22 is the start time, 48 arg_start) of
+ * /proc/<pid>/stat, /proc/self/stat for pid 0, into out; -1 when it cannot be read. */
+int proc_stat_field(pid_t pid, int field, char *out, size_t size);
 /* A process's start time (clock ticks since boot, field 22 of /proc/<pid>/stat) into out, or "-". */
 void proc_start(pid_t pid, char *out, size_t size);
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

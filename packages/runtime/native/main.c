@@ -6,7 +6,8 @@
  *            exits with the process's code (128+signal when killed).
  *   zygote   long-lived spawner for a warm caller: reads u32-length-framed plans on stdin,
  *            forks a monitor per plan; every reply line on stdout starts with the plan's
- *            request id ("<id> ok <pid>", "<id> err ...", "<id> exit <code> <signal>").
+ *            request id ("<id> ok <pid>", "<id> err ...", "<id> exit <code> <signal>"; with
+ *            P_AUTOSTART and P_REPORT_START also "<id> started" once init has exec'd).
  *            Also keeps warm cells (cell.c): P_CELL_PREPARE makes one, P_CELL runs a plan
  *            in one, P_CELL_DISCARD lets one go.
  *   version */

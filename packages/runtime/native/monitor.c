@@ -55,6 +55,7 @@ struct session {
   int logfd;    /* console.log or -1 */
   uint64_t log_size, log_max;
   int keep_report;    /* zygote: report "exit" on the report fd */
+  int report_start;   /* autostart under a zygote: report "started" once init has exec'd */
   int start_on_attach; /* exec -t: run the command once the first client is attached */
   int started;
   int start_client; /* index of the client waiting for the start reply, or -1 */
@@ -281,9 +282,10 @@ static void on_sync(struct session *s) {
     reply(s, s->start_client, line), reply(s, s->start_client, "\n");
     if (s->keep_report) report("%s", line);
   } else {
-    /* Success is not reported to the caller: waking it now would compete with the process
-     * that just started; "exit" follows. */
+    /* Success is not reported to the caller unless it asked (P_REPORT_START): waking it now
+     * would compete with the process that just started; "exit" follows. */
     reply(s, s->start_client, "ok\n");
+    if (s->report_start) report("started");
   }
 }
 
@@ -300,22 +302,17 @@ static void drain_master(struct session *s) {
 static void write_exit(struct session *s) {
   int code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : -1;
   int sig = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
-  if (s->dirfd >= 0) {
-    char json[160], ts[40];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"exitedAt\":\"%s.%03ldZ\"}\n", code, sig, ts,
-                     now.tv_nsec / 1000000);
-    write_file_atomic(s->dirfd, "exit", json, (size_t)n);
-  }
-  if (s->exitfile >= 0) {
-    char json[160];
-    int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d}\n", code, sig);
-    if (pwrite(s->exitfile, json, (size_t)n, 0) < 0 || fsync(s->exitfile) < 0) {
-    }
+  /* One record for both places: a container's exit file, an exec session's P_EXIT_FILE. */
+  char json[160], ts[40];
+  struct timespec now;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &now);
+  gmtime_r(&now.tv_sec, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  int n = snprintf(json, sizeof json, "{\"exitCode\":%d,\"signal\":%d,\"exitedAt\":\"%s.%03ldZ\"}\n", code, sig, ts,
+                   now.tv_nsec / 1000000);
+  if (s->dirfd >= 0) write_file_atomic(s->dirfd, "exit", json, (size_t)n);
+  if (s->exitfile >= 0 && (pwrite(s->exitfile, json, (size_t)n, 0) < 0 || fsync(s->exitfile) < 0)) {
   }
   char msg[64];
   snprintf(msg, sizeof msg, "exit %d %d\n", code, sig);
@@ -610,6 +607,7 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
     s.log_max = plan_u64(p, P_LOG_MAX, 1u << 20);
   }
   int autostart = plan_has(p, P_AUTOSTART);
+  s.report_start = autostart && keep_report && plan_has(p, P_REPORT_START);
   plan_free(p);
   devnull_stdio();
   /* Start before reporting: the report wakes the caller, which on a busy machine can take
@@ -631,20 +629,10 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
 static unsigned long g_arg_start, g_arg_end;
 
 static void read_arg_bounds(void) {
-  char buf[2048];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = 0;
-  char *p = strrchr(buf, ')');
-  /* at each turn p + 1 is where field `field` starts (3: the state, after the name) */
-  for (int field = 3; p && field <= 49; field++) {
-    p = strchr(p + 1, ' ');
-    if (p && field == 48) g_arg_start = strtoul(p + 1, NULL, 10);
-    if (p && field == 49) g_arg_end = strtoul(p + 1, NULL, 10);
-  }
+  char start[32], end[32];
+  if (proc_stat_field(0, 48, start, sizeof start) < 0 || proc_stat_field(0, 49, end, sizeof end) < 0) return;
+  g_arg_start = strtoul(start, NULL, 10);
+  g_arg_end = strtoul(end, NULL, 10);
 }
 
 /* Our arguments (the helper's host path) become "berth-reaper", which is what the container's

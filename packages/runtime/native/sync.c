@@ -40,19 +40,27 @@ static void vreport(const char *prefix, const char *fmt, va_list ap) {
   write_all(g_report_fd, line, (size_t)n);
 }
 
-void proc_start(pid_t pid, char *out, size_t size) {
-  char path[32], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  snprintf(out, size, "-");
+int proc_stat_field(pid_t pid, int field, char *out, size_t size) {
+  char path[32], buf[2048];
+  if (pid) snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  else snprintf(path, sizeof path, "/proc/self/stat");
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) return -1;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
-  if (n <= 0) return;
+  if (n <= 0) return -1;
   buf[n] = 0;
+  /* The name (field 2) may hold spaces and parentheses: fields are counted from its last ')'.
+   * At each turn p is the space before field f. */
   char *p = strrchr(buf, ')');
-  for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
-  if (p) snprintf(out, size, "%.*s", (int)strcspn(p + 1, " "), p + 1);
+  for (int f = 3; p && f <= field; f++) p = strchr(p + 1, ' ');
+  if (!p) return -1;
+  snprintf(out, size, "%.*s", (int)strcspn(p + 1, " \n"), p + 1);
+  return 0;
+}
+
+void proc_start(pid_t pid, char *out, size_t size) {
+  if (proc_stat_field(pid, 22, out, size) < 0) snprintf(out, size, "-");
 }
 
 void report(const char *fmt, ...) {

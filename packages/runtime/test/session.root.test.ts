@@ -28,6 +28,7 @@ function fakeStat(): string {
 describe('resumable exec session', () => {
   test("its reaper takes nothing from the container's /proc (a container may mount its own)", async () => {
     const cid = `berth-test-${process.pid}-session-proc`;
+    const startedAt = Math.floor(Date.now() / 1000) * 1000; // the exit record counts milliseconds
     const bundle = makeBundle(base, 'fakeproc', rootfs, (c) => {
       const caps = c.process!.capabilities!;
       for (const set of [caps.bounding, caps.effective, caps.permitted]) set!.push('CAP_SYS_ADMIN');
@@ -55,6 +56,7 @@ describe('resumable exec session', () => {
       stdio: 'ignore',
       attachSocket: join(base, 'state', 'fakeproc.sock'),
       scrollbackBytes: 65536,
+      exitFile: join(base, 'fakeproc.exit'),
     });
     // The session lives: its reaper did not write where the container's /proc said.
     const outcome = await Promise.race([
@@ -67,5 +69,12 @@ describe('resumable exec session', () => {
     expect(outcome).toBe('running');
     // And it shows as what it is, without the helper's host path.
     expect(readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').replace(/\0+$/, '')).toBe('berth-reaper');
+    // Its process killed with the container: the exit file says how, and when (as a
+    // container's exit record does).
+    await rt.kill(cid, 'SIGKILL');
+    await r.exit.catch(() => {});
+    const exit = JSON.parse(readFileSync(join(base, 'fakeproc.exit'), 'utf8'));
+    expect(exit).toMatchObject({ exitCode: -1, signal: 9 });
+    expect(Date.parse(exit.exitedAt)).toBeGreaterThanOrEqual(startedAt);
   });
 });

@@ -65,3 +65,46 @@ test("a user-namespaced container's output goes to files only root can reach (op
   expect(exit).toEqual({ code: 0, signal: 0 });
   expect(readFileSync(log, 'utf8')).toBe('out 0\nerr\n');
 });
+
+test('create with autostart and confirmStart: one request starts init, and its start and exit are reported', async () => {
+  const rootfs = busyboxRootfs(base);
+  const marker = join(base, 'poststart-ran');
+  const bundle = makeBundle(base, 'warm-auto', rootfs, (c) => {
+    c.process!.args = ['sh', '-c', 'exit 7'];
+    c.hooks = { poststart: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${marker}`] }] };
+  });
+  const id = 'berth-test-warm-auto';
+  const made = await rt.create(id, { bundle, autostart: true, confirmStart: true });
+  expect(made.pid).toBeGreaterThan(0);
+  await expect(made.started).resolves.toBeUndefined();
+  expect(await made.exited).toEqual({ code: 7, signal: 0 });
+  // The monitor's record agrees (what a later caller, or a restarted berthd, reads).
+  expect(await rt.wait(id)).toEqual({ code: 7, signal: 0 });
+  expect(rt.state(id).status).toBe('stopped');
+  const exitRecord = JSON.parse(readFileSync(join(base, 'state', id, 'exit'), 'utf8'));
+  expect(exitRecord).toMatchObject({ exitCode: 7, signal: 0 });
+  expect(Number.isNaN(Date.parse(exitRecord.exitedAt))).toBe(false);
+  // poststart ran (after the exec), with the running container's state on its stdin.
+  expect(JSON.parse(readFileSync(marker, 'utf8'))).toMatchObject({ id, status: 'running', pid: made.pid });
+  await rt.delete(id);
+
+  // Without confirmStart nothing reports the exec: no `started`, the exit still comes.
+  const quiet = await rt.create(`${id}-2`, { bundle, autostart: true });
+  expect(quiet.started).toBeUndefined();
+  expect(await quiet.exited).toEqual({ code: 7, signal: 0 });
+  await rt.delete(`${id}-2`);
+});
+
+test('create with autostart and confirmStart: an init that cannot exec rejects `started`, as start() would', async () => {
+  const bundle = makeBundle(base, 'warm-auto-missing', busyboxRootfs(base), (c) => {
+    c.process!.args = ['/nope'];
+  });
+  const id = 'berth-test-warm-auto-missing';
+  const made = await rt.create(id, { bundle, autostart: true, confirmStart: true });
+  await expect(made.started).rejects.toThrow(/exec \/nope/);
+  await expect(made.exited).rejects.toThrow(/exec \/nope/);
+  // The instance is there, stopped, for its caller to delete.
+  expect((await rt.wait(id)).code).not.toBe(0);
+  expect(rt.state(id).status).toBe('stopped');
+  await rt.delete(id);
+});

@@ -7,7 +7,7 @@ import { FakeImages, FakeRuntime } from '../../test/fakes.ts';
 import { type AgentDb, openAgentDb } from '../db/index.ts';
 import { EventLog } from '../events/log.ts';
 import { recover } from './recovery.ts';
-import { ContainerService, closest } from './service.ts';
+import { ContainerService, closest, startsInCreate } from './service.ts';
 
 // The container service's logic against a real (temporary) agent DB, with the fake runtime
 // injected explicitly. What the kernel does is tested by the root tests through the CLI.
@@ -105,6 +105,55 @@ describe('lifecycle', () => {
     expect(await kinds()).toEqual(['container.created bad alice']);
     rt.failStart = undefined;
     expect((await svc.start('bad', 'alice')).state).toBe('running');
+  });
+
+  it('creates and starts in one request to the runtime when it can, hearing the exit from it', async () => {
+    rt.startsInCreate = true;
+    const c = await svc.create({ name: 'one', image: 'busybox', command: ['true'] }, 'alice', {
+      start: true,
+    });
+    expect(c.state).toBe('running');
+    expect(rt.calls).toEqual([`create+start ${c.id}`]);
+    expect(await db.intent.count()).toBe(0);
+    rt.exit(c.id, 3);
+    await until(async () => (await svc.inspect('one')).state === 'stopped');
+    expect((await svc.inspect('one')).exitCode).toBe(3);
+    expect(rt.waits).toBe(0); // heard from the create's own report, not by asking the monitor
+    // A start of the stopped container: a fresh instance, created and started in one request.
+    expect((await svc.start('one', 'alice')).state).toBe('running');
+    expect(rt.calls).toEqual([`create+start ${c.id}`, `delete ${c.id}`, `create+start ${c.id}`]);
+    rt.exit(c.id, 0);
+    await until(async () => (await svc.inspect('one')).state === 'stopped');
+    expect(await kinds()).toEqual([
+      'container.created one alice',
+      'container.started one alice',
+      'container.exited one',
+      'container.started one alice',
+      'container.exited one',
+    ]);
+  });
+
+  it('keeps a container created when its start in one request fails, and says why', async () => {
+    rt.startsInCreate = true;
+    rt.failStart = new Error('exec /nope: No such file or directory');
+    await expect(
+      svc.create({ name: 'bad1', image: 'busybox', command: ['/nope'] }, 'alice', { start: true }),
+    ).rejects.toThrow(/exec \/nope/);
+    const c = await svc.inspect('bad1');
+    expect(c.state).toBe('created');
+    expect(await db.intent.count()).toBe(0);
+    expect(await kinds()).toEqual(['container.created bad1 alice']);
+    rt.failStart = undefined;
+    // Its failed instance is replaced by the next start.
+    expect((await svc.start('bad1', 'alice')).state).toBe('running');
+    expect(rt.calls).toEqual([`create+start ${c.id}`, `delete ${c.id}`, `create+start ${c.id}`]);
+  });
+
+  it('starts in the create only off the bridge (whose veth is attached between the two)', () => {
+    expect(startsInCreate({ network: 'none' })).toBe(true);
+    expect(startsInCreate({ network: 'host' })).toBe(true);
+    expect(startsInCreate({ network: 'container:web' })).toBe(true);
+    expect(startsInCreate({ network: 'bridge' })).toBe(false);
   });
 
   it('refuses verbs in the wrong state, saying why, and changes nothing', async () => {

@@ -28,7 +28,12 @@ import type { AgentDb } from '../db/index.ts';
 import { AgentError, conflict, forbidden, invalid, notFound } from '../errors.ts';
 import type { EventInput, EventLog } from '../events/log.ts';
 import type { ContainerRoot, ImageAdapter, ResolvedImage } from '../runtime/images.ts';
-import { type ContainerRuntime, exitStatus, type RuntimeExit } from '../runtime/types.ts';
+import {
+  type ContainerRuntime,
+  exitStatus,
+  type RuntimeExit,
+  type RuntimeInstance,
+} from '../runtime/types.ts';
 import { startTrace, type Trace, traceClock } from '../trace.ts';
 import { readFileInRoot } from './files.ts';
 import { keepConsoleLog } from './io.ts';
@@ -298,6 +303,7 @@ export class ContainerService {
       let row: ContainerRow;
       let spec: Record<string, unknown>;
       let joinNetns: PeerNetns | undefined;
+      let made: RuntimeInstance;
       try {
         const root = await this.d.images.createRoot(id, image, idBase, ID_RANGE);
         trace.mark('root');
@@ -311,7 +317,9 @@ export class ContainerService {
         spec = this.spec(id, config, image, root, idBase, cgroupParent, binds, joinNetns?.path);
         mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
         trace.mark('spec');
-        await this.d.runtime.create(id, this.dir(id), spec, this.logFile(id), trace);
+        made = await this.d.runtime.create(id, this.dir(id), spec, this.logFile(id), trace, {
+          start: opts.start === true && startsInCreate(config),
+        });
         trace.mark('runtime');
       } catch (e) {
         await this.rollbackCreate(id).catch(() => {});
@@ -340,7 +348,7 @@ export class ContainerService {
       let startError: unknown;
       if (opts.start) {
         try {
-          row = await this.startLocked({ ...record, spec: finish.spec }, false, trace, finish);
+          row = await this.startLocked({ ...record, spec: finish.spec }, false, trace, finish, made);
         } catch (e) {
           startError = e;
         }
@@ -437,50 +445,57 @@ export class ContainerService {
   /**
    * Start under the container's lock: a stopped container gets a fresh runtime instance.
    * `commit`: events recorded with the running state, in the same commit (and for the end of a
-   * create, its spec and the end of its intent).
+   * create, its spec and the end of its intent). `made`: the instance the caller has just
+   * created (and maybe started: its `started`).
    */
   private async startLocked(
     row: ContainerRow,
     restarting = false,
     trace?: Trace,
     commit?: { spec?: string; intentId?: number; events: Array<[EventKind, EventInput]> },
+    made?: RuntimeInstance,
   ): Promise<ContainerRow> {
     this.needRuntime();
     const config = JSON.parse(row.config) as ContainerConfig;
-    const joinNetns = await this.peerNetns(config);
-    let pid: number | undefined;
-    try {
-      let rs = this.d.runtime.state(row.id);
-      // A created instance joined its peer's namespace at its create: stale if the peer restarted.
-      if (joinNetns && rs?.status === 'created' && rs.pid !== undefined) {
-        if (netnsIdentity(`/proc/${rs.pid}/ns/net`) !== netnsIdentity(joinNetns.path)) {
-          await this.retireInstance(row.id);
-          rs = undefined;
+    let instance: Partial<RuntimeInstance> | undefined = made;
+    if (!instance) {
+      const joinNetns = await this.peerNetns(config);
+      try {
+        let rs = this.d.runtime.state(row.id);
+        // A created instance joined its peer's namespace at its create: stale if the peer restarted.
+        if (joinNetns && rs?.status === 'created' && rs.pid !== undefined) {
+          if (netnsIdentity(`/proc/${rs.pid}/ns/net`) !== netnsIdentity(joinNetns.path)) {
+            await this.retireInstance(row.id);
+            rs = undefined;
+          }
         }
+        instance = { ...(rs?.pid !== undefined ? { pid: rs.pid } : {}) };
+        if (!rs || rs.status === 'stopped') {
+          if (rs) await this.retireInstance(row.id);
+          await this.d.images.ensureMounted(row.id);
+          const spec = JSON.parse(row.spec) as Record<string, unknown>;
+          instance = await this.d.runtime.create(
+            row.id,
+            this.dir(row.id),
+            joinNetns ? joinNetnsIn(spec, joinNetns.path) : spec,
+            this.logFile(row.id),
+            undefined,
+            { start: startsInCreate(config) },
+          );
+        }
+      } finally {
+        joinNetns?.close();
       }
-      pid = rs?.pid;
-      if (!rs || rs.status === 'stopped') {
-        if (rs) await this.retireInstance(row.id);
-        await this.d.images.ensureMounted(row.id);
-        const spec = JSON.parse(row.spec) as Record<string, unknown>;
-        ({ pid } = await this.d.runtime.create(
-          row.id,
-          this.dir(row.id),
-          joinNetns ? joinNetnsIn(spec, joinNetns.path) : spec,
-          this.logFile(row.id),
-        ));
-      }
-    } finally {
-      joinNetns?.close();
     }
     trace?.mark('instance');
-    if (onBridgeNetwork(config.network)) await this.attachBridge(row, config, pid);
+    if (onBridgeNetwork(config.network)) await this.attachBridge(row, config, instance.pid);
     // Watched from before the start: a short-lived init can exit before start returns, and its
     // monitor goes with it; a waiter that connects too late falls back to polling for the
     // monitor's end. The exit is recorded only once this start has committed (our lock).
-    this.watch(row.id);
+    this.watch(row.id, instance.exited);
     try {
-      await this.d.runtime.start(row.id);
+      // Started by its create (one request to the monitor), or now.
+      await (instance.started ?? this.d.runtime.start(row.id));
       // (Unless its exit was heard first: a waiter that has ended is not watching any more.)
       if (trace && this.watching.has(row.id)) this.startedAt.set(row.id, traceClock());
       trace?.mark('start');
@@ -827,13 +842,16 @@ export class ContainerService {
 
   // ---- exits and restart policies ----------------------------------------------------
 
-  /** Wait for the container's init to exit, then record it and apply the restart policy. */
-  watch(id: string): void {
+  /**
+   * Wait for the container's init to exit, then record it and apply the restart policy.
+   * `exited`: the runtime's own report of this instance's exit, when it has one (quicker than
+   * asking the monitor's socket; wait() still answers when it cannot tell).
+   */
+  watch(id: string, exited?: Promise<RuntimeExit>): void {
     if (this.watching.has(id) || this.closed) return;
     this.watching.add(id);
     const watchedAt = traceClock();
-    this.d.runtime
-      .wait(id)
+    (exited ? exited.catch(() => this.d.runtime.wait(id)) : this.d.runtime.wait(id))
       .catch(() => ({ code: -1, signal: 0 }))
       .then(async (exit) => {
         this.watching.delete(id);
@@ -1122,6 +1140,14 @@ function copyOwnership(from: string, to: string, shift?: IdShift): void {
   const st = lstatSync(from);
   lchownSync(to, shiftId(st.uid, shift), shiftId(st.gid, shift));
   if (st.isDirectory()) for (const e of readdirSync(from)) copyOwnership(join(from, e), join(to, e), shift);
+}
+
+/**
+ * Whether a start can be one request with the instance's create (the monitor starts init as
+ * soon as it is made): not on a bridge, whose veth is attached by init's pid in between.
+ */
+export function startsInCreate(config: Pick<ContainerConfig, 'network'>): boolean {
+  return !onBridgeNetwork(config.network);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -37,8 +37,10 @@ interface RuntimeLike {
       stdio?: unknown;
       stdioFiles?: [string, string, string];
       trace?: { mark(phase: string): void };
+      autostart?: boolean;
+      confirmStart?: boolean;
     },
-  ): Promise<{ pid: number }>;
+  ): Promise<{ pid: number; started?: Promise<void>; exited?: Promise<RuntimeExit> }>;
   start(id: string): Promise<void>;
   state(id: string): { status: RuntimeStatus; pid?: number };
   list(): Array<{ id: string }>;
@@ -198,7 +200,7 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       if (!defaultConfig) throw new Error(reason);
       return defaultConfig(o);
     },
-    async create(id, bundle, spec, logFile, trace) {
+    async create(id, bundle, spec, logFile, trace, createOpts) {
       // The runtime makes the container's cgroup directories with the process umask; berthd's
       // is 077, and a user-namespaced container could then not bind its own cgroup. 022 for
       // the duration (only directories under /sys/fs/cgroup and the runtime root are made).
@@ -208,10 +210,14 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
           if (spawner) {
             // The monitor opens these as root before init is cloned; init inherits them.
             closeSync(openSync(logFile, 'a', 0o600));
+            // Created and started in one request to the monitor when asked: `started` settles
+            // once init has exec'd, as start()'s reply would.
+            const start = createOpts?.start === true;
             return await runtime.create(id, {
               bundle,
               config: spec,
               stdioFiles: ['/dev/null', logFile, logFile],
+              ...(start ? { autostart: true, confirmStart: true } : {}),
               ...(trace ? { trace: { mark: (phase: string) => trace.mark(`rt.${phase}`) } } : {}),
             });
           }

@@ -17,6 +17,22 @@ export function exitStatus(e: RuntimeExit): number {
   return e.code < 0 && e.signal > 0 ? 128 + e.signal : e.code;
 }
 
+/** An instance create() made. */
+export interface RuntimeInstance {
+  pid: number;
+  /**
+   * Present when create() started it too (`start`): resolves once init runs its command,
+   * rejects as start() would have. Absent: the instance waits for start().
+   */
+  started?: Promise<void>;
+  /**
+   * Init's exit, as the runtime hears it from the monitor once its exit record is written
+   * (quicker than wait(), and only while this berthd lives; wait() works for any instance).
+   * Rejects when it cannot tell (the start failed, the spawner went away): then ask wait().
+   */
+  exited?: Promise<RuntimeExit>;
+}
+
 export interface RuntimeState {
   status: RuntimeStatus;
   pid?: number;
@@ -68,7 +84,8 @@ export interface ContainerRuntime {
   unavailableReason(): string | undefined;
   /**
    * Create the container (init waits for start) from an OCI config whose root is an absolute
-   * path. Without a terminal, init's stdout and stderr are appended to `logFile`.
+   * path. Without a terminal, init's stdout and stderr are appended to `logFile`. With
+   * `start`, the runtime may start it in the same request (then the result has `started`).
    */
   create(
     id: string,
@@ -77,7 +94,8 @@ export interface ContainerRuntime {
     logFile: string,
     /** Told the end of each of the runtime's phases (BERTH_TRACE). */
     trace?: { mark(phase: string): void },
-  ): Promise<{ pid: number }>;
+    opts?: { start?: boolean },
+  ): Promise<RuntimeInstance>;
   start(id: string): Promise<void>;
   /** The runtime's view; undefined when it has no such container. */
   state(id: string): RuntimeState | undefined;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { RuntimeError, type RuntimeErrorCode } from './errors.ts';
 
 // Running the native helper (native/main.c) and reading its report lines (the error
-// convention of native/berth.h: "ok <pid>", "exit <code> <signal>", "err <errno> <msg>").
+// convention of native/berth.h: "ok <pid>", "started", "exit <code> <signal>", "err <errno> <msg>").
 
 export function helperPath(): string {
   const env = process.env.BERTH_HELPER;
@@ -74,6 +74,7 @@ export interface CreatedReport {
 export type ReportLine =
   | ({ kind: 'ok' } & CreatedReport)
   | { kind: 'exit'; code: number; signal: number }
+  | { kind: 'started' }
   | { kind: 'err'; errno: number; message: string };
 
 export function parseReport(line: string): ReportLine {
@@ -90,6 +91,7 @@ export function parseReport(line: string): ReportLine {
       ...(known(monitorStart) ? { monitorStart: monitorStart! } : {}),
     };
   }
+  if (word === 'started') return { kind: 'started' };
   if (word === 'exit') return { kind: 'exit', code: Number(a), signal: Number(rest[0] ?? 0) };
   if (word === 'err') return { kind: 'err', errno: Number(a), message: rest.join(' ') };
   return { kind: 'err', errno: 0, message: `unexpected helper output: ${line}` };

@@ -93,6 +93,11 @@ export interface CreateOptions {
   stdioFiles?: [string, string, string];
   /** Start immediately (run). */
   autostart?: boolean;
+  /**
+   * With autostart through the spawner: the result's `started` settles once init has exec'd
+   * (rejecting as start() would when it cannot), at the cost of one more wake-up of ours.
+   */
+  confirmStart?: boolean;
   /** Bound of the console log (console.log, plus console.log.1 as the previous part). */
   consoleLogMax?: number;
   /** Our fds 3..3+n-1 become init's 3..3+n-1 (OCI --preserve-fds). */
@@ -116,6 +121,22 @@ export interface ExecOptions {
   pidFile?: string;
   /** Our fds 3..3+n-1 become the process's 3..3+n-1 (OCI --preserve-fds). */
   preserveFds?: number;
+}
+
+/** A container create() made (and, with autostart, started). */
+export interface Created {
+  pid: number;
+  /**
+   * With autostart and confirmStart: settles once init has exec'd (through the spawner, which
+   * hears of it; through the helper, once the start is sent: its exec is not reported).
+   */
+  started?: Promise<void>;
+  /**
+   * Through the spawner: init's exit, as its monitor reports it once the exit record is
+   * written (wait() asks the monitor's socket instead). Rejects when the start failed or the
+   * spawner went away: wait() still knows.
+   */
+  exited?: Promise<{ code: number; signal: number }>;
 }
 
 const ALLOWED: Record<string, Status[]> = {
@@ -265,7 +286,6 @@ async function waitGone(pid: number | undefined, start: string | undefined, ms =
 
 export class Runtime {
   private layout?: CgroupLayout;
-  private readonly exits = new Map<string, Promise<{ code: number; signal: number }>>();
 
   constructor(readonly opts: RuntimeOptions) {}
 
@@ -317,7 +337,7 @@ export class Runtime {
     return [dir, rec, status];
   }
 
-  async create(id: string, o: CreateOptions): Promise<{ pid: number }> {
+  async create(id: string, o: CreateOptions): Promise<Created> {
     checkId(id);
     const trace = o.trace ?? { mark() {} };
     const bundle = resolve(o.bundle);
@@ -401,6 +421,7 @@ export class Runtime {
     };
     let cgroupCreated = pooled !== undefined;
     let launching: Promise<CreatedReport> | undefined;
+    let reports: Omit<Created, 'pid'> = {};
     try {
       if (cgroup && !pooled) {
         await cgroup.create();
@@ -413,6 +434,7 @@ export class Runtime {
         stateDir: dir.path,
         consoleSocket: o.consoleSocket,
         autostart: o.autostart,
+        reportStart: o.autostart && o.confirmStart,
         logMax: o.consoleLogMax,
         stdio: o.stdioFiles,
         preserveFds: passFds.length,
@@ -431,11 +453,13 @@ export class Runtime {
       const hooks = config.hooks;
       const hooked = [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer].some((h) => h?.length);
       if (hooked) this.writeState(dir, rec, config);
-      launching = this.launch(plan, o, id, passFds);
+      ({ created: launching, ...reports } = this.launch(plan, o, passFds));
       launching.catch(() => {});
+      trace.mark('spawn');
       if (!hooked) this.writeState(dir, rec, config);
-      if (cgroup) delegateCgroup(plan.cgroupProcs, config);
       trace.mark('state');
+      if (cgroup) delegateCgroup(plan.cgroupProcs, config);
+      trace.mark('delegate');
       const created = await launching;
       trace.mark('launch');
       const pid = created.pid;
@@ -451,7 +475,17 @@ export class Runtime {
       // ran in the helper, in the spec's order, before launch returned.
       if (o.pidFile) writeFileSync(o.pidFile, String(pid));
       trace.mark('record');
-      return { pid };
+      // Started by the monitor: poststart hooks as start() runs them (after the exec, when
+      // that is reported).
+      const poststart = config.hooks?.poststart;
+      if (o.autostart && poststart?.length) {
+        const started = await (reports.started ?? Promise.resolve()).then(
+          () => true,
+          () => false,
+        );
+        if (started) await runHooksWarning('poststart', poststart, this.ociState(dir, rec, 'running'));
+      }
+      return { pid, ...reports };
     } catch (e) {
       // A container the helper made before a failure here is killed by the rollback.
       const made = rec.pid === undefined ? await launching?.catch(() => undefined) : undefined;
@@ -467,14 +501,23 @@ export class Runtime {
     dir.writeConfig(config);
   }
 
-  private async launch(plan: Plan, o: CreateOptions, id: string, passFds: number[]): Promise<CreatedReport> {
+  private launch(
+    plan: Plan,
+    o: CreateOptions,
+    passFds: number[],
+  ): { created: Promise<CreatedReport> } & Omit<Created, 'pid'> {
     if (this.opts.spawner && !o.consoleSocket && !passFds.length) {
       const r = this.opts.spawner.spawn(plan);
-      // Only run (autostart) waits for the spawner's report of the exit; anything else waits
-      // through the monitor's socket, so a long-lived caller keeps no promise per container.
-      if (id && o.autostart) this.exits.set(id, r.exited);
-      return r.created;
+      return { created: r.created, exited: r.exited, ...(plan.reportStart ? { started: r.started } : {}) };
     }
+    // The helper's monitor starts init before it reports (its exec is not reported to us).
+    return {
+      created: this.launchHelper(plan, o, passFds),
+      ...(plan.reportStart ? { started: Promise.resolve() } : {}),
+    };
+  }
+
+  private async launchHelper(plan: Plan, o: CreateOptions, passFds: number[]): Promise<CreatedReport> {
     const run = runHelper('create', encodePlan(plan), o.stdio ?? 'inherit', passFds);
     const line = await run.next();
     if (line?.kind !== 'ok') {
@@ -612,11 +655,9 @@ export class Runtime {
 
   /** The warm path: one request to the spawner carries create and start. */
   private async runWarm(id: string, o: CreateOptions & { keep?: boolean }) {
-    await this.create(id, { ...o, autostart: true });
-    const exited = this.exits.get(id)!;
-    this.exits.delete(id);
+    const { exited } = await this.create(id, { ...o, autostart: true });
     try {
-      const exit = await exited;
+      const exit = await (exited ?? this.wait(id));
       o.trace?.mark('exited');
       return exit;
     } finally {

@@ -11,6 +11,8 @@ import { type CreatedReport, helperPath, onLines, parseReport } from './helper.t
 
 interface Pending {
   created: Deferred<CreatedReport>;
+  /** Settles once init has exec'd (a plan with autostart and reportStart), or could not. */
+  started: Deferred<void>;
   exited: Deferred<{ code: number; signal: number }>;
   ok?: boolean;
   startError?: RuntimeError;
@@ -61,6 +63,7 @@ export class Spawner implements WarmCells {
       for (const p of this.pending.values()) {
         const e = new RuntimeError('CREATE_FAILED', 'the spawner exited');
         p.created.reject(e);
+        p.started.reject(e);
         p.exited.reject(e);
       }
       this.pending.clear();
@@ -119,9 +122,14 @@ export class Spawner implements WarmCells {
       this.finish(id);
     } else if (r.kind === 'err') {
       p.startError = new RuntimeError('START_FAILED', r.message);
+      p.started.reject(p.startError);
+    } else if (r.kind === 'started') {
+      p.started.resolve();
     } else if (r.kind === 'exit') {
       if (p.startError) p.exited.reject(p.startError);
       else p.exited.resolve({ code: r.code, signal: r.signal });
+      // (Init was started, by then, unless it failed to: said above.)
+      p.started.resolve();
       this.finish(id);
     }
   }
@@ -131,24 +139,35 @@ export class Spawner implements WarmCells {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /**
+   * Makes the plan's container. `created` settles with the monitor's report; `started`, for a
+   * plan with autostart and reportStart, once init has exec'd (or rejects as a start would);
+   * `exited` with init's exit (the monitor reports it to us as it writes its exit record).
+   */
   spawn(plan: Plan): {
     created: Promise<CreatedReport>;
+    started: Promise<void>;
     exited: Promise<{ code: number; signal: number }>;
   } {
     const id = `r${++this.seq}`;
-    const p: Pending = { created: new Deferred(), exited: new Deferred() };
+    const p: Pending = { created: new Deferred(), started: new Deferred(), exited: new Deferred() };
+    const out = { created: p.created.promise, started: p.started.promise, exited: p.exited.promise };
     if (!this.alive) {
       const e = new RuntimeError('CREATE_FAILED', 'the spawner exited');
       p.created.reject(e);
+      p.started.reject(e);
       p.exited.reject(e);
-      return { created: p.created.promise, exited: p.exited.promise };
+      return out;
     }
     if (this.busy === 0) this.hold(true);
     if (plan.cell) this.cells.delete(plan.cell);
     this.pending.set(id, p);
-    p.created.promise.catch((e: Error) => p.exited.reject(e));
+    p.created.promise.catch((e: Error) => {
+      p.started.reject(e);
+      p.exited.reject(e);
+    });
     this.child.stdin!.write(frame(encodePlan({ ...plan, requestId: id })));
-    return { created: p.created.promise, exited: p.exited.promise };
+    return out;
   }
 
   prepareCell(procsFiles: string[]): Promise<string> {

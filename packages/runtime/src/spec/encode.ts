@@ -46,6 +46,7 @@ export const P = {
   SECCOMP_LISTENER: 40,
   SETGROUPS_DENY: 41,
   ID_MAP_HELPER: 42,
+  REPORT_START: 43,
   CELL: 50,
   CELL_PREPARE: 51,
   CELL_DISCARD: 52,
@@ -150,6 +151,7 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
   if (plan.stateDir) w.strings(P.STATE_DIR, plan.stateDir);
   if (plan.logMax !== undefined) w.u64(P.LOG_MAX, plan.logMax);
   if (plan.autostart) w.flag(P.AUTOSTART);
+  if (plan.reportStart) w.flag(P.REPORT_START);
   if (plan.targetPid !== undefined) w.u64(P.TARGET_PID, plan.targetPid);
   if (plan.stdio) w.strings(P.STDIO, ...plan.stdio);
   if (plan.preserveFds) w.record(P.PRESERVE_FDS, u32(plan.preserveFds));

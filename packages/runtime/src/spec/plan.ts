@@ -103,6 +103,8 @@ export interface Plan extends PlanProcess {
   exitFile?: string;
   logMax?: number;
   autostart?: boolean;
+  /** With autostart: the monitor also reports "started" once init has exec'd (or why not). */
+  reportStart?: boolean;
   stdio?: [string, string, string];
   requestId?: string;
   targetPid?: number;
