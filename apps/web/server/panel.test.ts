@@ -1,51 +1,19 @@
 // The custom server on a real port: API routing, the session cookie's attributes, pages
 // handed to Next's handler, and websocket upgrades only where a route is registered.
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { createPanelServices } from '@berth/api';
-import { agentHostFacts } from '@berth/api/agent';
-import { openPanelDb, type PanelDb } from '@berth/db';
-import { panelMigrationsRoot, type TestDatabase, testSqlite } from '@berth/db/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createPanelServer } from './panel.ts';
-import type { UpgradeRouter } from './upgrade.ts';
+import { startTestPanel, type TestPanel } from './test-panel.ts';
 
 describe('the panel server', () => {
-  let database: TestDatabase;
-  let db: PanelDb;
+  let panel: TestPanel;
   let base: string;
-  let close: () => Promise<void>;
-  let upgrades: UpgradeRouter;
 
   beforeEach(async () => {
-    database = testSqlite();
-    db = await openPanelDb(database.location, panelMigrationsRoot);
-    const services = createPanelServices({ db, hostFacts: agentHostFacts('/nonexistent/berthd.sock') });
-    await services.auth.createUser({ username: 'ada', password: 'correct horse', role: 'admin' });
-    const panel = createPanelServer({
-      services,
-      secureCookies: false,
-      agent: { socketPath: '/nonexistent/berthd.sock' },
-      pages: (req, res) => {
-        res.end(`page ${req.url}`);
-      },
-    });
-    upgrades = panel.upgrades;
-    panel.server.listen(0, '127.0.0.1');
-    await once(panel.server, 'listening');
-    base = `http://127.0.0.1:${(panel.server.address() as AddressInfo).port}`;
-    close = async () => {
-      upgrades.close();
-      panel.server.closeAllConnections();
-      await new Promise((resolve) => panel.server.close(resolve));
-    };
+    panel = await startTestPanel();
+    base = panel.base;
   });
-  afterEach(async () => {
-    await close();
-    await db.close();
-    await database.drop();
-  });
+  afterEach(() => panel.close());
 
   it('sets an httpOnly, SameSite=Strict session cookie at sign-in and honours it', async () => {
     const login = await fetch(`${base}/api/trpc/auth.login`, {
@@ -73,7 +41,7 @@ describe('the panel server', () => {
     const [, res] = (await once(refused, 'unexpected-response')) as [unknown, { statusCode: number }];
     expect(res.statusCode).toBe(404);
 
-    upgrades.route('/ws/echo', (ws) => ws.on('message', (data) => ws.send(`echo ${data}`)));
+    panel.upgrades.route('/ws/echo', (ws) => ws.on('message', (data) => ws.send(`echo ${data}`)));
     const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/echo`);
     await once(ws, 'open');
     ws.send('hi');

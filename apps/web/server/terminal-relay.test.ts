@@ -4,18 +4,13 @@
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPanelServices, type PanelServices } from '@berth/api';
-import { agentHostFacts } from '@berth/api/agent';
 import { TERMINAL_PATH } from '@berth/contracts';
-import { openPanelDb, type PanelDb } from '@berth/db';
-import { panelMigrationsRoot, type TestDatabase, testSqlite } from '@berth/db/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createPanelServer } from './panel.ts';
 import { TERMINAL_WS_PATH } from './terminal-relay.ts';
+import { startTestPanel, type TestPanel } from './test-panel.ts';
 
 interface AgentSide {
   opens: unknown[];
@@ -25,9 +20,7 @@ interface AgentSide {
 }
 
 describe('the panel terminal relay', () => {
-  let database: TestDatabase;
-  let db: PanelDb;
-  let services: PanelServices;
+  let panel: TestPanel;
   let dir: string;
   let agentHttp: Server;
   let agent: AgentSide;
@@ -35,11 +28,6 @@ describe('the panel terminal relay', () => {
   let close: () => Promise<void>;
 
   beforeEach(async () => {
-    database = testSqlite();
-    db = await openPanelDb(database.location, panelMigrationsRoot);
-    services = createPanelServices({ db, hostFacts: agentHostFacts('/nonexistent/berthd.sock') });
-    await services.auth.createUser({ username: 'ada', password: 'correct horse', role: 'admin' });
-    await services.auth.createUser({ username: 'bob', password: 'battery staple', role: 'member' });
     dir = mkdtempSync(join(tmpdir(), 'berth-test-relay-'));
     // berthd's side: answers an attach to 0badc0de with NOT_FOUND, anything else with ready.
     agent = { opens: [], input: [], controls: [], closed: 0 };
@@ -78,23 +66,14 @@ describe('the panel terminal relay', () => {
     });
     agentHttp.listen(join(dir, 'berthd.sock'));
     await once(agentHttp, 'listening');
-    const panel = createPanelServer({
-      services,
-      secureCookies: false,
-      pages: (_req, res) => {
-        res.end('page');
-      },
+    panel = await startTestPanel({
       agent: { socketPath: join(dir, 'berthd.sock') },
       terminalRecheckMs: 100,
       terminalMaxBufferedBytes: 256 * 1024,
     });
-    panel.server.listen(0, '127.0.0.1');
-    await once(panel.server, 'listening');
-    url = `ws://127.0.0.1:${(panel.server.address() as AddressInfo).port}${TERMINAL_WS_PATH}`;
+    url = `${panel.base.replace('http', 'ws')}${TERMINAL_WS_PATH}`;
     close = async () => {
-      panel.upgrades.close();
-      panel.server.closeAllConnections();
-      await new Promise((resolve) => panel.server.close(resolve));
+      await panel.close();
       for (const c of wss.clients) c.terminate();
       wss.close();
       await new Promise((resolve) => agentHttp.close(resolve));
@@ -102,15 +81,8 @@ describe('the panel terminal relay', () => {
   });
   afterEach(async () => {
     await close();
-    await db.close();
-    await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
-
-  const cookieOf = async (username: string, password: string) => {
-    const { token } = await services.auth.login({ username, password, ip: '127.0.0.1' });
-    return `berth_session=${token}`;
-  };
 
   /** Opens the browser side, sends `first`, collects frames until the socket closes or `until`. */
   async function session(cookie: string | undefined, first: string, until?: (texts: string[]) => boolean) {
@@ -153,7 +125,7 @@ describe('the panel terminal relay', () => {
   });
 
   it('refuses a member (no terminal grant) before anything reaches berthd', async () => {
-    const r = await session(await cookieOf('bob', 'battery staple'), attach);
+    const r = await session(await panel.cookieOf('bob'), attach);
     expect(JSON.parse(r.texts[0] ?? '{}')).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
     expect(agent.opens).toEqual([]);
   });
@@ -167,7 +139,7 @@ describe('the panel terminal relay', () => {
       cols: 80,
       rows: 24,
     });
-    const r = await session(await cookieOf('ada', 'correct horse'), bad);
+    const r = await session(await panel.cookieOf('ada'), bad);
     expect(JSON.parse(r.texts[0] ?? '{}')).toMatchObject({ type: 'error', code: 'INVALID_INPUT' });
     expect(JSON.parse(r.texts[0] ?? '{}').message).toMatch(/^session: /);
     expect(r.closeCode()).toBe(1008);
@@ -175,9 +147,7 @@ describe('the panel terminal relay', () => {
   });
 
   it('relays an admin attach as the admin, then bytes both ways and resizes', async () => {
-    const r = await session(await cookieOf('ada', 'correct horse'), attach, (all) =>
-      all.includes('scrollback'),
-    );
+    const r = await session(await panel.cookieOf('ada'), attach, (all) => all.includes('scrollback'));
     expect(JSON.parse(r.texts[0] ?? '{}')).toEqual({ type: 'ready', pid: 42, session: '3f9a2c1b' });
     expect(r.bytes).toEqual(['scrollback']);
     expect(agent.opens).toEqual([
@@ -211,7 +181,7 @@ describe('the panel terminal relay', () => {
       cols: 80,
       rows: 24,
     });
-    const r = await session(await cookieOf('ada', 'correct horse'), gone);
+    const r = await session(await panel.cookieOf('ada'), gone);
     expect(r.texts.map((t) => JSON.parse(t))).toEqual([
       { type: 'error', code: 'NOT_FOUND', message: 'no shell session 0badc0de in web' },
     ]);
@@ -219,14 +189,14 @@ describe('the panel terminal relay', () => {
   });
 
   it("ends the terminal when the user's panel session ends (the shell session only detaches)", async () => {
-    const cookie = await cookieOf('ada', 'correct horse');
+    const cookie = await panel.cookieOf('ada');
     const r = await session(cookie, attach, (all) => all.includes('scrollback'));
     const closed = once(r.ws, 'close');
     const frames: unknown[] = [];
     r.ws.on('message', (d, bin) => !bin && frames.push(JSON.parse(d.toString())));
-    await services.auth.logout({
+    await panel.services.auth.logout({
       token: cookie.slice('berth_session='.length),
-      viewer: await services.auth.viewer(cookie.slice('berth_session='.length)),
+      viewer: await panel.services.auth.viewer(cookie.slice('berth_session='.length)),
       ip: '127.0.0.1',
     });
     expect((await closed)[0]).toBe(1008);
@@ -235,7 +205,7 @@ describe('the panel terminal relay', () => {
   });
 
   it('lets go of a browser that does not read (bounded memory), detaching from the session', async () => {
-    const cookie = await cookieOf('ada', 'correct horse');
+    const cookie = await panel.cookieOf('ada');
     const ws = new WebSocket(url, { headers: { cookie } });
     await once(ws, 'open');
     const closed = once(ws, 'close');

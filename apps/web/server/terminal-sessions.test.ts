@@ -1,16 +1,10 @@
 // The shell session API of the terminal page on a real panel server (real DB and sign-in),
 // with berthd's session API replaced by an explicitly injected recorder (berthd's own is
 // driven by e2e/specs/terminal.spec.ts): who may list and end, and what reaches berthd.
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { createPanelServices, type PanelServices } from '@berth/api';
-import { agentHostFacts } from '@berth/api/agent';
 import type { ShellSessionInfo } from '@berth/contracts';
-import { openPanelDb, type PanelDb } from '@berth/db';
-import { panelMigrationsRoot, type TestDatabase, testSqlite } from '@berth/db/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPanelServer } from './panel.ts';
 import { TERMINAL_SESSIONS_PATH } from './terminal-sessions.ts';
+import { startTestPanel, type TestPanel } from './test-panel.ts';
 
 const info: ShellSessionInfo = {
   id: '3f9a2c1b',
@@ -26,27 +20,13 @@ const info: ShellSessionInfo = {
 };
 
 describe("the terminal page's session API", () => {
-  let database: TestDatabase;
-  let db: PanelDb;
-  let services: PanelServices;
+  let panel: TestPanel;
   let base: string;
-  let close: () => Promise<void>;
   const calls: string[] = [];
 
   beforeEach(async () => {
     calls.length = 0;
-    database = testSqlite();
-    db = await openPanelDb(database.location, panelMigrationsRoot);
-    services = createPanelServices({ db, hostFacts: agentHostFacts('/nonexistent/berthd.sock') });
-    await services.auth.createUser({ username: 'ada', password: 'correct horse', role: 'admin' });
-    await services.auth.createUser({ username: 'bob', password: 'battery staple', role: 'member' });
-    const panel = createPanelServer({
-      services,
-      secureCookies: false,
-      pages: (_req, res) => {
-        res.end('page');
-      },
-      agent: { socketPath: '/nonexistent/berthd.sock' },
+    panel = await startTestPanel({
       shells: {
         list: async (name) => {
           calls.push(`list ${name}`);
@@ -57,28 +37,16 @@ describe("the terminal page's session API", () => {
         },
       },
     });
-    panel.server.listen(0, '127.0.0.1');
-    await once(panel.server, 'listening');
-    base = `http://127.0.0.1:${(panel.server.address() as AddressInfo).port}${TERMINAL_SESSIONS_PATH}`;
-    close = async () => {
-      panel.server.closeAllConnections();
-      await new Promise((resolve) => panel.server.close(resolve));
-    };
+    base = `${panel.base}${TERMINAL_SESSIONS_PATH}`;
   });
-  afterEach(async () => {
-    await close();
-    await db.close();
-    await database.drop();
-  });
+  afterEach(() => panel.close());
 
   const message = async (r: Response) => ((await r.json()) as { message: string }).message;
-  const cookieOf = async (username: string, password: string) =>
-    `berth_session=${(await services.auth.login({ username, password, ip: '127.0.0.1' })).token}`;
   const kill = (cookie: string, body: string, type = 'application/json') =>
     fetch(base, { method: 'POST', headers: { cookie, 'content-type': type }, body });
 
   it('lists and ends sessions for an admin, as that admin', async () => {
-    const cookie = await cookieOf('ada', 'correct horse');
+    const cookie = await panel.cookieOf('ada');
     const list = await fetch(`${base}?name=web`, { headers: { cookie } });
     expect(list.status).toBe(200);
     expect(await list.json()).toEqual([info]);
@@ -91,14 +59,14 @@ describe("the terminal page's session API", () => {
     const anon = await fetch(`${base}?name=web`);
     expect(anon.status).toBe(401);
     expect(await anon.json()).toEqual({ code: 'UNAUTHENTICATED', message: 'sign in first' });
-    const member = await cookieOf('bob', 'battery staple');
+    const member = await panel.cookieOf('bob');
     expect((await fetch(`${base}?name=web`, { headers: { cookie: member } })).status).toBe(403);
     expect((await kill(member, JSON.stringify({ name: 'web', session: '3f9a2c1b' }))).status).toBe(403);
     expect(calls).toEqual([]);
   });
 
   it('names the bad field, and takes no actor from the browser', async () => {
-    const cookie = await cookieOf('ada', 'correct horse');
+    const cookie = await panel.cookieOf('ada');
     const noName = await fetch(base, { headers: { cookie } });
     expect(noName.status).toBe(400);
     expect(await message(noName)).toMatch(/^name: /);
