@@ -641,14 +641,14 @@ describe('user networks', () => {
     // (peer and sidecar from the test above.)
     const netnsOf = async (name: string): Promise<string> =>
       readlinkSync(`/proc/${(await inspect(name)).pid}/ns/net`);
-    const together = async (): Promise<boolean> => {
-      const [p, s] = [await inspect('peer'), await inspect('sidecar')];
+    /** Both running, in one network namespace. */
+    const sharing = (peer: string, sidecar: string) => async (): Promise<boolean> => {
+      const [p, s] = [await inspect(peer), await inspect(sidecar)];
       return (
-        p.state === 'running' &&
-        s.state === 'running' &&
-        (await netnsOf('peer')) === (await netnsOf('sidecar'))
+        p.state === 'running' && s.state === 'running' && (await netnsOf(peer)) === (await netnsOf(sidecar))
       );
     };
+    const together = sharing('peer', 'sidecar');
     expect(await together()).toBe(true);
     const sidecarPid = (await inspect('sidecar')).pid;
 
@@ -683,14 +683,7 @@ describe('user networks', () => {
       '1000',
     );
     await ok('launch', 'busybox', 'sidecar2', '--network', 'container:peer2', '--', 'sleep', '1000');
-    const pairs = async (): Promise<boolean> => {
-      const [p, s] = [await inspect('peer2'), await inspect('sidecar2')];
-      return (
-        p.state === 'running' &&
-        s.state === 'running' &&
-        (await netnsOf('peer2')) === (await netnsOf('sidecar2'))
-      );
-    };
+    const pairs = sharing('peer2', 'sidecar2');
     expect(await pairs()).toBe(true);
     const [peer2Pid, sidecar2Pid] = [(await inspect('peer2')).pid, (await inspect('sidecar2')).pid];
     process.kill(peer2Pid!, 'SIGKILL');
