@@ -1,5 +1,6 @@
 import { exitStatus } from '../runtime/types.ts';
 import type { ContainerService } from './service.ts';
+import { ID_RANGE } from './spec.ts';
 
 // At start: finish or roll back what a crashed berthd left in the journal, re-adopt the
 // containers whose monitors kept them running, record the exits that happened meanwhile
@@ -7,6 +8,14 @@ import type { ContainerService } from './service.ts';
 
 export async function recover(svc: ContainerService): Promise<{ adopted: string[]; exited: string[] }> {
   const { db, events, runtime } = svc.d;
+  // First, as nothing has read a root's lease yet: leases a power loss took, from the records.
+  const leases = await svc.d.images.restoreLeases?.(
+    await db.container.findMany({ select: { id: true, imageDigest: true, idBase: true } }),
+    ID_RANGE,
+  );
+  if (leases?.restored.length) console.error(`berthd: root leases restored: ${leases.restored.join(', ')}`);
+  if (leases?.removed.length)
+    console.error(`berthd: roots of no container removed: ${leases.removed.join(', ')}`);
   for (const intent of await db.intent.findMany({ orderBy: { id: 'asc' } })) {
     const row = await db.container.findUnique({ where: { id: intent.containerId } });
     if (intent.op === 'create') {

@@ -162,7 +162,15 @@ export function imagesService(opts: ImagesServiceOptions): ImagesService {
       return result;
     },
     async prune(dangling, actor) {
-      const result = await guard(() => store.gc({ dangling }));
+      // Every image a container record names is kept, whatever the roots' leases say: a root
+      // being created has none yet (its record does), and a lease a power loss emptied is
+      // restored only at the next start (see storeImages' createRoot).
+      const recorded = await opts.db.container.findMany({
+        select: { imageDigest: true },
+        distinct: ['imageDigest'],
+      });
+      const release = store.pin(recorded.map((c) => c.imageDigest));
+      const result = await guard(() => store.gc({ dangling })).finally(release);
       if (result.images.length > 0) opts.onEvent?.('image.removed', { pruned: result.images }, actor);
       return result;
     },
@@ -193,6 +201,7 @@ const CODE: Record<ImageErrorCode, AgentError['code']> = {
   registry_error: 'INTERNAL',
   build_failed: 'INTERNAL',
   mount_failed: 'INTERNAL',
+  corrupt: 'INTERNAL',
 };
 
 /** The image library's errors as the agent's (code + the library's sentence); others unchanged. */

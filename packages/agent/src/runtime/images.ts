@@ -34,6 +34,25 @@ export interface ImageAdapter {
   ensureMounted(id: string): Promise<void>;
   unmount(id: string): void;
   removeRoot(id: string): Promise<void>;
+  /**
+   * At start, before anything reads a root's lease: roots whose lease a power loss took (they
+   * are written without a flush, see createRoot) get it back from the containers' records;
+   * such a root no record names is removed. Returns the ids of both.
+   */
+  restoreLeases?(
+    containers: Array<{ id: string; imageDigest: string; idBase: number | null }>,
+    size?: number,
+  ): Promise<{ restored: string[]; removed: string[] }>;
+}
+
+/** The id map of a container's range (none for a privileged container). */
+function idmapOf(idBase: number | undefined, size: number) {
+  return idBase === undefined
+    ? undefined
+    : {
+        uidMap: [{ containerID: 0, hostID: idBase, size }],
+        gidMap: [{ containerID: 0, hostID: idBase, size }],
+      };
 }
 
 /** Names that mean the built-in busybox image (works offline). */
@@ -75,21 +94,49 @@ export function storeImages(store: ImageStore): ImageAdapter {
       return pulled;
     },
     async createRoot(id, image, idBase, size = 65_536) {
-      const idmap =
-        idBase === undefined
-          ? undefined
-          : {
-              uidMap: [{ containerID: 0, hostID: idBase, size }],
-              gidMap: [{ containerID: 0, hostID: idBase, size }],
-            };
+      const idmap = idmapOf(idBase, size);
       const r = await store.roots.create({
         id,
         layers: image.layers as Digest[],
         image: image.digest as Digest,
         ...(idmap ? { idmap } : {}),
+        // The lease says what the container's record says (its image's layers, its id range),
+        // and that record with its create intent is committed before the root is made: a
+        // lease a power loss empties is written again from it at the next start
+        // (restoreLeases, before anything reads leases), so it needs no fsync of its own. A
+        // kill of berthd loses nothing written. (Garbage collection in berthd also keeps every
+        // image a record names: images/service.ts.)
+        durable: false,
       });
       traversable(dirname(r.path));
       return { path: r.path, upper: r.upper };
+    },
+    async restoreLeases(containers, size = 65_536) {
+      const byId = new Map(containers.map((c) => [c.id, c]));
+      const restored: string[] = [];
+      const removed: string[] = [];
+      for (const id of store.roots.unreadable()) {
+        const c = byId.get(id);
+        if (!c) {
+          // Made by a create whose record the power loss took as well: nothing refers to it.
+          await store.roots.remove(id);
+          removed.push(id);
+          continue;
+        }
+        const image = await store.records.get(c.imageDigest as Digest);
+        // (An image is not removed while a record names it; without its record the layers are
+        // unknown, and the root stays unreadable: garbage collection keeps refusing to run.)
+        if (!image) continue;
+        const idmap = idmapOf(c.idBase ?? undefined, size);
+        store.roots.restoreLease({
+          id,
+          image: image.digest,
+          layers: image.layers.map((l) => l.diffId),
+          ...(idmap ? { idmap } : {}),
+        });
+        restored.push(id);
+      }
+      return { restored, removed };
     },
     root(id) {
       const r = store.roots.get(id);

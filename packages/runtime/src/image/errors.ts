@@ -18,7 +18,9 @@ export type ImageErrorCode =
   | 'in_use'
   | 'build_failed'
   | 'mount_failed'
-  | 'aborted';
+  | 'aborted'
+  /** Something the store wrote cannot be read back (a lease a power loss emptied). */
+  | 'corrupt';
 
 export class ImageError extends Error {
   constructor(

@@ -3,8 +3,11 @@
 // creating one is a mount, whatever the image's size, and removing one deletes only the
 // container's directories. Without overlayfs the layers are flattened into a plain copy.
 //
-// Layout: <dir>/roots/<id>/{lease.json, upper/, work/, rootfs/, lower/<n>/ (idmapped layers)}.
-// lease.json names the layers the root uses; garbage collection never removes a leased layer.
+// Layout: <dir>/roots/<id>/{lease.json, upper/, work/, rootfs/}. lease.json names the layers
+// the root uses; garbage collection never removes a leased layer. An unprivileged container's
+// root shows its layers through idmapped mounts: detached ones (an fd each, kept per layer and
+// id range for the next root) that overlayfs takes directly, or, on kernels before 6.13,
+// attached under <dir>/roots/<id>/lower/<n>/.
 // While a root is mounted, <dir>/roots/<id> is a private bind mount of itself: the overlay and
 // its idmapped layers sit in no peer group, so they propagate into no other mount namespace on
 // a host whose / is shared (systemd's default), and nothing propagates back out of them.
@@ -29,6 +32,7 @@ import {
   renameSync,
   rmSync,
   type Stats,
+  statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -46,12 +50,13 @@ import {
   mount,
   mountIdmapped,
   mountOverlayFsconfig,
+  openIdmappedTree,
   S_IFBLK,
   S_IFCHR,
   S_IFIFO,
   umount2,
 } from '../sys/mount.ts';
-import { tempName } from './atomic.ts';
+import { tempName, writeFileAtomic } from './atomic.ts';
 import type { Digest } from './digest.ts';
 import { ImageError } from './errors.ts';
 import type { LayerStore } from './layers.ts';
@@ -95,6 +100,13 @@ export interface CreateRootfsOptions {
   /** 'auto' (default): overlay when the kernel has it, else a copy. */
   mode?: 'auto' | RootfsMode;
   idmap?: IdMap;
+  /**
+   * false: the lease is written but not flushed to disk (a kill of the process loses nothing;
+   * a power loss may leave it empty). For a caller that keeps what the lease says in a
+   * database of its own and rewrites a lost lease (`unreadable`, `restoreLease`) before
+   * anything reads it: berthd. Default true: one fsync per root.
+   */
+  durable?: boolean;
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -105,6 +117,8 @@ export class RootfsManager {
   readonly dir: string;
   private overlay: boolean | undefined;
   private fsconfigWorks: boolean | undefined;
+  /** Whether overlayfs takes lower layers as fds (detached idmapped mounts): Linux >= 6.13. */
+  private layerFdsWork: boolean | undefined;
 
   constructor(
     root: string,
@@ -156,15 +170,62 @@ export class RootfsManager {
     return join(this.dir, id);
   }
 
+  /**
+   * The root of container `id`, or undefined when there is none. Throws (`corrupt`) when its
+   * directory is there but its lease cannot be read: what a power loss leaves of a lease that
+   * was not flushed (`durable: false`) until its owner restores it.
+   */
   get(id: string): Rootfs | undefined {
     const dir = this.rootDir(id);
-    if (!existsSync(join(dir, 'lease.json'))) return undefined;
-    const lease = JSON.parse(readFileSync(join(dir, 'lease.json'), 'utf8')) as RootfsLease;
-    return {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, 'lease.json'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    let lease: RootfsLease;
+    try {
+      lease = JSON.parse(text) as RootfsLease;
+    } catch {
+      throw new ImageError(
+        'corrupt',
+        `id: the lease of container root ${id} (${join(dir, 'lease.json')}) is unreadable; its layers are unknown until it is restored`,
+      );
+    }
+    return rootOf(dir, lease);
+  }
+
+  /** Ids of roots whose lease cannot be read (see `get`), for their owner to restore or remove. */
+  unreadable(): string[] {
+    const out: string[] = [];
+    for (const id of readdirSync(this.dir)) {
+      if (!ID_RE.test(id)) continue;
+      try {
+        this.get(id);
+      } catch (e) {
+        if (e instanceof ImageError && e.code === 'corrupt') out.push(id);
+        else throw e;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Writes the lease of an existing root again, durably, from what its owner recorded (its
+   * image's layers and id map); the mode is read from the directory (an overlay root has an
+   * upper directory, a copy has none).
+   */
+  restoreLease(lease: Omit<RootfsLease, 'mode' | 'createdAt'>): Rootfs {
+    const dir = this.rootDir(lease.id);
+    if (!existsSync(dir)) throw new ImageError('not_found', `id: no root for container ${lease.id}`);
+    const full: RootfsLease = {
       ...lease,
-      path: join(dir, 'rootfs'),
-      upper: join(dir, lease.mode === 'overlay' ? 'upper' : 'rootfs'),
+      mode: existsSync(join(dir, 'upper')) ? 'overlay' : 'copy',
+      createdAt: statSync(dir).mtime.toISOString(),
     };
+    writeFileAtomic(join(dir, 'lease.json'), JSON.stringify(full));
+    return rootOf(dir, full);
   }
 
   list(): RootfsLease[] {
@@ -206,8 +267,9 @@ export class RootfsManager {
     };
     // Build under a temporary name, so a crash leaves nothing that looks like a root.
     const tmp = tempName(dir);
-    mkdirSync(join(tmp, 'rootfs'), { recursive: true, mode: 0o755 });
+    mkdirSync(tmp, { mode: 0o755 });
     try {
+      mkdirSync(join(tmp, 'rootfs'), { mode: 0o755 });
       if (mode === 'overlay') {
         mkdirSync(join(tmp, 'upper'), { mode: 0o755 });
         // The upper directory's mode is that of the container's /: never the caller's umask
@@ -224,14 +286,15 @@ export class RootfsManager {
         this.flatten(opts.layers, join(tmp, 'rootfs'), opts.idmap);
       }
       // The whole directory is renamed into place, so the lease needs no atomic write of its
-      // own, only its bytes on disk before the rename; and no fsync of the roots directory
-      // after it: if a power loss takes the rename back, the temporary directory is removed at
-      // the next start (cleanTemp), as if the crash had come a moment earlier. (One fsync
-      // instead of four: each costs 2.5 ms or more on this VM.)
+      // own, only its bytes on disk before the rename (unless the caller restores leases
+      // itself: `durable`); and no fsync of the roots directory after it: if a power loss
+      // takes the rename back, the temporary directory is removed at the next start
+      // (cleanTemp), as if the crash had come a moment earlier. (One fsync instead of four:
+      // each costs 2.5 ms or more on this VM.)
       const leaseFd = openSync(join(tmp, 'lease.json'), 'wx', 0o644);
       try {
         writeFileSync(leaseFd, JSON.stringify(lease));
-        fsyncSync(leaseFd);
+        if (opts.durable !== false) fsyncSync(leaseFd);
       } finally {
         closeSync(leaseFd);
       }
@@ -242,13 +305,13 @@ export class RootfsManager {
     }
     if (mode === 'overlay') {
       try {
-        await this.mount(opts.id);
+        await this.mountRoot(dir, lease, true);
       } catch (e) {
         await this.remove(opts.id);
         throw e;
       }
     }
-    return this.get(opts.id)!;
+    return rootOf(dir, lease);
   }
 
   isMounted(id: string): boolean {
@@ -263,21 +326,35 @@ export class RootfsManager {
     const r = this.get(id);
     if (!r) throw new ImageError('not_found', `id: no root for container ${id}`);
     if (r.mode !== 'overlay' || this.isMounted(id)) return;
-    const dir = this.rootDir(id);
-    makePrivateMount(dir);
+    await this.mountRoot(this.rootDir(id), r, false);
+  }
+
+  /**
+   * Mounts the overlay of the root at `dir`. `fresh`: the directory was made just now, so
+   * nothing is mounted in it (the mount table is not read to find out).
+   */
+  private async mountRoot(dir: string, r: RootfsLease, fresh: boolean): Promise<void> {
+    makePrivateMount(dir, fresh);
     let lowers = r.layers.map((d) => this.layers.path(d)).reverse(); // overlay lists the top layer first
     if (lowers.length === 0) {
       mkdirSync(join(dir, 'empty'), { recursive: true });
       lowers = [join(dir, 'empty')];
     }
-    if (r.idmap) lowers = await this.idmapLowers(dir, lowers, r.idmap);
-    this.mountOverlay(
-      join(dir, 'rootfs'),
-      lowers,
-      join(dir, 'upper'),
-      join(dir, 'work'),
-      r.idmap ? undefined : r.layers,
-    );
+    const [target, upper, work] = [join(dir, 'rootfs'), join(dir, 'upper'), join(dir, 'work')];
+    if (r.idmap && !this.opts.forceLegacyMount && this.layerFdsWork !== false) {
+      const trees = await idmappedTrees(lowers, r.idmap);
+      try {
+        mountOverlayFsconfig(target, { lowers: trees, upper, work });
+        this.layerFdsWork = true;
+        return;
+      } catch (e) {
+        // Before Linux 6.13 overlayfs takes no fds: idmapped layers attached under lower/.
+        if (!(e instanceof SysError) || this.layerFdsWork === true) throw mountError(target, e);
+        this.layerFdsWork = false;
+      }
+    }
+    if (r.idmap) lowers = await this.idmapLowers(dir, lowers, r.idmap, fresh);
+    this.mountOverlay(target, lowers, upper, work, r.idmap ? undefined : r.layers);
   }
 
   private mountOverlay(
@@ -316,13 +393,13 @@ export class RootfsManager {
   }
 
   /** Idmapped, read-only views of each layer under <root>/lower/<n> (the layers stay unchowned). */
-  private async idmapLowers(dir: string, lowers: string[], idmap: IdMap): Promise<string[]> {
+  private async idmapLowers(dir: string, lowers: string[], idmap: IdMap, fresh: boolean): Promise<string[]> {
     const out: string[] = [];
     await withUserNamespace(idmap, (fd) => {
       for (const [i, src] of lowers.entries()) {
         const target = join(dir, 'lower', String(i));
         mkdirSync(target, { recursive: true });
-        if (!isMountPoint(target)) mountIdmapped(src, target, fd);
+        if (fresh || !isMountPoint(target)) mountIdmapped(src, target, fd);
         out.push(target);
       }
     });
@@ -423,6 +500,14 @@ export class RootfsManager {
   }
 }
 
+function rootOf(dir: string, lease: RootfsLease): Rootfs {
+  return {
+    ...lease,
+    path: join(dir, 'rootfs'),
+    upper: join(dir, lease.mode === 'overlay' ? 'upper' : 'rootfs'),
+  };
+}
+
 function mountError(target: string, e: unknown): ImageError {
   return new ImageError('mount_failed', `overlay mount at ${target} failed: ${(e as Error).message}`, {
     cause: e,
@@ -457,9 +542,12 @@ function isMountPoint(p: string): boolean {
   return mountsUnder(p).includes(p);
 }
 
-/** Makes `dir` a mount point of its own (a bind of itself) with private propagation. */
-function makePrivateMount(dir: string): void {
-  if (!isMountPoint(dir)) mount(dir, dir, null, MS_BIND, null);
+/**
+ * Makes `dir` a mount point of its own (a bind of itself) with private propagation. `fresh`:
+ * `dir` was just made, so it is no mount point yet.
+ */
+function makePrivateMount(dir: string, fresh = false): void {
+  if (fresh || !isMountPoint(dir)) mount(dir, dir, null, MS_BIND, null);
   mount(null, dir, null, MS_PRIVATE, null);
 }
 
@@ -475,11 +563,10 @@ const USERNS_KEPT = 128;
 
 /** Runs `fn` with an fd of a user namespace carrying `idmap` (`fn` must not close it). */
 export async function withUserNamespace<T>(idmap: IdMap, fn: (usernsFd: number) => T): Promise<T> {
-  const line = (m: IdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join('\n');
-  const key = `${line(idmap.uidMap)}/${line(idmap.gidMap)}`;
+  const key = mapKey(idmap);
   let fd = usernsByMap.get(key);
   if (fd === undefined) {
-    fd = await newUserNamespace(line(idmap.uidMap), line(idmap.gidMap));
+    fd = await newUserNamespace(mapLine(idmap.uidMap), mapLine(idmap.gidMap));
     if (usernsByMap.size >= USERNS_KEPT) {
       const [oldest, oldFd] = usernsByMap.entries().next().value!;
       usernsByMap.delete(oldest);
@@ -490,6 +577,48 @@ export async function withUserNamespace<T>(idmap: IdMap, fn: (usernsFd: number) 
   }
   usernsByMap.set(key, fd);
   return fn(fd);
+}
+
+const mapLine = (m: IdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join('\n');
+const mapKey = (idmap: IdMap) => `${mapLine(idmap.uidMap)}/${mapLine(idmap.gidMap)}`;
+
+/**
+ * Detached idmapped views of layers (openIdmappedTree), by id map and layer directory, kept for
+ * the next root with the same range (ranges come back: an agent hands out the lowest free
+ * one). Each remembers which directory it shows (device, inode, birth time): a layer deleted
+ * and unpacked again is a new directory, and gets a new view. Bounded.
+ */
+const treesByLayer = new Map<string, { fd: number; dev: bigint; ino: bigint; born: bigint }>();
+const TREES_KEPT = 256;
+
+/** Fds of idmapped, read-only, detached views of `layers` (the caller must not close them). */
+async function idmappedTrees(layers: string[], idmap: IdMap): Promise<number[]> {
+  const map = mapKey(idmap);
+  const out: number[] = [];
+  for (const src of layers) {
+    const key = `${map}\0${src}`;
+    const st = statSync(src, { bigint: true });
+    const kept = treesByLayer.get(key);
+    if (kept) {
+      treesByLayer.delete(key); // re-inserted: the most recently used goes last
+      if (kept.dev === st.dev && kept.ino === st.ino && kept.born === st.birthtimeNs) {
+        treesByLayer.set(key, kept);
+        out.push(kept.fd);
+        continue;
+      }
+      closeSync(kept.fd);
+    }
+    const fd = await withUserNamespace(idmap, (userns) => openIdmappedTree(src, userns));
+    treesByLayer.set(key, { fd, dev: st.dev, ino: st.ino, born: st.birthtimeNs });
+    out.push(fd);
+  }
+  // The oldest go; never one of this root's (the most recent entries).
+  while (treesByLayer.size > Math.max(TREES_KEPT, out.length)) {
+    const [oldest, old] = treesByLayer.entries().next().value!;
+    treesByLayer.delete(oldest);
+    closeSync(old.fd);
+  }
+  return out;
 }
 
 /**

@@ -39,6 +39,7 @@ const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
 const FSOPEN_CLOEXEC = 1;
 const FSMOUNT_CLOEXEC = 1;
 const FSCONFIG_SET_STRING = 1;
+const FSCONFIG_SET_FD = 5;
 const FSCONFIG_CMD_CREATE = 6;
 const MOUNT_ATTR_RDONLY = 0x1;
 const MOUNT_ATTR_IDMAP = 0x100000;
@@ -128,11 +129,18 @@ export function syncfs(fd: number): void {
 /**
  * Mounts an overlayfs through the new mount API, adding each lower layer with its own
  * `lowerdir+` call, so the number of layers is not bounded by the one-page option string of
- * mount(2). Needs Linux >= 6.8; throws a SysError (EINVAL) on older kernels.
+ * mount(2). Needs Linux >= 6.8; throws a SysError (EINVAL) on older kernels. A lower given as
+ * a number is an open fd of a directory or a detached mount (openIdmappedTree), passed with
+ * FSCONFIG_SET_FD (Linux >= 6.13; EINVAL before).
  */
 export function mountOverlayFsconfig(
   target: string,
-  opts: { lowers: string[]; upper?: string; work?: string; extra?: Record<string, string> },
+  opts: {
+    lowers: Array<string | number>;
+    upper?: string;
+    work?: string;
+    extra?: Record<string, string>;
+  },
 ): void {
   const l = lib();
   const fs = check(
@@ -141,23 +149,24 @@ export function mountOverlayFsconfig(
     'overlay',
   );
   try {
-    const set = (key: string, value: string) =>
+    // A string value, or an fd (FSCONFIG_SET_FD: the value is null, the fd goes in `aux`).
+    const set = (key: string, value: string | number) =>
       check(
         l.syscall(
           SYS_fsconfig,
           'int',
           fs,
           'unsigned int',
-          FSCONFIG_SET_STRING,
+          typeof value === 'number' ? FSCONFIG_SET_FD : FSCONFIG_SET_STRING,
           'const char *',
           key,
           'const char *',
-          value,
+          typeof value === 'number' ? null : value,
           'int',
-          0,
+          typeof value === 'number' ? value : 0,
         ),
         'fsconfig',
-        `${key}=${value}`,
+        typeof value === 'number' ? `${key}=fd ${value}` : `${key}=${value}`,
       );
     for (const lower of opts.lowers) set('lowerdir+', lower);
     if (opts.upper) set('upperdir', opts.upper);
@@ -222,6 +231,20 @@ function moveMountTo(fd: number, target: string): void {
  * (open('/proc/<pid>/ns/user')). The source is untouched (no chown).
  */
 export function mountIdmapped(source: string, target: string, usernsFd: number): void {
+  const tree = openIdmappedTree(source, usernsFd);
+  try {
+    moveMountTo(tree, target);
+  } finally {
+    closeFd(tree);
+  }
+}
+
+/**
+ * The same idmapped, read-only copy of `source` as mountIdmapped, left detached: an fd (close
+ * on exec) that overlayfs takes as a lower layer (mountOverlayFsconfig) without the copy being
+ * attached anywhere, and that serves any number of such mounts. The caller closes it.
+ */
+export function openIdmappedTree(source: string, usernsFd: number): number {
   const l = lib();
   const tree = check(
     l.syscall(
@@ -261,8 +284,9 @@ export function mountIdmapped(source: string, target: string, usernsFd: number):
       'mount_setattr',
       source,
     );
-    moveMountTo(tree, target);
-  } finally {
+    return tree;
+  } catch (e) {
     closeFd(tree);
+    throw e;
   }
 }

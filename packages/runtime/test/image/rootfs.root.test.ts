@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BUILTIN_REFERENCE, ensureBuiltinImage } from '../../src/image/builtin.ts';
 import { isImageError } from '../../src/image/errors.ts';
+import { mountsUnder } from '../../src/image/rootfs.ts';
 import { ImageStore } from '../../src/image/store.ts';
 import { cleanupDir, makeTar, makeTempDir } from './helpers.ts';
 
@@ -134,10 +135,85 @@ describe('container roots', () => {
     expect(statSync(join(rootfs.path)).uid).toBe(200000);
     expect(statSync(join(store.layers.path(img.layers[0]!.diffId), 'home/user')).uid).toBe(1000);
     expectMergedView(rootfs.path);
+    // The layers are detached idmapped mounts handed to overlayfs as fds: nothing under lower/.
+    const dir = join(store.roots.dir, 'shifted');
+    expect(mountsUnder(dir)).toEqual([rootfs.path, dir]);
     await store.removeRootfs('shifted');
     const { rootfs: copy } = await store.createRootfs('shifted-copy', img.digest, { idmap, mode: 'copy' });
     expect(statSync(join(copy.path, 'home/user')).uid).toBe(201000);
     await store.removeRootfs('shifted-copy');
+    // Kernels before 6.13 (overlayfs takes no fds): each layer attached under lower/<n>.
+    const legacy = new ImageStore(join(tmp, 'images'), { forceLegacyMount: true });
+    const { rootfs: old } = await legacy.createRootfs('shifted-old', img.digest, { idmap });
+    expect(statSync(join(old.path, 'home/user')).uid).toBe(201000);
+    expectMergedView(old.path);
+    const oldDir = join(legacy.roots.dir, 'shifted-old');
+    expect(mountsUnder(oldDir).sort()).toEqual(
+      [oldDir, join(oldDir, 'lower/0'), join(oldDir, 'lower/1'), old.path].sort(),
+    );
+    await legacy.removeRootfs('shifted-old');
+    expect(mountsUnder(oldDir)).toEqual([]);
+  });
+
+  it('a layer deleted and unpacked again is shown through a new idmapped view, not the kept one', async () => {
+    const idmap = {
+      uidMap: [{ containerID: 0, hostID: 500000, size: 65536 }],
+      gidMap: [{ containerID: 0, hostID: 500000, size: 65536 }],
+    };
+    const img = await twoLayerImage(store);
+    await store.createRootfs('first', img.digest, { idmap });
+    await store.removeRootfs('first');
+    await store.remove('berth.local/test/two:1');
+    expect((await store.gc()).layers).toHaveLength(2);
+    const again = await twoLayerImage(store);
+    expect(again.layers).toEqual(img.layers);
+    const { rootfs } = await store.createRootfs('second', again.digest, { idmap });
+    expectMergedView(rootfs.path);
+    expect(statSync(join(rootfs.path, 'home/user')).uid).toBe(501000);
+    await store.removeRootfs('second');
+  });
+
+  it('a lease written without a flush (durable: false) that a power loss emptied is found, fails gc safe, and is restored', async () => {
+    const img = await twoLayerImage(store);
+    const layers = img.layers.map((l) => l.diffId);
+    const idmap = {
+      uidMap: [{ containerID: 0, hostID: 600000, size: 65536 }],
+      gidMap: [{ containerID: 0, hostID: 600000, size: 65536 }],
+    };
+    const r = await store.roots.create({ id: 'lost', layers, image: img.digest, idmap, durable: false });
+    writeFileSync(join(r.path, 'var/mine'), 'kept\n');
+    expect(store.roots.get('lost')).toMatchObject({ layers, mode: 'overlay', idmap });
+    // The power loss: the directory made it to disk, the lease's bytes did not.
+    store.roots.unmount('lost');
+    writeFileSync(join(store.roots.dir, 'lost', 'lease.json'), '');
+    const reopened = new ImageStore(join(tmp, 'images'));
+    const unreadable = (() => {
+      try {
+        return reopened.roots.get('lost');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isImageError(unreadable, 'corrupt'), String(unreadable)).toBe(true);
+    expect(reopened.roots.unreadable()).toEqual(['lost']);
+    // Garbage collection cannot know the layers the root uses: it refuses rather than guess.
+    await reopened.remove('berth.local/test/two:1');
+    const gc = await reopened.gc().catch((e) => e);
+    expect(isImageError(gc, 'corrupt'), String(gc)).toBe(true);
+    for (const d of layers) expect(reopened.layers.has(d)).toBe(true);
+    // Its owner's records say what the lease said.
+    const restored = reopened.roots.restoreLease({ id: 'lost', image: img.digest, layers, idmap });
+    expect(restored).toMatchObject({
+      mode: 'overlay',
+      layers,
+      upper: join(reopened.roots.dir, 'lost', 'upper'),
+    });
+    expect(reopened.roots.unreadable()).toEqual([]);
+    expect((await reopened.gc()).layers).toEqual([]);
+    await reopened.mountRootfs('lost');
+    expect(readFileSync(join(r.path, 'var/mine'), 'utf8')).toBe('kept\n');
+    expect(statSync(join(r.path, 'home/user')).uid).toBe(601000);
+    await reopened.removeRootfs('lost');
   });
 
   it("keeps each range's user namespace for the next root: a range that comes back, and another beside it", async () => {
