@@ -123,14 +123,21 @@ async function sessionsOf(name: string): Promise<ShellSessionInfo[]> {
   return JSON.parse(await ok('shell', name, '--list', '--format', 'json')) as ShellSessionInfo[];
 }
 
-/** Processes in the container's ps that are zombies. */
-async function zombies(name: string): Promise<string[]> {
+/** The container's processes as `ps` inside shows them ("PID STAT ARGS" lines), but `ps` itself. */
+async function psIn(name: string): Promise<string[]> {
   const r = await berth('exec', name, '--', 'ps', '-o', 'pid,stat,args');
   return r.stdout
     .split('\n')
     .slice(1)
     .map((l) => l.trim())
-    .filter((l) => /^\d+ +Z/.test(l));
+    .filter((l) => l && !/ps -o pid,stat,args$/.test(l));
+}
+
+const isZombie = (line: string): boolean => /^\d+ +Z/.test(line);
+
+/** Processes in the container's ps that are zombies. */
+async function zombies(name: string): Promise<string[]> {
+  return (await psIn(name)).filter(isZombie);
 }
 
 const shellOpen = (extra: Partial<Extract<TerminalOpen, { kind: 'shell' }>> = {}): TerminalOpen => ({
@@ -149,12 +156,7 @@ const shellOpen = (extra: Partial<Extract<TerminalOpen, { kind: 'shell' }>> = {}
  * nobody, as in any container without an init that reaps.)
  */
 async function containerProcesses(name: string): Promise<string[]> {
-  const r = await berth('exec', name, '--', 'ps', '-o', 'pid,stat,args');
-  return r.stdout
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim())
-    .filter((l) => l && !/^1 /.test(l) && !/^\d+ +Z/.test(l) && !/ps -o pid,stat,args$/.test(l));
+  return (await psIn(name)).filter((l) => !/^1 /.test(l) && !isZombie(l));
 }
 
 describe('berth shell', () => {
