@@ -93,36 +93,35 @@ describe('iptables fallback (root)', () => {
     const ec = m.getEndpoint(`c-${h.id}`)!;
     const len = ew.prefixLength;
     const ip = (args: string[]) => inNs(client, ['ip', ...args]);
+    /** The client with another MAC is dropped by the guard; with its own MAC back, through again
+     * (so the check can fail). */
+    const spoofedMacDropped = async () => {
+      await ip(['link', 'set', 'eth0', 'address', '02:42:de:ad:be:ef']);
+      const drops = await guardDrops(ec.hostIf);
+      expect(await ping(client, ew.ip)).toBe(false);
+      expect(await guardDrops(ec.hostIf)).toBeGreaterThan(drops);
+      await ip(['link', 'set', 'eth0', 'address', ec.mac]);
+      await inNs(web, ['ip', 'neigh', 'flush', 'all']);
+      expect(await ping(client, ew.ip)).toBe(true);
+    };
     expect(await ping(client, ew.ip)).toBe(true);
     await ip(['addr', 'flush', 'dev', 'eth0']);
     await ip(['addr', 'add', `${n1.gateway.replace(/\d+$/, '200')}/${len}`, 'dev', 'eth0']);
-    let drops = await guardDrops(ec.hostIf);
+    const drops = await guardDrops(ec.hostIf);
     expect(await ping(client, ew.ip)).toBe(false);
     expect(await httpGet(client, ew.ip, 8080)).toBeUndefined();
     expect(await guardDrops(ec.hostIf)).toBeGreaterThan(drops);
     await ip(['addr', 'flush', 'dev', 'eth0']);
     await ip(['addr', 'add', `${ec.ip}/${len}`, 'dev', 'eth0']);
-    await ip(['link', 'set', 'eth0', 'address', '02:42:de:ad:be:ef']);
-    drops = await guardDrops(ec.hostIf);
-    expect(await ping(client, ew.ip)).toBe(false);
-    expect(await guardDrops(ec.hostIf)).toBeGreaterThan(drops);
-    // Its own identity back: through again (so the checks above can fail).
-    await ip(['link', 'set', 'eth0', 'address', ec.mac]);
-    await inNs(web, ['ip', 'neigh', 'flush', 'all']);
-    expect(await ping(client, ew.ip)).toBe(true);
+    await spoofedMacDropped();
+    // Its own identity back: HTTP through again too (so the checks above can fail).
     expect(await httpGet(client, ew.ip, 8080)).toBe('via-iptables');
 
     // The agent restarts after someone removed a guard: the new manager puts it back.
     await m.close();
     await run('tc', ['qdisc', 'del', 'dev', ec.hostIf, 'clsact']);
     const m2 = await h.manager({ firewall: 'iptables' });
-    await ip(['link', 'set', 'eth0', 'address', '02:42:de:ad:be:ef']);
-    drops = await guardDrops(ec.hostIf);
-    expect(await ping(client, ew.ip)).toBe(false);
-    expect(await guardDrops(ec.hostIf)).toBeGreaterThan(drops);
-    await ip(['link', 'set', 'eth0', 'address', ec.mac]);
-    await inNs(web, ['ip', 'neigh', 'flush', 'all']);
-    expect(await ping(client, ew.ip)).toBe(true);
+    await spoofedMacDropped();
 
     // A container's rules go with it.
     await m2.detach(ew.containerId);
