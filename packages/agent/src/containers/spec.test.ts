@@ -96,3 +96,33 @@ describe('a system container', () => {
     for (const b of binds) expect(b.flags & MS.RDONLY).toBe(0);
   });
 });
+
+describe('seccomp', () => {
+  it("gives every container the runtime's default profile, rendered once per runtime and shared", () => {
+    let rendered = 0;
+    const real = {
+      defaultSpec: (o: { seccomp?: unknown }) => {
+        if (o.seccomp !== false) rendered++;
+        return defaultConfig(o as Parameters<typeof defaultConfig>[0]);
+      },
+    } as unknown as ContainerRuntime;
+    const spec = (name: string) =>
+      buildSpec(real, {
+        id: name,
+        config: ContainerConfig.parse({ name, image: 'busybox' }),
+        image,
+        rootfs: join(bundle, 'rootfs'),
+        cgroupsPath: `/berth/${name}`,
+        idBase: 1_000_000_000,
+        uid: 0,
+        gid: 0,
+        binds: [],
+        seccomp: true,
+      }) as { linux: { seccomp: unknown } };
+    const [a, b] = [spec('a'), spec('b')];
+    expect(a.linux.seccomp).toEqual(defaultConfig().linux!.seccomp);
+    expect(b.linux.seccomp).toBe(a.linux.seccomp);
+    expect(Object.isFrozen(a.linux.seccomp)).toBe(true);
+    expect(rendered).toBe(1);
+  });
+});

@@ -66,14 +66,44 @@ export function limitsToResources(l: Limits): Record<string, unknown> {
   return r;
 }
 
+/**
+ * The runtime's default seccomp profile (fitted to its default capabilities), rendered once per
+ * runtime: the same for every container, and 0.2-0.3 ms to render. Frozen, as every spec shares
+ * it.
+ */
+const defaultSeccomp = new WeakMap<ContainerRuntime, unknown>();
+
+function seccompOf(rt: ContainerRuntime): unknown {
+  let profile = defaultSeccomp.get(rt);
+  if (profile === undefined) {
+    const spec = rt.defaultSpec({ args: ['true'], rootfs: '/' }) as unknown as OciSpec;
+    profile = deepFreeze(spec.linux.seccomp);
+    defaultSeccomp.set(rt, profile);
+  }
+  return profile;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
 export function buildSpec(rt: ContainerRuntime, s: SpecInput): Record<string, unknown> {
   const { config } = s;
   const spec = rt.defaultSpec({
     args: commandOf(config, s.image),
     rootfs: s.rootfs,
     ...(s.idBase !== undefined ? { userns: { hostId: s.idBase, size: ID_RANGE } } : {}),
-    ...(s.seccomp !== undefined ? { seccomp: s.seccomp } : {}),
+    // With seccomp (berthd's runtime): the default profile, rendered once (seccompOf).
+    ...(s.seccomp !== undefined ? { seccomp: false } : {}),
   }) as unknown as OciSpec;
+  if (s.seccomp !== undefined) {
+    const profile = seccompOf(rt);
+    if (profile !== undefined) spec.linux.seccomp = profile;
+  }
   const proc = spec.process;
   // With a terminal, init runs on the console pty its monitor holds (berth console; logs read
   // the monitor's bounded console log); without, its output goes to the log file (logFile()).
@@ -176,5 +206,6 @@ interface OciSpec {
     cgroupsPath?: string;
     resources?: Record<string, unknown>;
     namespaces: Array<{ type: string; path?: string }>;
+    seccomp?: unknown;
   };
 }
