@@ -44,7 +44,9 @@ export const containerRouter = router({
   create: procedure
     .input(z.object({ config: ContainerConfig, start: z.boolean().default(false), actor: Actor }).strict())
     .output(ContainerInfo)
-    .mutation(({ ctx, input }) => svc(ctx).create(input.config, input.actor, { start: input.start })),
+    .mutation(({ ctx, input }) =>
+      svc(ctx).create(input.config, input.actor, { start: input.start, validated: true }),
+    ),
   start: procedure
     .input(ContainerRef)
     .output(ContainerInfo)
