@@ -149,8 +149,12 @@ try {
   );
   // create: the service's phases; exit: from the start's acknowledgement ("report": the
   // container's own run included) to the exit committed and told to watchers.
-  for (const op of ['create', 'exit']) {
-    const mine = traces.filter((t) => t.op === op).slice(-rounds);
+  // http: berthd's handling of the create's request: read (its body), call (the procedure, its
+  // input and output validated), reply (serialised and handed to the socket), written.
+  for (const op of ['create', 'exit', 'http']) {
+    const mine = traces
+      .filter((t) => t.op === op && (op !== 'http' || t.subject === 'container.create'))
+      .slice(-rounds);
     const phases = [...new Set(mine.flatMap((t) => Object.keys(t.ms)))];
     const med = (k: string) => stats(mine.map((t) => t.ms[k] ?? 0)).p50.toFixed(2);
     console.log(`  ${op.padEnd(7)}${phases.map((k) => `${k} ${med(k)}`).join('  ')}`);

@@ -1,15 +1,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AnyTRPCRouter, inferRouterContext } from '@trpc/server';
+import {
+  type AnyTRPCProcedure,
+  type AnyTRPCRouter,
+  getTRPCErrorFromUnknown,
+  getTRPCErrorShape,
+  type inferRouterContext,
+  TRPCError,
+  transformTRPCResponse,
+} from '@trpc/server';
 import { incomingMessageToRequest } from '@trpc/server/adapters/node-http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { type HTTPErrorHandler, resolveResponse } from '@trpc/server/http';
+import { getHTTPStatusCode, type HTTPErrorHandler, resolveResponse } from '@trpc/server/http';
+import type { Trace } from './trace.ts';
 
-// berthd's tRPC over HTTP. Subscriptions (server-sent events, which stream) go through tRPC's
-// own Node handler. Queries and mutations are answered whole: the request body read as one
-// string (tRPC takes a string req.body as it is) and the reply written with one end() and its
-// Content-Length, instead of tRPC's WHATWG streams on both sides and a chunked reply whose
-// terminating chunk is a write of its own. Both go through tRPC's resolveResponse (its
-// documented way to write an adapter), so routing, errors and their codes are tRPC's.
+// berthd's tRPC over HTTP, in three ways:
+// - Subscriptions (server-sent events, which stream) go through tRPC's own Node handler.
+// - The common queries and mutations (JSON, on their procedure's method, of paths that exist)
+//   are called here directly: the body read as one string, the procedure called as tRPC's
+//   resolveResponse calls it, its result or error shaped by tRPC's own getErrorShape (the
+//   router's errorFormatter), its status by tRPC's getHTTPStatusCode, and the reply written by
+//   one end() with its Content-Length. No WHATWG Request, Headers or Response is built on the
+//   way (they cost about as much as a small procedure, measured under bench/agent.ts).
+// - Anything else (HEAD, another content type, a wrong method, an unknown path, a batch that
+//   mixes types, a subscription asked without SSE, connectionParams, JSONL streaming) goes
+//   through resolveResponse, which is tRPC's documented adapter core, so every rare case is
+//   answered exactly as tRPC answers it. http.test.ts asks both ways the same questions and
+//   compares the replies.
 
 export interface TrpcHandlerOptions<TRouter extends AnyTRPCRouter> {
   router: TRouter;
@@ -17,22 +33,32 @@ export interface TrpcHandlerOptions<TRouter extends AnyTRPCRouter> {
   basePath: string;
   createContext: () => inferRouterContext<TRouter> | Promise<inferRouterContext<TRouter>>;
   onError?: HTTPErrorHandler<TRouter, IncomingMessage>;
+  /** Tests only: answer every query and mutation through resolveResponse. */
+  direct?: boolean;
 }
+
+/**
+ * BERTH_TRACE: a request's trace (server.ts starts it) by its request, so the handler can mark
+ * its phases: read (body), call (the procedure, its input and output validated), reply.
+ */
+export const requestTraces = new WeakMap<IncomingMessage, Trace>();
 
 export function trpcHandler<TRouter extends AnyTRPCRouter>(
   opts: TrpcHandlerOptions<TRouter>,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const streaming = createHTTPHandler(opts as Parameters<typeof createHTTPHandler<TRouter>>[0]);
   const base = `/${opts.basePath.replace(/^\/+|\/+$/g, '')}/`;
+  const direct = opts.direct ?? true;
   return (req, res) => {
     const url = req.url ?? '/';
     if (req.headers.accept?.includes('text/event-stream') || !url.startsWith(base)) {
       streaming(req, res);
       return;
     }
-    answer(opts, base, req, res).catch((err: unknown) => {
-      // Only the transport can fail here (resolveResponse turns a procedure's errors into
-      // replies): a client that went away, mostly.
+    const calls = direct ? directCalls(opts.router, base, req) : undefined;
+    (calls ? callDirectly(opts, calls, req, res) : answer(opts, base, req, res)).catch((err: unknown) => {
+      // Only the transport can fail here (procedures' errors become replies): a client that
+      // went away, mostly.
       if (!res.headersSent) {
         res.statusCode = 500;
         res.setHeader('content-type', 'application/json');
@@ -42,13 +68,198 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
   };
 }
 
+interface DirectCalls {
+  type: 'query' | 'mutation';
+  isBatch: boolean;
+  calls: Array<{ path: string; procedure: AnyTRPCProcedure }>;
+  /** The `input` search parameter of a GET. */
+  queryInput: string | null;
+}
+
+const SIMPLE_PATHS = /^[\w.,-]+$/;
+const NO_DATA: unique symbol = Symbol('no input');
+
+/** The request's calls when this handler answers them itself; undefined: resolveResponse does. */
+export function directCalls(
+  router: AnyTRPCRouter,
+  base: string,
+  req: IncomingMessage,
+): DirectCalls | undefined {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = (q < 0 ? url : url.slice(0, q)).slice(base.length).replace(/\/+$/, '');
+  if (!SIMPLE_PATHS.test(path)) return undefined;
+  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  if (params.has('connectionParams')) return undefined;
+  if (req.headers['trpc-accept'] !== undefined) return undefined;
+  const accept = req.headers.accept;
+  if (accept?.split(',').some((t) => t.trim() === 'application/jsonl')) return undefined;
+  const type = req.method === 'GET' ? 'query' : req.method === 'POST' ? 'mutation' : undefined;
+  if (!type) return undefined;
+  const contentType = req.headers['content-type']?.toLowerCase().split(';', 1)[0]?.trim();
+  // tRPC takes a GET as JSON whatever its content type says, unless it is one of its others.
+  if (
+    type === 'mutation'
+      ? contentType !== 'application/json'
+      : contentType !== undefined && contentType !== 'application/json'
+  )
+    return undefined;
+  const isBatch = params.get('batch') === '1';
+  const procedures = router._def.procedures as Record<string, AnyTRPCProcedure | undefined>;
+  const calls: DirectCalls['calls'] = [];
+  for (const p of isBatch ? path.split(',') : [path]) {
+    const procedure = procedures[p];
+    if (!procedure || procedure._def.type !== type) return undefined;
+    calls.push({ path: p, procedure });
+  }
+  return { type, isBatch, calls, queryInput: type === 'query' ? params.get('input') : null };
+}
+
+type CallResult = { ok: true; data: unknown } | { ok: false; error: TRPCError };
+
+async function callDirectly<TRouter extends AnyTRPCRouter>(
+  opts: TrpcHandlerOptions<TRouter>,
+  { type, isBatch, calls, queryInput }: DirectCalls,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const trace = requestTraces.get(req);
+  const body = type === 'mutation' ? await bodyOf(req) : queryInput;
+  trace?.mark('read');
+  // Parsed when a procedure first asks for its input, as tRPC does: an unparsable body is
+  // that procedure's BAD_REQUEST.
+  let inputs: Record<number, unknown> | undefined;
+  const inputOf = (index: number): unknown => {
+    if (!inputs) {
+      let parsed: unknown = NO_DATA;
+      try {
+        if (body) parsed = JSON.parse(body);
+      } catch (cause) {
+        throw new TRPCError({
+          code: 'BAD_REQUEST',
+          message: cause instanceof Error ? cause.message : 'Invalid input',
+          cause,
+        });
+      }
+      const all: Record<number, unknown> = {};
+      const transformer = opts.router._def._config.transformer;
+      if (parsed === NO_DATA) {
+        // no input at all
+      } else if (!isBatch) all[0] = transformer.input.deserialize(parsed);
+      else if (!isObject(parsed))
+        throw new TRPCError({
+          code: 'BAD_REQUEST',
+          message: '"input" needs to be an object when doing a batch call',
+        });
+      else
+        for (const i of calls.keys()) {
+          const one = parsed[i];
+          if (one !== undefined) all[i] = transformer.input.deserialize(one);
+        }
+      inputs = all;
+    }
+    return inputs[index];
+  };
+  // What a failed call reports as its input: the parsed one, if the parse got that far.
+  const inputSeen = (index: number) => inputs?.[index];
+
+  let ctx: inferRouterContext<TRouter> | undefined;
+  let ctxError: TRPCError | undefined;
+  try {
+    ctx = await opts.createContext();
+  } catch (cause) {
+    ctxError = getTRPCErrorFromUnknown(cause);
+  }
+  // Aborted when the client leaves before its reply, like the signal of tRPC's Request.
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.once('close', onClose);
+
+  const results = await Promise.all(
+    calls.map(async ({ path, procedure }, batchIndex): Promise<CallResult> => {
+      try {
+        if (ctxError) throw ctxError;
+        const data: unknown = await procedure({
+          path,
+          getRawInput: async () => inputOf(batchIndex),
+          ctx,
+          type,
+          signal: abort.signal,
+          batchIndex,
+        });
+        if (isBatch && isDataStream(data))
+          return {
+            ok: false,
+            error: new TRPCError({
+              code: 'UNSUPPORTED_MEDIA_TYPE',
+              message: 'Cannot use stream-like response in non-streaming request - use httpBatchStreamLink',
+            }),
+          };
+        return { ok: true, data };
+      } catch (cause) {
+        const error = getTRPCErrorFromUnknown(cause);
+        opts.onError?.({ error, path, input: inputSeen(batchIndex), ctx, type, req });
+        return { ok: false, error };
+      }
+    }),
+  );
+  trace?.mark('call');
+  const config = opts.router._def._config;
+  const shape = (r: CallResult, i: number) =>
+    r.ok
+      ? { result: { data: r.data } }
+      : {
+          error: getTRPCErrorShape({
+            config,
+            ctx,
+            error: r.error,
+            input: inputSeen(i),
+            path: calls[i]!.path,
+            type,
+          }),
+        };
+  let json: unknown;
+  let status: number;
+  const first = results[0]!;
+  if (!isBatch && first.ok && isDataStream(first.data)) {
+    // A single call's stream-like result is a request-level error in tRPC (no path, and told
+    // to onError), not the call's.
+    const error = new TRPCError({
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: 'Cannot use stream-like response in non-streaming request - use httpBatchStreamLink',
+    });
+    opts.onError?.({ error, path: undefined, input: undefined, ctx, type, req });
+    json = { error: getTRPCErrorShape({ config, ctx, error, input: undefined, path: undefined, type }) };
+    status = getHTTPStatusCode(json as Parameters<typeof getHTTPStatusCode>[0], [error]);
+  } else {
+    const shaped = results.map(shape);
+    const errors = results.map((r) => (r.ok ? undefined : r.error));
+    status = getHTTPStatusCode(shaped as Parameters<typeof getHTTPStatusCode>[0], errors);
+    json = isBatch ? shaped : shaped[0];
+  }
+  const text = JSON.stringify(
+    transformTRPCResponse(config, json as Parameters<typeof transformTRPCResponse>[1]),
+  );
+  res.off('close', onClose);
+  res.writeHead(status, {
+    vary: 'trpc-accept, accept',
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+  trace?.mark('reply');
+}
+
+/** Through tRPC's resolveResponse (WHATWG Request and Response), for the rare requests. */
 async function answer<TRouter extends AnyTRPCRouter>(
   opts: TrpcHandlerOptions<TRouter>,
   base: string,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const path = url(req).pathname.slice(base.length).replace(/\/+$/, '');
+  const path = new URL(req.url ?? '/', 'http://berthd').pathname.slice(base.length).replace(/\/+$/, '');
   if (req.method !== 'GET' && req.method !== 'HEAD')
     (req as IncomingMessage & { body?: string }).body = await bodyOf(req);
   const request = incomingMessageToRequest(req, res, { maxBodySize: null });
@@ -66,15 +277,32 @@ async function answer<TRouter extends AnyTRPCRouter>(
   res.end(body);
 }
 
-function url(req: IncomingMessage): URL {
-  return new URL(req.url ?? '/', 'http://berthd');
-}
-
 function bodyOf(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('end', () =>
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')),
+    );
     req.once('error', reject);
   });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && !Array.isArray(v) && typeof v === 'object';
+}
+
+/** tRPC's test for a result only its streaming links can carry (a promise or async iterable in it). */
+function isDataStream(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  if (Symbol.asyncIterator in v) return true;
+  const values = Object.values(v);
+  return (
+    values.some(
+      (x) =>
+        (isObject(x) || typeof x === 'function') &&
+        typeof (x as { then?: unknown }).then === 'function' &&
+        typeof (x as { catch?: unknown }).catch === 'function',
+    ) || values.some((x) => isObject(x) && Symbol.asyncIterator in x)
+  );
 }

@@ -19,7 +19,7 @@ import { type AgentDb, openAgentDb } from './db/index.ts';
 import { EventLog } from './events/log.ts';
 import { GroupService } from './groups/service.ts';
 import { hostService } from './host/facts.ts';
-import { trpcHandler } from './http.ts';
+import { requestTraces, trpcHandler } from './http.ts';
 import { handleImageArchives } from './images/http.ts';
 import { imagesService } from './images/service.ts';
 import { feedMetrics } from './metrics/feed.ts';
@@ -236,7 +236,14 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       // BERTH_TRACE: a query's or mutation's time in berthd, from its request to its reply
       // written (subscriptions, which stay open, are not traced).
       const path = /^\/trpc\/([\w.,]+)/.exec(req.url ?? '')?.[1];
-      if (path && req.method === 'POST') res.once('finish', () => startTrace('http', path, since).end());
+      if (path && req.method === 'POST') {
+        const trace = startTrace('http', path, since);
+        requestTraces.set(req, trace);
+        res.once('finish', () => {
+          trace.mark('written');
+          trace.end();
+        });
+      }
     }
     if (handleImageArchives(images, req, res)) return;
     if (req.url === '/metrics' && req.method === 'GET') {
