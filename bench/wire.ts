@@ -18,7 +18,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ContainerConfig, type ContainerInfo } from '../packages/contracts/src/index.ts';
 import { type AgentClient, createAgentClient } from '../packages/agent/src/client/index.ts';
 import type { ContainerService } from '../packages/agent/src/containers/service.ts';
 import type { AgentContext } from '../packages/agent/src/context.ts';
@@ -26,6 +25,7 @@ import { openAgentDb } from '../packages/agent/src/db/index.ts';
 import { EventLog } from '../packages/agent/src/events/log.ts';
 import { trpcHandler } from '../packages/agent/src/http.ts';
 import { agentRouter } from '../packages/agent/src/router.ts';
+import { ContainerConfig, type ContainerInfo } from '../packages/contracts/src/index.ts';
 
 const info = (name: string): ContainerInfo => ({
   id: '0123456789ab',
@@ -48,16 +48,19 @@ async function serve(socketPath: string, dir: string, direct: boolean): Promise<
   const events = new EventLog(db, 10_000);
   const containers = {
     async create(config: { name: string }, actor: string) {
-      // As berthd's create and exit commit theirs: a prepared statement, not Prisma.
-      await events.commitSql(
-        () => undefined,
-        [
+      // The event 2 ms after the reply (a container's exit comes after its start's reply), as
+      // berthd's create and exit commit theirs: a prepared statement, not Prisma.
+      setTimeout(() => {
+        void events.commitSql(
+          () => undefined,
           [
-            'container.exited',
-            { actor, subject: config.name, data: { clock: String(process.hrtime.bigint()) } },
+            [
+              'container.exited',
+              { actor, subject: config.name, data: { clock: String(process.hrtime.bigint()) } },
+            ],
           ],
-        ],
-      );
+        );
+      }, 2);
       return info(config.name);
     },
     async list() {

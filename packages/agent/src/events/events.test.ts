@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AgentEventInfo } from '@berth/contracts';
+import type { AgentEventInfo, EventKind } from '@berth/contracts';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createAgentClient } from '../client/index.ts';
 import { type AgentDb, openAgentDb } from '../db/index.ts';
 import { agentRouter } from '../router.ts';
-import { EventLog } from './log.ts';
+import { type EventInput, EventLog } from './log.ts';
 
 // The event stream over a real socket: in order, resumable from a cursor without loss or
 // repeats (what tRPC's link does on reconnect: it sends the last tracked id).
@@ -93,4 +93,51 @@ it('keeps a bounded history', async () => {
   const kept = await small.list({ after: 0, limit: 1000 });
   expect(kept).toHaveLength(100);
   expect(kept.at(-1)!.subject).toBe('c249');
+});
+
+it('lists kept events as Prisma reads them, subject and cursor applied', async () => {
+  await log.append('container.created', { subject: 'a', actor: 't', data: { n: 1 } });
+  await log.commitSql(() => undefined, [['container.started', { subject: 'b' }]]);
+  await log.append('container.stopped', { subject: 'a' });
+  const rows = await db.agentEvent.findMany({ orderBy: { id: 'asc' } });
+  const all = await log.list();
+  expect(all).toEqual(
+    rows.map((r) => ({
+      id: r.id,
+      at: r.at.toISOString(),
+      kind: r.kind,
+      actor: r.actor,
+      subject: r.subject,
+      data: JSON.parse(r.data),
+    })),
+  );
+  expect((await log.list({ subject: 'a' })).map((e) => e.kind)).toEqual([
+    'container.created',
+    'container.stopped',
+  ]);
+  expect(await log.list({ after: all[0]!.id, limit: 1 })).toEqual([all[1]]);
+});
+
+it('a watcher whose consumer falls behind holds at most maxQueued live events, and catches up from the log', async () => {
+  const watcher = log.watch({ after: 0, maxQueued: 10 });
+  await log.append('container.created', { subject: 'first' });
+  expect((await watcher.next()).value?.subject).toBe('first');
+  // 50 events told while nobody takes them: more than the watcher holds.
+  const told = await log.commitSql(
+    () => undefined,
+    Array.from({ length: 50 }, (_, i): [EventKind, EventInput] => [
+      'container.started',
+      { subject: `c${i}` },
+    ]),
+  );
+  // Proof that they were dropped, not held: events gone from the log are not seen.
+  const gone = told.events.slice(0, 5).map((e) => e.id);
+  await db.agentEvent.deleteMany({ where: { id: { in: gone } } });
+  const got: string[] = [];
+  for (let i = 0; i < 45; i++) got.push((await watcher.next()).value!.subject!);
+  expect(got).toEqual(Array.from({ length: 45 }, (_, i) => `c${i + 5}`));
+  // And it goes on live.
+  await log.append('container.deleted', { subject: 'last' });
+  expect((await watcher.next()).value?.subject).toBe('last');
+  await watcher.return(undefined);
 });

@@ -1,11 +1,17 @@
 import { EventEmitter } from 'node:events';
 import type { AgentEventInfo, EventKind } from '@berth/contracts';
 import type Database from 'better-sqlite3';
-import { type AgentDb, type AgentSql, sqlOf, sqlTime } from '../db/index.ts';
+import { type AgentDb, type AgentSql, sqlOf, sqlTime, timeOf } from '../db/index.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 
 // The agent's event log: every event is a row in AgentEvent (its id is the cursor) and is
 // then told to live watchers. History is bounded: beyond `history` rows the oldest go.
+
+/**
+ * Live events a watcher holds while its consumer (a subscriber whose socket is full) does not
+ * take them; past this many it drops them and catches up from the DB when it is pulled again.
+ */
+export const WATCH_QUEUE_MAX = 5000;
 
 export interface EventInput {
   actor?: string;
@@ -17,6 +23,7 @@ export class EventLog {
   private readonly emitter = new EventEmitter();
   private appended = 0;
   private sql?: { db: AgentSql; insert: Database.Statement };
+  private reads?: { after: Database.Statement; afterSubject: Database.Statement; newest: Database.Statement };
 
   constructor(
     private readonly db: AgentDb,
@@ -104,16 +111,35 @@ export class EventLog {
     if (cutoff) await this.db.agentEvent.deleteMany({ where: { id: { lte: cutoff.id } } });
   }
 
+  /**
+   * Kept events after a cursor, oldest first: prepared statements on the DB's own connection
+   * (each watcher reads its backlog when it starts; through Prisma that was 0.35-1.3 ms of the
+   * agent's one thread, while a create was under way).
+   */
   async list(opts: { after?: number; subject?: string; limit?: number } = {}): Promise<AgentEventInfo[]> {
-    const rows = await this.db.agentEvent.findMany({
-      where: {
-        ...(opts.after !== undefined ? { id: { gt: opts.after } } : {}),
-        ...(opts.subject !== undefined ? { subject: opts.subject } : {}),
-      },
-      orderBy: { id: 'asc' },
-      take: opts.limit ?? 1000,
-    });
-    return rows.map(toInfo);
+    const sql = sqlOf(this.db);
+    const reads = this.prepared(sql);
+    const after = opts.after ?? 0;
+    const limit = opts.limit ?? 1000;
+    const rows = await sql.read(
+      () =>
+        (opts.subject === undefined
+          ? reads.after.all(after, limit)
+          : reads.afterSubject.all(after, opts.subject, limit)) as EventRow[],
+    );
+    return rows.map((r) => toInfo({ ...r, at: timeOf(r.at) }));
+  }
+
+  private prepared(sql: AgentSql): NonNullable<EventLog['reads']> {
+    const columns = 'SELECT "id", "at", "kind", "data", "actor", "subject" FROM "AgentEvent"';
+    this.reads ??= {
+      after: sql.connection.prepare(`${columns} WHERE "id" > ? ORDER BY "id" LIMIT ?`).safeIntegers(false),
+      afterSubject: sql.connection
+        .prepare(`${columns} WHERE "id" > ? AND "subject" = ? ORDER BY "id" LIMIT ?`)
+        .safeIntegers(false),
+      newest: sql.connection.prepare('SELECT max("id") FROM "AgentEvent"').pluck().safeIntegers(false),
+    };
+    return this.reads;
   }
 
   /**
@@ -124,12 +150,20 @@ export class EventLog {
     after?: number;
     subject?: string;
     signal?: AbortSignal;
+    /** Live events held for a consumer that does not take them (default WATCH_QUEUE_MAX). */
+    maxQueued?: number;
   }): AsyncGenerator<AgentEventInfo> {
+    const maxQueued = opts.maxQueued ?? WATCH_QUEUE_MAX;
     const queue: AgentEventInfo[] = [];
+    // The consumer fell behind: the queue was dropped, and the events are read from the DB.
+    let overflowed = false;
     let wake: (() => void) | undefined;
     const onEvent = (e: AgentEventInfo) => {
       if (opts.subject !== undefined && e.subject !== opts.subject) return;
-      queue.push(e);
+      if (queue.length >= maxQueued) {
+        overflowed = true;
+        queue.length = 0;
+      } else if (!overflowed) queue.push(e);
       wake?.();
     };
     const onAbort = () => wake?.();
@@ -138,35 +172,51 @@ export class EventLog {
     try {
       let last = opts.after;
       if (last === undefined) {
-        const newest = await this.db.agentEvent.findFirst({ orderBy: { id: 'desc' }, select: { id: true } });
-        last = newest?.id ?? 0;
+        const sql = sqlOf(this.db);
+        const newest = this.prepared(sql).newest;
+        last = ((await sql.read(() => newest.get())) as number | null) ?? 0;
       }
-      for (;;) {
-        const backlog = await this.list({ after: last, subject: opts.subject, limit: 500 });
-        for (const e of backlog) {
+      while (!opts.signal?.aborted) {
+        overflowed = false;
+        queue.length = 0;
+        // The kept events after `last` (the backlog, or what a slow consumer missed), then
+        // the live ones; those told meanwhile are queued, and skipped when already read.
+        for (;;) {
+          const backlog = await this.list({ after: last, subject: opts.subject, limit: 500 });
+          for (const e of backlog) {
+            last = e.id;
+            yield e;
+          }
+          if (backlog.length < 500) break;
+        }
+        while (!opts.signal?.aborted && !overflowed) {
+          const e = queue.shift();
+          if (!e) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+            wake = undefined;
+            continue;
+          }
+          if (e.id <= last) continue;
           last = e.id;
           yield e;
         }
-        if (backlog.length < 500) break;
-      }
-      while (!opts.signal?.aborted) {
-        const e = queue.shift();
-        if (!e) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
-          continue;
-        }
-        if (e.id <= last) continue;
-        last = e.id;
-        yield e;
       }
     } finally {
       this.emitter.off('event', onEvent);
       opts.signal?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+interface EventRow {
+  id: number;
+  at: unknown;
+  kind: string;
+  data: string;
+  actor: string | null;
+  subject: string | null;
 }
 
 function toInfo(row: {
