@@ -6,8 +6,10 @@ import { ContainerConfig, type ContainerInfo, type HostFacts } from '@berth/cont
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerService } from './containers/service.ts';
 import type { AgentContext } from './context.ts';
+import { type AgentDb, openAgentDb } from './db/index.ts';
 import { AgentError } from './errors.ts';
-import { directCalls, trpcHandler } from './http.ts';
+import { EventLog } from './events/log.ts';
+import { directCalls, subscriptionCall, trpcHandler } from './http.ts';
 import { agentRouter } from './router.ts';
 
 // berthd answers common queries and mutations itself (http.ts) and everything else through
@@ -49,17 +51,32 @@ const containers = {
   },
 } as unknown as ContainerService;
 
+// Image pulls as a subscription that ends (or fails halfway), with untracked values.
+const images = {
+  async *pull(input: { reference: string }) {
+    yield { type: 'layer', n: 1 };
+    if (input.reference === 'fails') throw new AgentError('NOT_FOUND', 'no such image');
+    yield { type: 'layer', n: 2 };
+  },
+};
+
 const context = {
   host: { facts: async () => ({ hostname: 'h' }) as HostFacts },
   containers,
+  images,
 } as unknown as AgentContext;
 
 let dir: string;
+let db: AgentDb;
+let log: EventLog;
 const servers: Record<'direct' | 'tRPC', { socketPath: string; server: Server; errors: string[] }> =
   {} as never;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'berth-test-http-'));
+  db = await openAgentDb(join(dir, 'agent.db'));
+  log = new EventLog(db, 1000);
+  (context as { events?: EventLog }).events = log;
   for (const [name, direct] of [
     ['direct', true],
     ['tRPC', false],
@@ -86,6 +103,7 @@ afterAll(async () => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
+  await db.$disconnect();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -291,5 +309,146 @@ describe('which requests are answered directly', () => {
     expect(taken('GET', '/trpc/container.list', { 'trpc-accept': 'application/jsonl' })).toBe(false);
     expect(taken('GET', '/trpc/container.list?connectionParams=%7B%7D')).toBe(false);
     expect(taken('GET', '/trpc/container%2Elist')).toBe(false);
+  });
+});
+
+/**
+ * An event stream's raw text and headers, read until `enough` says so (or the server ends it);
+ * then the client leaves.
+ */
+function listen(
+  socketPath: string,
+  path: string,
+  enough: (text: string) => boolean,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; contentType: string | undefined; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath, method: 'GET', path, headers: { accept: 'text/event-stream', ...headers } },
+      (res) => {
+        let text = '';
+        const done = () =>
+          resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], text });
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+          if (enough(text)) {
+            req.destroy();
+            done();
+          }
+        });
+        res.on('end', done);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The same subscription from both servers: the streams must be the same, byte for byte. */
+async function bothStreams(
+  path: string,
+  enough: (text: string) => boolean,
+  headers?: Record<string, string>,
+) {
+  const direct = await listen(servers.direct.socketPath, path, enough, headers);
+  const trpc = await listen(servers.tRPC.socketPath, path, enough, headers);
+  expect({ ...direct, text: withoutStackLines(direct.text) }).toEqual({
+    ...trpc,
+    text: withoutStackLines(trpc.text),
+  });
+  return direct;
+}
+
+/** Error shapes carry a stack trace that names the caller's frames: left out. */
+const withoutStackLines = (text: string) =>
+  text.replace(
+    /^data: (\{.*)$/gm,
+    (_, json: string) => `data: ${JSON.stringify(withoutStacks(JSON.parse(json)))}`,
+  );
+
+const input = (v: unknown) => `input=${encodeURIComponent(JSON.stringify(v))}`;
+// Streams that end are read to their end (tRPC writes a message in several chunks).
+const ended = () => false;
+
+describe('subscriptions streamed directly, as tRPC streams them', () => {
+  it('a stream that ends: connected, its values, return', async () => {
+    const r = await bothStreams(`/trpc/image.pull?${input({ reference: 'busybox' })}`, ended);
+    expect(r.status).toBe(200);
+    expect(r.contentType).toBe('text/event-stream');
+    expect(r.text).toBe(
+      'event: connected\ndata: {"reconnectAfterInactivityMs":45000}\n\n\n' +
+        'data: {"type":"layer","n":1}\n\n\n' +
+        'data: {"type":"layer","n":2}\n\n\n' +
+        'event: return\ndata: \n\n\n',
+    );
+  });
+
+  it('untracked values after a Last-Event-ID: the id restored after each', async () => {
+    const restored = 'event: restore-id\ndata: \nid: 7\n\n\n';
+    const r = await bothStreams('/trpc/host.watchFacts', (t) => t.includes(restored), {
+      'last-event-id': '7',
+    });
+    expect(r.text).toContain(`data: {"hostname":"h"}\nid: \n\n\n${restored}`);
+    // A strict input refuses the id tRPC adds to it: the same error either way.
+    const strict = await bothStreams(`/trpc/image.pull?${input({ reference: 'busybox' })}`, ended, {
+      'last-event-id': '7',
+    });
+    expect(strict.text).toContain('lastEventId');
+  });
+
+  it('an error halfway, and input of the wrong type: a serialized error, onError told alike', async () => {
+    for (const s of Object.values(servers)) s.errors.length = 0;
+    const failing = await bothStreams(`/trpc/image.pull?${input({ reference: 'fails' })}`, ended);
+    expect(failing.text).toContain('event: serialized-error');
+    expect(failing.text).toContain('"berthCode":"INTERNAL"');
+    const invalid = await bothStreams(`/trpc/image.pull?${input({ reference: 5 })}`, ended);
+    expect(invalid.text).toContain('"berthCode":"INVALID_INPUT"');
+    expect(invalid.text).toContain('reference');
+    const unparsable = await bothStreams('/trpc/image.pull?input=%7B', ended);
+    expect(unparsable.text).toContain('event: serialized-error');
+    expect(servers.direct.errors).toEqual(servers.tRPC.errors);
+    expect(servers.direct.errors.length).toBeGreaterThan(0);
+  });
+
+  it('event.watch: the kept events with their ids, then resumed after the last one seen', async () => {
+    for (const subject of ['a', 'b', 'c']) await log.append('container.created', { subject, actor: 't' });
+    const ids = (text: string) => text.match(/^id: \d+\n\n\n/gm)?.map((m) => m.trim()) ?? [];
+    const first = await bothStreams(`/trpc/event.watch?${input({ after: 0 })}`, (t) => ids(t).length === 3);
+    const last = ids(first.text).at(-1)!.slice(4);
+    await log.append('container.deleted', { subject: 'a', actor: 't' });
+    const resumed = await bothStreams(`/trpc/event.watch?${input({})}`, (t) => ids(t).length === 1, {
+      'last-event-id': last,
+    });
+    expect(resumed.text).toContain('"kind":"container.deleted"');
+  });
+
+  it("a client that leaves ends its watcher (the procedure's signal)", async () => {
+    const emitter = (log as unknown as { emitter: import('node:events').EventEmitter }).emitter;
+    const before = emitter.listenerCount('event');
+    await listen(servers.direct.socketPath, `/trpc/event.watch?${input({})}`, (t) => t.includes('connected'));
+    for (let i = 0; i < 100 && emitter.listenerCount('event') !== before; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(emitter.listenerCount('event')).toBe(before);
+  });
+
+  it('an unknown subscription path, through tRPC on both', async () => {
+    const r = await bothStreams('/trpc/image.nope', ended);
+    expect(r.status).toBe(404);
+  });
+
+  it('which are streamed directly', () => {
+    const taken = (url: string, headers: Record<string, string> = {}) =>
+      subscriptionCall(agentRouter, '/trpc/', {
+        method: 'GET',
+        url,
+        headers,
+      } as unknown as IncomingMessage) !== undefined;
+    expect(taken(`/trpc/event.watch?${input({})}`)).toBe(true);
+    expect(taken('/trpc/event.watch')).toBe(true);
+    expect(taken('/trpc/event.list')).toBe(false);
+    expect(taken('/trpc/event.watch,event.watch?batch=1')).toBe(false);
+    expect(taken('/trpc/event.watch?connectionParams=%7B%7D')).toBe(false);
+    expect(taken('/trpc/event.watch', { 'content-type': 'text/plain' })).toBe(false);
   });
 });

@@ -5,27 +5,31 @@ import {
   getTRPCErrorFromUnknown,
   getTRPCErrorShape,
   type inferRouterContext,
+  isTrackedEnvelope,
   TRPCError,
   transformTRPCResponse,
 } from '@trpc/server';
 import { incomingMessageToRequest } from '@trpc/server/adapters/node-http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { getHTTPStatusCode, type HTTPErrorHandler, resolveResponse } from '@trpc/server/http';
+import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
 import type { Trace } from './trace.ts';
 
-// berthd's tRPC over HTTP, in three ways:
-// - Subscriptions (server-sent events, which stream) go through tRPC's own Node handler.
+// berthd's tRPC over HTTP, in two ways:
 // - The common queries and mutations (JSON, on their procedure's method, of paths that exist)
 //   are called here directly: the body read as one string, the procedure called as tRPC's
 //   resolveResponse calls it, its result or error shaped by tRPC's own getErrorShape (the
 //   router's errorFormatter), its status by tRPC's getHTTPStatusCode, and the reply written by
 //   one end() with its Content-Length. No WHATWG Request, Headers or Response is built on the
 //   way (they cost about as much as a small procedure, measured under bench/agent.ts).
+//   Subscriptions asked as server-sent events likewise: each value written as tRPC's SSE
+//   producer writes it (the same events, ids, pings, errors and end), in one write as soon as
+//   the procedure yields it, instead of three chunks through a chain of WHATWG streams.
 // - Anything else (HEAD, another content type, a wrong method, an unknown path, a batch that
 //   mixes types, a subscription asked without SSE, connectionParams, JSONL streaming) goes
-//   through resolveResponse, which is tRPC's documented adapter core, so every rare case is
-//   answered exactly as tRPC answers it. http.test.ts asks both ways the same questions and
-//   compares the replies.
+//   through tRPC's own Node handler or resolveResponse, tRPC's documented adapter core, so
+//   every rare case is answered exactly as tRPC answers it. http.test.ts asks both ways the
+//   same questions and compares the replies, byte for byte for event streams.
 
 export interface TrpcHandlerOptions<TRouter extends AnyTRPCRouter> {
   router: TRouter;
@@ -52,7 +56,13 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
   return (req, res) => {
     const url = req.url ?? '/';
     if (req.headers.accept?.includes('text/event-stream') || !url.startsWith(base)) {
-      streaming(req, res);
+      const call = direct && url.startsWith(base) ? subscriptionCall(opts.router, base, req) : undefined;
+      if (call)
+        stream(opts, call, req, res).catch((err: unknown) => {
+          if (res.headersSent) res.destroy(err as Error);
+          else streaming(req, res);
+        });
+      else streaming(req, res);
       return;
     }
     const calls = direct ? directCalls(opts.router, base, req) : undefined;
@@ -79,17 +89,24 @@ interface DirectCalls {
 const SIMPLE_PATHS = /^[\w.,-]+$/;
 const NO_DATA: unique symbol = Symbol('no input');
 
+/** The procedure path(s) after `base` and the search parameters of a request's URL. */
+function target(req: IncomingMessage, base: string): { path: string; params: URLSearchParams } {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return {
+    path: (q < 0 ? url : url.slice(0, q)).slice(base.length).replace(/\/+$/, ''),
+    params: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
+  };
+}
+
 /** The request's calls when this handler answers them itself; undefined: resolveResponse does. */
 export function directCalls(
   router: AnyTRPCRouter,
   base: string,
   req: IncomingMessage,
 ): DirectCalls | undefined {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const path = (q < 0 ? url : url.slice(0, q)).slice(base.length).replace(/\/+$/, '');
+  const { path, params } = target(req, base);
   if (!SIMPLE_PATHS.test(path)) return undefined;
-  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
   if (params.has('connectionParams')) return undefined;
   if (req.headers['trpc-accept'] !== undefined) return undefined;
   const accept = req.headers.accept;
@@ -131,16 +148,7 @@ async function callDirectly<TRouter extends AnyTRPCRouter>(
   let inputs: Record<number, unknown> | undefined;
   const inputOf = (index: number): unknown => {
     if (!inputs) {
-      let parsed: unknown = NO_DATA;
-      try {
-        if (body) parsed = JSON.parse(body);
-      } catch (cause) {
-        throw new TRPCError({
-          code: 'BAD_REQUEST',
-          message: cause instanceof Error ? cause.message : 'Invalid input',
-          cause,
-        });
-      }
+      const parsed: unknown = body ? parseJson(body) : NO_DATA;
       const all: Record<number, unknown> = {};
       const transformer = opts.router._def._config.transformer;
       if (parsed === NO_DATA) {
@@ -163,13 +171,7 @@ async function callDirectly<TRouter extends AnyTRPCRouter>(
   // What a failed call reports as its input: the parsed one, if the parse got that far.
   const inputSeen = (index: number) => inputs?.[index];
 
-  let ctx: inferRouterContext<TRouter> | undefined;
-  let ctxError: TRPCError | undefined;
-  try {
-    ctx = await opts.createContext();
-  } catch (cause) {
-    ctxError = getTRPCErrorFromUnknown(cause);
-  }
+  const { ctx, ctxError } = await contextOf(opts);
   // Aborted when the client leaves before its reply, like the signal of tRPC's Request.
   const abort = new AbortController();
   const onClose = () => {
@@ -288,6 +290,30 @@ function bodyOf(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** A request's JSON input as tRPC reads it: unparsable, it is the call's BAD_REQUEST. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new TRPCError({
+      code: 'BAD_REQUEST',
+      message: cause instanceof Error ? cause.message : 'Invalid input',
+      cause,
+    });
+  }
+}
+
+/** The request's context, or the error every call of the request then fails with. */
+async function contextOf<TRouter extends AnyTRPCRouter>(
+  opts: TrpcHandlerOptions<TRouter>,
+): Promise<{ ctx?: inferRouterContext<TRouter>; ctxError?: TRPCError }> {
+  try {
+    return { ctx: await opts.createContext() };
+  } catch (cause) {
+    return { ctxError: getTRPCErrorFromUnknown(cause) };
+  }
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return !!v && !Array.isArray(v) && typeof v === 'object';
 }
@@ -305,4 +331,178 @@ function isDataStream(v: unknown): boolean {
         typeof (x as { catch?: unknown }).catch === 'function',
     ) || values.some((x) => isObject(x) && Symbol.asyncIterator in x)
   );
+}
+
+interface SubscriptionCall {
+  path: string;
+  procedure: AnyTRPCProcedure;
+  input: string | null;
+  lastEventId: string | null;
+}
+
+/** A subscription asked as server-sent events that this handler streams itself. */
+export function subscriptionCall(
+  router: AnyTRPCRouter,
+  base: string,
+  req: IncomingMessage,
+): SubscriptionCall | undefined {
+  const sse = router._def._config.sse;
+  if (req.method !== 'GET' || sse?.enabled === false || sse?.maxDurationMs || sse?.emitAndEndImmediately)
+    return undefined;
+  const { path, params } = target(req, base);
+  if (!SIMPLE_PATHS.test(path) || path.includes(',')) return undefined;
+  if (params.has('connectionParams') || params.get('batch') === '1') return undefined;
+  if (req.headers['trpc-accept'] !== undefined) return undefined;
+  const contentType = req.headers['content-type']?.toLowerCase().split(';', 1)[0]?.trim();
+  if (contentType !== undefined && contentType !== 'application/json') return undefined;
+  const procedure = (router._def.procedures as Record<string, AnyTRPCProcedure | undefined>)[path];
+  if (procedure?._def.type !== 'subscription') return undefined;
+  const header = req.headers['last-event-id'];
+  const lastEventId =
+    (Array.isArray(header) ? header.join(', ') : header) ??
+    params.get('lastEventId') ??
+    params.get('Last-Event-Id');
+  return { path, procedure, input: params.get('input'), lastEventId };
+}
+
+const SSE_HEADERS = {
+  vary: 'trpc-accept, accept',
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+  connection: 'keep-alive',
+};
+
+/** One SSE message as tRPC's producer writes it (its fields in this order, then "\n\n"). */
+function sseMessage(m: { event?: string; data: string; id?: string }): string {
+  return `${m.event !== undefined ? `event: ${m.event}\n` : ''}data: ${m.data}\n${m.id !== undefined ? `id: ${m.id}\n` : ''}\n\n`;
+}
+
+async function stream<TRouter extends AnyTRPCRouter>(
+  opts: TrpcHandlerOptions<TRouter>,
+  { path, procedure, input, lastEventId }: SubscriptionCall,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const config = opts.router._def._config;
+  const type = 'subscription';
+  // Its input as tRPC's JSON handler reads a GET's, the client's last event id added.
+  let parsed: { raw: unknown; input: unknown } | undefined;
+  const inputOf = (): unknown => {
+    if (!parsed) {
+      const raw = input ? config.transformer.input.deserialize(parseJson(input)) : undefined;
+      const withId = !lastEventId ? raw : isObject(raw) ? { ...raw, lastEventId } : (raw ?? { lastEventId });
+      parsed = { raw, input: withId };
+    }
+    return parsed.input;
+  };
+  const { ctx, ctxError } = await contextOf(opts);
+  // The client going away ends the subscription (its procedure sees the signal).
+  const abort = new AbortController();
+  const onClose = () => abort.abort();
+  // Resolves when the client has gone: a procedure that does not watch its signal is left.
+  const gone = new Promise<'gone'>((resolve) =>
+    abort.signal.addEventListener('abort', () => resolve('gone'), { once: true }),
+  );
+  res.once('close', onClose);
+  const report = (error: TRPCError) => opts.onError?.({ error, path, input: parsed?.raw, ctx, type, req });
+
+  let values: AsyncIterable<unknown> | undefined;
+  let failure: unknown;
+  try {
+    if (ctxError) throw ctxError;
+    const data: unknown = await procedure({
+      path,
+      getRawInput: async () => inputOf(),
+      ctx,
+      type,
+      signal: abort.signal,
+      batchIndex: 0,
+    });
+    if (isObservable(data)) values = observableToAsyncIterable(data, abort.signal);
+    else if (isObject(data) && Symbol.asyncIterator in data) values = data as AsyncIterable<unknown>;
+    else
+      failure = new TRPCError({
+        message: `Subscription ${path} did not return an observable or a AsyncGenerator`,
+        code: 'INTERNAL_SERVER_ERROR',
+      });
+  } catch (cause) {
+    failure = cause;
+    // tRPC tells onError of a failed call twice: as the call's error, then as the stream's.
+    report(getTRPCErrorFromUnknown(cause));
+  }
+
+  res.writeHead(200, SSE_HEADERS);
+  const send = async (text: string) => {
+    if (res.destroyed || res.writableEnded) return;
+    if (!res.write(text))
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.once('drain', done);
+        res.once('close', done);
+      });
+  };
+  await send(sseMessage({ event: 'connected', data: JSON.stringify(config.sse?.client ?? {}) }));
+  const serialize = (v: unknown) => JSON.stringify(config.transformer.output.serialize(v));
+  const iterator = values?.[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    if (!iterator) throw failure;
+    const ping = config.sse?.ping;
+    const pingMs = ping?.enabled ? (ping.intervalMs ?? 1000) : 0;
+    let lastId = lastEventId && !/[\0\n\r]/.test(lastEventId) ? lastEventId : null;
+    for (;;) {
+      const next = iterator.next();
+      let result: IteratorResult<unknown> | 'gone';
+      if (pingMs > 0 && pingMs !== Number.POSITIVE_INFINITY) {
+        // A ping after each pingMs without a value, as tRPC's withPing.
+        for (;;) {
+          let timer: NodeJS.Timeout | undefined;
+          const pinged = new Promise<'ping'>((resolve) => {
+            timer = setTimeout(() => resolve('ping'), pingMs);
+          });
+          const r = await Promise.race([next, pinged, gone]);
+          clearTimeout(timer);
+          if (r !== 'ping') {
+            result = r;
+            break;
+          }
+          await send(sseMessage({ event: 'ping', data: '' }));
+        }
+      } else result = await Promise.race([next, gone]);
+      if (result === 'gone') break;
+      if (result.done) {
+        finished = true;
+        break;
+      }
+      const value = result.value;
+      if (isTrackedEnvelope(value)) {
+        lastId = value[0];
+        await send(sseMessage({ data: serialize(value[1]), id: value[0] }));
+      } else if (lastId === null) await send(sseMessage({ data: serialize(value) }));
+      else
+        await send(
+          sseMessage({ data: serialize(value), id: '' }) +
+            sseMessage({ event: 'restore-id', data: '', id: lastId }),
+        );
+    }
+    await send(sseMessage({ event: 'return', data: '' }));
+  } catch (cause) {
+    finished = true;
+    if (!(isObject(cause) && cause.name === 'AbortError')) {
+      const error = getTRPCErrorFromUnknown(cause);
+      report(error);
+      const shape = getTRPCErrorShape({ config, ctx, error, input: parsed?.raw, path, type });
+      await send(sseMessage({ event: 'serialized-error', data: serialize(shape) }));
+    }
+  } finally {
+    res.off('close', onClose);
+    // A subscription the client left: its generator's finally blocks run now.
+    if (!finished) void iterator?.return?.()?.catch(() => {});
+    if (!res.writableEnded) res.end();
+  }
 }
