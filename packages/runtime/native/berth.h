@@ -66,6 +66,7 @@ enum plan_type {
   P_SETGROUPS_DENY = 41, /* empty: write "deny" to setgroups before gid_map (rootless) */
   P_ID_MAP_HELPER = 42, /* empty: newuidmap/newgidmap write the maps (rootless, subordinate ids) */
   P_REPORT_START = 43, /* empty: with P_AUTOSTART, report "started" once init has exec'd (or its "err") */
+  P_CGROUP_DELEGATE = 44, /* u32 uid, u32 gid, string dir: chowned with its cgroup.procs etc. before init starts */
   /* Warm cells (cell.c); numbered apart so that records added above never collide. */
   P_CELL = 50,          /* string: run this container in that warm cell (zygote) */
   P_CELL_PREPARE = 51,  /* empty: make a warm cell in the plan's P_CGROUP_PROCS; id = P_REQUEST_ID */
@@ -125,6 +126,7 @@ int sync_recv_fd(int sock, char *c, char *line, size_t linelen, int *fd); /* and
 pid_t clone_container(uint64_t flags);
 void write_id_maps(pid_t pid, const struct plan *p);
 void join_cgroups(const struct plan *p, pid_t pid, const char *skip); /* skip: a procs file init was born in */
+void delegate_cgroups(const struct plan *p);
 pid_t clone_container_into(uint64_t flags, const struct plan *p, const char **placed);
 void join_namespaces(const struct plan *p, int pid_and_time_only);
 int joins_user_namespace(const struct plan *p);

@@ -545,6 +545,7 @@ int monitor_run(struct plan *p, int report_fd, int keep_report) {
   join_cgroups(p, s.child, placed);
   char c, line[1024];
   if (sync_send(s.sync, 'G') < 0) die("sync with container init");
+  delegate_cgroups(p); /* while init sets itself up: it is done before init can start */
   /* The start times the caller records with the pids (so that a recycled pid is never taken
    * for ours): read here, while init sets itself up, rather than by the caller once woken. */
   char init_start[32], own_start[32];

@@ -111,6 +111,27 @@ void join_cgroups(const struct plan *p, pid_t pid, const char *skip) {
   }
 }
 
+/* A user-namespaced container's root owns its own cgroup directories (not their limits), as
+ * LXC delegates them: an init such as systemd makes its sub-cgroups there and moves processes.
+ * Done by the monitor, as host root, while init sets itself up and before it starts. A
+ * hierarchy has only some of these files (v1: tasks; v2: cgroup.threads, subtree_control). */
+void delegate_cgroups(const struct plan *p) {
+  static const char *const files[] = {"cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads"};
+  size_t pos = 0;
+  struct rec r;
+  while (plan_next(p, P_CGROUP_DELEGATE, &pos, &r)) {
+    uid_t uid = rec_u32(&r, 0);
+    gid_t gid = rec_u32(&r, 4);
+    const char *dir = rec_str(&r, 8, NULL);
+    if (!dir) die_errno(EINVAL, "malformed cgroup delegation record");
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fchownat(dfd, "", uid, gid, AT_EMPTY_PATH) < 0) die("delegate cgroup %s", dir);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+      if (fchownat(dfd, files[i], uid, gid, 0) < 0 && errno != ENOENT) die("delegate cgroup %s/%s", dir, files[i]);
+    close(dfd);
+  }
+}
+
 /* Namespaces joined by path. pid and time ones only affect children, so the monitor joins
  * them before clone; the child joins the rest, the user namespace first. Every path is opened
  * before the first setns: once in another user namespace, the host's /proc/<pid>/ns files may

@@ -1,7 +1,9 @@
 // Needs root: the warm path (a long-lived berth-helper zygote) runs real containers.
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { detectHostCgroupLayout, openCgroupPool } from '../src/cgroup/index.ts';
+import { mountsOf, removeTestTree, testParent } from '../src/cgroup/testing.ts';
 import { Runtime } from '../src/container/runtime.ts';
 import { Spawner } from '../src/container/spawner.ts';
 import { busyboxRootfs, deleteAll, makeBundle, removeScratch, scratch } from './fixtures.ts';
@@ -107,4 +109,53 @@ test('create with autostart and confirmStart: an init that cannot exec rejects `
   expect((await rt.wait(id)).code).not.toBe(0);
   expect(rt.state(id).status).toBe('stopped');
   await rt.delete(id);
+});
+
+test("a user-namespaced container's root owns its cgroup directories, not their limits, before init starts (warm cell or not)", async () => {
+  const layout = detectHostCgroupLayout();
+  const parent = testParent();
+  const cg = new Spawner();
+  const pool = await openCgroupPool({ parent, flat: true, size: 1, shapes: 1, cells: cg });
+  const rtCg = new Runtime({
+    root: join(base, 'state-cg'),
+    spawner: cg,
+    cgroupPoolOf: (p) => (p === parent ? pool : undefined),
+  });
+  const hostId = 300000;
+  const bundle = makeBundle(base, 'warm-delegate', busyboxRootfs(base), (c) => {
+    c.process!.args = ['sleep', '60'];
+    c.linux!.namespaces!.push({ type: 'user' });
+    c.linux!.uidMappings = [{ containerID: 0, hostID: hostId, size: 65536 }];
+    c.linux!.gidMappings = [{ containerID: 0, hostID: hostId, size: 65536 }];
+    c.linux!.resources = { ...c.linux!.resources, pids: { limit: 64 } };
+    const devpts = c.mounts!.find((m) => m.destination === '/dev/pts')!;
+    devpts.options = devpts.options!.filter((o) => !o.startsWith('gid='));
+  });
+  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  try {
+    // In a slot of the pool (a warm cell: init born in its cgroups), and in a cgroup made for it.
+    const slot = await pool.reserve();
+    for (const [id, cgroupsPath] of [
+      [slot.slice(parent.length + 1), slot],
+      ['berth-test-made', `${parent}/made`],
+    ] as const) {
+      await rtCg.create(id, { bundle, config: { ...config, linux: { ...config.linux, cgroupsPath } } });
+      const dirs = mountsOf(layout)
+        .map((m) => join(m, cgroupsPath))
+        .filter((d) => existsSync(d));
+      expect(dirs.length).toBeGreaterThan(0);
+      for (const d of dirs) {
+        expect(statSync(d).uid).toBe(hostId);
+        expect(statSync(join(d, 'cgroup.procs')).gid).toBe(hostId);
+      }
+      const pidsMax = dirs.map((d) => join(d, 'pids.max')).find((f) => existsSync(f));
+      if (pidsMax) expect(statSync(pidsMax).uid).toBe(0);
+      await rtCg.delete(id, true);
+    }
+  } finally {
+    await deleteAll(rtCg);
+    await pool.close();
+    cg.close();
+    removeTestTree(layout, parent);
+  }
 });

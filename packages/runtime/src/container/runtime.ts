@@ -1,14 +1,5 @@
 import type { StdioOptions } from 'node:child_process';
-import {
-  chownSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { type CgroupLayout, createCgroupManager, detectHostCgroupLayout } from '../cgroup/index.ts';
@@ -211,19 +202,15 @@ async function removeNamedCgroups(cgroupPath: string): Promise<void> {
 /**
  * A user-namespaced container's root owns its own cgroup directories (not their limits), as
  * LXC delegates them: an init such as systemd makes its sub-cgroups there and moves processes.
+ * The monitor does it (native/ns.c), while init sets itself up and before it starts.
  */
-function delegateCgroup(procsFiles: string[], config: OciConfig): void {
+function cgroupDelegate(procsFiles: string[], config: OciConfig): Plan['cgroupDelegate'] {
   const linux = config.linux;
-  if (!linux?.namespaces?.some((n) => n.type === 'user' && !n.path)) return;
+  if (!linux?.namespaces?.some((n) => n.type === 'user' && !n.path)) return undefined;
   const uid = linux.uidMappings?.find((m) => m.containerID === 0)?.hostID;
   const gid = linux.gidMappings?.find((m) => m.containerID === 0)?.hostID;
-  if (uid === undefined || gid === undefined) return;
-  for (const procs of procsFiles) {
-    const dir = dirname(procs);
-    chownSync(dir, uid, gid);
-    for (const f of ['cgroup.procs', 'tasks', 'cgroup.subtree_control', 'cgroup.threads'])
-      if (existsSync(join(dir, f))) chownSync(join(dir, f), uid, gid);
-  }
+  if (uid === undefined || gid === undefined) return undefined;
+  return { uid, gid, dirs: procsFiles.map((f) => dirname(f)) };
 }
 
 /**
@@ -421,6 +408,7 @@ export class Runtime {
     };
     let cgroupCreated = pooled !== undefined;
     let launching: Promise<CreatedReport> | undefined;
+    let writing: Promise<unknown> | undefined;
     let reports: Omit<Created, 'pid'> = {};
     try {
       if (cgroup && !pooled) {
@@ -445,23 +433,24 @@ export class Runtime {
           state: seccompListenerState(plan.seccompListener, this.ociState(dir, rec, 'creating')),
         },
         runtimeStateJson: JSON.stringify({ ...this.ociState(dir, rec, 'created'), pid: -1 }),
+        ...(cgroup ? { cgroupDelegate: cgroupDelegate(plan.cgroupProcs, config) } : {}),
       } satisfies Partial<Plan>);
-      // The state files and the cgroup's ownership are written while the helper makes the
-      // container (on a core of its own), not before: nothing in the helper reads them, and
-      // init needs its cgroup only once started. A hook run during the create may ask for the
-      // state (a runtime's `state ID`): with hooks, the state is written first.
+      // The state files are written while the helper makes the container (on a core of its
+      // own), not before, and in the thread pool: nothing in the helper reads them. A hook run
+      // during the create may ask for the state (a runtime's `state ID`): with hooks, the state
+      // is written first. The record with init's pid is written once they are (it replaces theirs).
       const hooks = config.hooks;
       const hooked = [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer].some((h) => h?.length);
       if (hooked) this.writeState(dir, rec, config);
       ({ created: launching, ...reports } = this.launch(plan, o, passFds));
       launching.catch(() => {});
       trace.mark('spawn');
-      if (!hooked) this.writeState(dir, rec, config);
-      trace.mark('state');
-      if (cgroup) delegateCgroup(plan.cgroupProcs, config);
-      trace.mark('delegate');
+      writing = hooked ? undefined : Promise.all([dir.writeAsync(rec), dir.writeConfigAsync(config)]);
+      writing?.catch(() => {});
       const created = await launching;
       trace.mark('launch');
+      await writing;
+      trace.mark('state');
       const pid = created.pid;
       rec.pid = pid;
       // The monitor reports the start times (read while init set itself up); a helper that
@@ -487,7 +476,9 @@ export class Runtime {
       }
       return { pid, ...reports };
     } catch (e) {
-      // A container the helper made before a failure here is killed by the rollback.
+      // A container the helper made before a failure here is killed by the rollback (once
+      // nothing writes into its state dir any more).
+      await writing?.catch(() => {});
       const made = rec.pid === undefined ? await launching?.catch(() => undefined) : undefined;
       if (made) Object.assign(rec, { pid: made.pid, pidStart: made.pidStart ?? processStart(made.pid) });
       if (made) Object.assign(rec, { monitorPid: made.monitorPid, monitorStart: made.monitorStart });

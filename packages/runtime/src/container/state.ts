@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Hook, OciConfig } from '../spec/config.ts';
 import { RuntimeError } from './errors.ts';
@@ -79,12 +80,24 @@ export class StateDir {
     renameSync(tmp, this.file('state.json'));
   }
 
+  /** write(), in the thread pool (the record is serialised at once). */
+  async writeAsync(record: StateRecord): Promise<void> {
+    const tmp = this.file('.state.json.tmp');
+    await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
+    await rename(tmp, this.file('state.json'));
+  }
+
   readConfig(): OciConfig {
     return JSON.parse(readFileSync(this.file('config.json'), 'utf8')) as OciConfig;
   }
 
   writeConfig(config: OciConfig): void {
     writeFileSync(this.file('config.json'), JSON.stringify(config), { mode: 0o600 });
+  }
+
+  /** writeConfig(), in the thread pool (the config is serialised at once). */
+  writeConfigAsync(config: OciConfig): Promise<void> {
+    return writeFile(this.file('config.json'), JSON.stringify(config), { mode: 0o600 });
   }
 
   exit(): ExitRecord | undefined {

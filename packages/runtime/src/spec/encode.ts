@@ -47,6 +47,7 @@ export const P = {
   SETGROUPS_DENY: 41,
   ID_MAP_HELPER: 42,
   REPORT_START: 43,
+  CGROUP_DELEGATE: 44,
   CELL: 50,
   CELL_PREPARE: 51,
   CELL_DISCARD: 52,
@@ -111,6 +112,8 @@ export function encodePlan(plan: Partial<Plan> & Pick<Plan, 'args'>): Buffer {
   // In a warm cell, init is born in its cgroups: nothing to write to cgroup.procs.
   if (plan.cell) w.strings(P.CELL, plan.cell);
   else for (const f of plan.cgroupProcs ?? []) w.strings(P.CGROUP_PROCS, f);
+  for (const dir of plan.cgroupDelegate?.dirs ?? [])
+    w.record(P.CGROUP_DELEGATE, cat(u32(plan.cgroupDelegate!.uid, plan.cgroupDelegate!.gid), strs(dir)));
   if (plan.cellPrepare) w.flag(P.CELL_PREPARE);
   if (plan.cellDiscard) w.strings(P.CELL_DISCARD, plan.cellDiscard);
   if (plan.rootfs) w.strings(P.ROOTFS, plan.rootfs);

@@ -105,6 +105,8 @@ export interface Plan extends PlanProcess {
   autostart?: boolean;
   /** With autostart: the monitor also reports "started" once init has exec'd (or why not). */
   reportStart?: boolean;
+  /** Cgroup directories the monitor gives to the container's root before init starts. */
+  cgroupDelegate?: { uid: number; gid: number; dirs: string[] };
   stdio?: [string, string, string];
   requestId?: string;
   targetPid?: number;
