@@ -477,14 +477,16 @@ export class ContainerService {
         instance = { ...(rs?.pid !== undefined ? { pid: rs.pid } : {}) };
         if (!rs || rs.status === 'stopped') {
           if (rs) await this.retireInstance(row.id);
+          trace?.mark('retire');
           await this.d.images.ensureMounted(row.id);
+          trace?.mark('mount');
           const spec = JSON.parse(row.spec) as Record<string, unknown>;
           instance = await this.d.runtime.create(
             row.id,
             this.dir(row.id),
             joinNetns ? joinNetnsIn(spec, joinNetns.path) : spec,
             this.logFile(row.id),
-            undefined,
+            trace,
             { start: startsInCreate(config) },
           );
         }
