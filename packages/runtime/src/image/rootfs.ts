@@ -553,28 +553,56 @@ function makePrivateMount(dir: string, fresh = false): void {
 
 /**
  * User namespaces by id map, held by an open fd (no process is left in them). Node cannot
- * unshare one itself (it is multithreaded), so a namespace costs a short-lived `unshare` child,
- * which is most of a container root's creation on a slow VM (Node's spawn: 10-20 ms here).
- * Ranges come back (an agent hands out the lowest free one; a root is mounted again after a
- * reboot), so the namespace of a map is kept for the next root with it. Bounded.
+ * unshare one itself (it is multithreaded), so a namespace costs a short-lived `unshare` process,
+ * which is most of a container root's creation on a slow VM (a spawn from Node blocks its event
+ * loop for 2-10 ms here). Ranges come back (an agent hands out the lowest free one; a root is
+ * mounted again after a reboot), so the namespace of a map is kept for the next root with it.
+ * Bounded. Namespaces asked for at once (containers created concurrently) are made together,
+ * by one shell (newUserNamespaces), and concurrent roots with one range share one.
  */
 const usernsByMap = new Map<string, number>();
 const USERNS_KEPT = 128;
+/** Namespaces being made, by map. */
+const usernsMaking = new Map<string, Promise<number>>();
+/** Maps asked for since the last batch was started (it starts on the next turn of the loop). */
+let usernsWanted: UsernsRequest[] | undefined;
+
+interface UsernsRequest {
+  uidMap: string;
+  gidMap: string;
+  resolve: (fd: number) => void;
+  reject: (e: unknown) => void;
+}
 
 /** Runs `fn` with an fd of a user namespace carrying `idmap` (`fn` must not close it). */
 export async function withUserNamespace<T>(idmap: IdMap, fn: (usernsFd: number) => T): Promise<T> {
   const key = mapKey(idmap);
   let fd = usernsByMap.get(key);
   if (fd === undefined) {
-    fd = await newUserNamespace(mapLine(idmap.uidMap), mapLine(idmap.gidMap));
-    if (usernsByMap.size >= USERNS_KEPT) {
+    let making = usernsMaking.get(key);
+    if (!making) {
+      making = new Promise<number>((resolve, reject) => {
+        if (!usernsWanted) {
+          const batch: UsernsRequest[] = [];
+          usernsWanted = batch;
+          setImmediate(() => {
+            usernsWanted = undefined;
+            void newUserNamespaces(batch);
+          });
+        }
+        usernsWanted.push({ uidMap: mapLine(idmap.uidMap), gidMap: mapLine(idmap.gidMap), resolve, reject });
+      }).finally(() => usernsMaking.delete(key));
+      usernsMaking.set(key, making);
+    }
+    fd = await making;
+    // (Another root with this map may have kept it first.)
+    if (usernsByMap.get(key) !== fd && usernsByMap.size >= USERNS_KEPT) {
       const [oldest, oldFd] = usernsByMap.entries().next().value!;
       usernsByMap.delete(oldest);
       closeSync(oldFd);
     }
-  } else {
-    usernsByMap.delete(key); // re-inserted: the most recently used goes last
   }
+  usernsByMap.delete(key); // re-inserted: the most recently used goes last
   usernsByMap.set(key, fd);
   return fn(fd);
 }
@@ -622,34 +650,76 @@ async function idmappedTrees(layers: string[], idmap: IdMap): Promise<number[]> 
 }
 
 /**
- * An fd of a fresh user namespace with these maps, made by a short-lived `unshare` child
- * (util-linux) that is killed once the fd is open.
+ * Fresh user namespaces with the requested maps, each held by an `unshare --user sleep` process
+ * (util-linux) that one shell starts, killed once the namespace's fd is open. Each request is
+ * settled with its fd or an error.
  */
-async function newUserNamespace(uidMap: string, gidMap: string): Promise<number> {
+async function newUserNamespaces(wanted: UsernsRequest[]): Promise<void> {
   // The maps are written here, as root, rather than by unshare --map-users (which goes through
   // newuidmap and /etc/subuid).
-  const child = spawn('unshare', ['--user', 'sleep', '60'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    const pid = child.pid;
-    if (!pid) throw new ImageError('mount_failed', 'idmap: could not start unshare');
-    const self = readlinkSync('/proc/self/ns/user');
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        if (readlinkSync(`/proc/${pid}/ns/user`) !== self) break;
-      } catch {
-        // not there yet
-      }
-      if (child.exitCode !== null || Date.now() > deadline)
-        throw new ImageError('mount_failed', 'idmap: the helper user namespace did not come up');
-      await new Promise((r) => setTimeout(r, 1));
+  const child = spawn(
+    'sh',
+    [
+      '-c',
+      'i=0; while [ "$i" -lt "$1" ]; do unshare --user sleep 60 & echo $!; i=$((i+1)); done; wait',
+      'sh',
+      String(wanted.length),
+    ],
+    // A process group of its own, with the unshare processes in it: killed as one at the end.
+    { stdio: ['ignore', 'pipe', 'ignore'], detached: true },
+  );
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const pids: number[] = [];
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+      pids.push(Number(out.slice(0, nl)));
+      out = out.slice(nl + 1);
     }
-    writeFileSync(`/proc/${pid}/uid_map`, uidMap);
-    writeFileSync(`/proc/${pid}/gid_map`, gidMap);
-    return openSync(`/proc/${pid}/ns/user`, 'r');
+  });
+  child.on('error', () => {}); // seen as no pid coming (below)
+  const deadline = Date.now() + 10_000;
+  const fail = () => new ImageError('mount_failed', 'idmap: the helper user namespace did not come up');
+  try {
+    const self = readlinkSync('/proc/self/ns/user');
+    for (const [i, want] of wanted.entries()) {
+      try {
+        for (;;) {
+          const pid = pids[i];
+          if (pid !== undefined) {
+            // The shell's fork (in the shell's namespace, ours) until unshare has run.
+            let ns: string | undefined;
+            try {
+              ns = readlinkSync(`/proc/${pid}/ns/user`);
+            } catch {
+              throw fail(); // exited: no unshare here
+            }
+            if (ns !== self) break;
+          } else if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+            throw fail();
+          }
+          if (Date.now() > deadline) throw fail();
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        const pid = pids[i]!;
+        writeFileSync(`/proc/${pid}/uid_map`, want.uidMap);
+        writeFileSync(`/proc/${pid}/gid_map`, want.gidMap);
+        want.resolve(openSync(`/proc/${pid}/ns/user`, 'r'));
+      } catch (e) {
+        want.reject(e);
+      }
+    }
   } finally {
-    child.kill('SIGKILL');
+    // The group, while the shell (its leader) is not yet reaped, so its id is still ours; the
+    // shell waits for every unshare process, so none outlives it.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
     await exited;
   }
 }

@@ -44,6 +44,24 @@ async function twoLayerImage(s: ImageStore, reference = 'berth.local/test/two:1'
   return s.addLocalImage({ layers: [base, top], config: { Cmd: ['/bin/sh'] }, reference, source: 'archive' });
 }
 
+/** This process's descendants (pid, ppid, command), ps itself left out. */
+function descendants(): string[][] {
+  const procs = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/));
+  const mine = new Set([String(process.pid)]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, ppid] of procs)
+      if (mine.has(ppid!) && !mine.has(pid!)) {
+        mine.add(pid!);
+        grew = true;
+      }
+  }
+  return procs.filter(([pid, , cmd]) => mine.has(pid!) && pid !== String(process.pid) && cmd !== 'ps');
+}
+
 function expectMergedView(root: string, varEntries = ['new']) {
   expect(readFileSync(join(root, 'etc/keep'), 'utf8')).toBe('keep\n');
   expect(existsSync(join(root, 'etc/gone'))).toBe(false);
@@ -232,6 +250,28 @@ describe('container roots', () => {
       expect([st.uid, st.gid]).toEqual([base + 1000, base + 1 + 1000]);
     }
     for (const id of ['again1', 'other', 'again2']) await store.removeRootfs(id);
+  });
+
+  it('makes the user namespaces of roots created at once together: each its own range, one for a shared range, no process left', async () => {
+    const img = await twoLayerImage(store);
+    const range = (hostID: number) => ({
+      uidMap: [{ containerID: 0, hostID, size: 65536 }],
+      gidMap: [{ containerID: 0, hostID: hostID + 7, size: 65536 }],
+    });
+    const bases = [700000, 800000, 900000, 1000000, 1100000, 700000];
+    const roots = await Promise.all(
+      bases.map((base, i) => store.createRootfs(`many${i}`, img.digest, { idmap: range(base) })),
+    );
+    for (const [i, { rootfs }] of roots.entries()) {
+      const st = statSync(join(rootfs.path, 'home/user'));
+      expect([st.uid, st.gid]).toEqual([bases[i]! + 1000, bases[i]! + 7 + 1000]);
+    }
+    // The holders of the namespaces are gone (only their fds keep the namespaces): soon no
+    // process descends from this one (but ps).
+    for (let tries = 0; descendants().length > 0 && tries < 100; tries++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(descendants()).toEqual([]);
+    for (const { rootfs } of roots) await store.removeRootfs(rootfs.id);
   });
 
   it('mounts images with more layers than the one-page mount(2) options allow', async () => {
