@@ -181,7 +181,8 @@ export class RootfsManager {
     try {
       text = readFileSync(join(dir, 'lease.json'), 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw e;
     }
     let lease: RootfsLease;

@@ -213,6 +213,9 @@ describe('container roots', () => {
       }
     })();
     expect(isImageError(unreadable, 'corrupt'), String(unreadable)).toBe(true);
+    // (A file where a root would be is no root, as before.)
+    writeFileSync(join(reopened.roots.dir, 'stray'), '');
+    expect(reopened.roots.get('stray')).toBeUndefined();
     expect(reopened.roots.unreadable()).toEqual(['lost']);
     // Garbage collection cannot know the layers the root uses: it refuses rather than guess.
     await reopened.remove('berth.local/test/two:1');
