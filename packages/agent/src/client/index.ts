@@ -7,7 +7,7 @@ import {
   type TRPCClient,
 } from '@trpc/client';
 import { EventSource } from 'eventsource';
-import { Agent, request, Headers as UndiciHeaders, fetch as undiciFetch } from 'undici';
+import { Agent, request, Headers as UndiciHeaders } from 'undici';
 import type { AgentRouter } from '../router.ts';
 import { AgentUnreachableError, isUnreachableError } from './errors.ts';
 
@@ -51,22 +51,11 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   const dispatcher = new Agent({
     connect: remote ? (remote.ca ? { ca: remote.ca } : {}) : { socketPath: where },
   });
-  const socketFetch = async (url: string | URL, init?: RequestInit): Promise<Response> => {
-    const headers = new UndiciHeaders(init?.headers as ConstructorParameters<typeof UndiciHeaders>[0]);
-    if (remote) headers.set('authorization', `Bearer ${remote.token}`);
-    try {
-      // undici's fetch is the WHATWG one; only its option type for the body differs from lib.dom's.
-      return (await undiciFetch(url, { ...(init as object), headers, dispatcher })) as unknown as Response;
-    } catch (err) {
-      if (isUnreachableError(err)) throw new AgentUnreachableError(where, { cause: err });
-      throw err;
-    }
-  };
-  // Queries and mutations through undici's request() rather than its fetch: tRPC reads only
-  // the status and json() of a reply, and fetch's WHATWG streams and classes cost about as
-  // much as berthd's own handling of a call (measured). Subscriptions keep fetch
-  // (EventSource streams it).
-  const socketRequest = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+  // Through undici's request() rather than its fetch: tRPC reads only the status and json()
+  // of a reply, and EventSource only the status, content type and a reader of the body;
+  // fetch's WHATWG Request, Response and streams cost about as much as berthd's own handling
+  // of a call (measured), and its abort (an unsubscribe) a millisecond more.
+  const send = async (url: string | URL, init?: RequestInit) => {
     const headers = { ...(init?.headers as Record<string, string> | undefined) };
     if (remote) headers.authorization = `Bearer ${remote.token}`;
     try {
@@ -80,17 +69,37 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       const replyHeaders = new UndiciHeaders();
       for (const [k, v] of Object.entries(res.headers))
         for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) replyHeaders.append(k, one);
-      return {
-        ok: res.statusCode >= 200 && res.statusCode < 300,
-        status: res.statusCode,
-        headers: replyHeaders,
-        json: () => res.body.json(),
-        text: () => res.body.text(),
-      } as unknown as Response;
+      return { res, headers: replyHeaders };
     } catch (err) {
       if (isUnreachableError(err)) throw new AgentUnreachableError(where, { cause: err });
       throw err;
     }
+  };
+  const socketRequest = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+    const { res, headers } = await send(url, init);
+    return {
+      ok: res.statusCode >= 200 && res.statusCode < 300,
+      status: res.statusCode,
+      headers,
+      json: () => res.body.json(),
+      text: () => res.body.text(),
+    } as unknown as Response;
+  };
+  const socketStream = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+    const { res, headers } = await send(url, init);
+    // EventSource reads only a 200 event stream: any other body is let go here, or it would
+    // hold its connection.
+    if (res.statusCode !== 200 || !headers.get('content-type')?.startsWith('text/event-stream'))
+      await res.body.dump();
+    // The body's chunks as a web stream's reader yields them (all EventSource asks of it).
+    const chunks = res.body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+    return {
+      status: res.statusCode,
+      redirected: false,
+      url: String(url),
+      headers,
+      body: { getReader: () => ({ read: () => chunks.next() }) },
+    } as unknown as Response;
   };
   return createTRPCClient<AgentRouter>({
     links: [
@@ -99,7 +108,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
         true: httpSubscriptionLink({
           url: BASE_URL,
           EventSource,
-          eventSourceOptions: { fetch: socketFetch },
+          eventSourceOptions: { fetch: socketStream },
         }),
         // Mutations one request each, sent at once; queries batched (a panel page asks for
         // several at a time), which waits for the next timer tick (at least 1 ms) to gather them.

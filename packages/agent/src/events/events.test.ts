@@ -6,7 +6,9 @@ import type { AgentEventInfo, EventKind } from '@berth/contracts';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createAgentClient } from '../client/index.ts';
+import type { AgentContext } from '../context.ts';
 import { type AgentDb, openAgentDb } from '../db/index.ts';
+import { trpcHandler } from '../http.ts';
 import { agentRouter } from '../router.ts';
 import { type EventInput, EventLog } from './log.ts';
 
@@ -141,3 +143,52 @@ it('a watcher whose consumer falls behind holds at most maxQueued live events, a
   expect((await watcher.next()).value?.subject).toBe('last');
   await watcher.return(undefined);
 });
+
+it('a subscription through the client resumes without loss or repeats after the agent comes back, and ends its watcher when unsubscribed', async () => {
+  const emitter = (log as unknown as { emitter: import('node:events').EventEmitter }).emitter;
+  // berthd's own handler (direct SSE) in place of tRPC's.
+  await new Promise<void>((r) => {
+    server.close(() => r());
+    server.closeAllConnections();
+  });
+  const context = { events: log } as unknown as AgentContext;
+  const start = async () => {
+    server = createServer(
+      trpcHandler({ router: agentRouter, basePath: '/trpc/', createContext: () => context }),
+    );
+    await new Promise<void>((r) => server.listen(socketPath, r));
+  };
+  await start();
+  const got: string[] = [];
+  let more!: () => void;
+  const sub = createAgentClient({ socketPath }).event.watch.subscribe(
+    { after: 0 },
+    {
+      onData(e) {
+        got.push(e.data.subject ?? '');
+        more?.();
+      },
+    },
+  );
+  const until = async (n: number) => {
+    while (got.length < n) await new Promise<void>((r) => (more = r));
+  };
+  await log.append('container.created', { subject: 'a' });
+  await until(1);
+  // The agent goes away; events meanwhile; it comes back on the same socket.
+  await new Promise<void>((r) => {
+    server.close(() => r());
+    server.closeAllConnections();
+  });
+  await log.append('container.created', { subject: 'b' });
+  await log.append('container.created', { subject: 'c' });
+  await start();
+  await until(3);
+  await log.append('container.created', { subject: 'd' });
+  await until(4);
+  expect(got).toEqual(['a', 'b', 'c', 'd']);
+  sub.unsubscribe();
+  for (let i = 0; i < 100 && emitter.listenerCount('event') > 0; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  expect(emitter.listenerCount('event')).toBe(0);
+}, 20_000);
