@@ -97,7 +97,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   chmodSync(config.stateDir, 0o711);
   warnUntraversable(dirname(config.stateDir));
   const dbFile = join(config.stateDir, 'agent.db');
-  const db = await openAgentDb(dbFile, config.migrationsDir);
+  const db = await openAgentDb(dbFile, config.migrationsDir, { checkpointEveryMs: 1000 });
   chmodSync(dbFile, 0o600);
   await db.agentMeta.upsert({
     where: { key: 'agentId' },

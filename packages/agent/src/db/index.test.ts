@@ -1,9 +1,9 @@
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
-import { type AgentDb, agentMigrationsDir, openAgentDb } from './index.ts';
+import { type AgentDb, agentMigrationsDir, openAgentDb, sqlOf } from './index.ts';
 
 let dir: string | undefined;
 let db: AgentDb | undefined;
@@ -19,6 +19,32 @@ test("the agent's database runs in WAL mode with synchronous NORMAL on Prisma's 
   const [sync] = await db.$queryRawUnsafe<Array<{ synchronous: bigint | number }>>('PRAGMA synchronous');
   expect(mode?.journal_mode).toBe('wal');
   expect(Number(sync?.synchronous)).toBe(1); // NORMAL (FULL is 2)
+});
+
+test("with checkpointEveryMs, the WAL is checkpointed by a worker thread, not by a commit on berthd's connection", async () => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-test-db-'));
+  const file = join(dir, 'agent.db');
+  db = await openAgentDb(file, undefined, { checkpointEveryMs: 20 });
+  const { connection } = sqlOf(db);
+  expect(Number(connection.pragma('wal_autocheckpoint', { simple: true }))).toBe(0);
+  const before = statSync(file).size;
+  // 2 MB in the WAL: past what a commit would have checkpointed itself (1000 pages).
+  const insert = connection.prepare('INSERT INTO AgentMeta (key, value, updatedAt) VALUES (?, ?, 0)');
+  for (let i = 0; i < 8; i++) insert.run(`big${i}`, 'x'.repeat(256 * 1024));
+  expect(statSync(file).size).toBe(before);
+  // The worker copies the pages into the database file.
+  for (let i = 0; i < 250 && statSync(file).size === before; i++) await new Promise((r) => setTimeout(r, 20));
+  expect(statSync(file).size).toBeGreaterThan(before + 1024 * 1024);
+  // $disconnect stops the worker (and does not hang on it).
+  await db.$disconnect();
+  db = undefined;
+  expect((await openAgentDb(file)).$disconnect()).resolves.toBeUndefined();
+});
+
+test('without checkpointEveryMs, commits checkpoint as SQLite does by default', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'berth-test-db-'));
+  db = await openAgentDb(join(dir, 'agent.db'));
+  expect(Number(sqlOf(db).connection.pragma('wal_autocheckpoint', { simple: true }))).toBe(1000);
 });
 
 test("the container_spec migration moves each container's spec into its own row, and a deleted container takes its spec along", async () => {
