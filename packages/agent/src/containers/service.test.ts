@@ -149,6 +149,47 @@ describe('lifecycle', () => {
     expect(rt.calls).toEqual([`create+start ${c.id}`, `delete ${c.id}`, `create+start ${c.id}`]);
   });
 
+  it("gives a stopped container's fresh instance a ready cgroup of the runtime's, not its old one made again", async () => {
+    const reserved: string[] = [];
+    const released: string[] = [];
+    const deletes: Array<{ cgroupInBackground?: boolean } | undefined> = [];
+    class SlotRuntime extends FakeRuntime {
+      async reserveId(parent: string): Promise<string> {
+        const slot = `slot${reserved.length}`;
+        reserved.push(`${parent}/${slot}`);
+        return slot;
+      }
+      releaseId(id: string): void {
+        released.push(id);
+      }
+      override async delete(id: string, _force?: boolean, o?: { cgroupInBackground?: boolean }) {
+        deletes.push(o);
+        await super.delete(id);
+      }
+    }
+    rt = new SlotRuntime();
+    rt.startsInCreate = true;
+    svc = service();
+    const c = await svc.create({ name: 'again', image: 'busybox', command: ['true'] }, 'alice', {
+      start: true,
+    });
+    expect(c.id).toBe('slot0');
+    const cgroupOf = () => (rt.containers.get(c.id)!.spec.linux as { cgroupsPath: string }).cgroupsPath;
+    expect(cgroupOf()).toBe('/berth-test/slot0');
+    rt.exit(c.id, 0);
+    await until(async () => (await svc.inspect('again')).state === 'stopped');
+    expect((await svc.start('again', 'alice')).state).toBe('running');
+    // The same container (its id, its record), in the slot reserved for this instance.
+    expect(cgroupOf()).toBe('/berth-test/slot1');
+    expect(reserved).toEqual(['/berth-test/slot0', '/berth-test/slot1']);
+    expect(released).toContain('slot1'); // given up once the create took it (or failed)
+    // The old instance's cgroup is removed in the background: the new one is elsewhere.
+    expect(deletes).toEqual([{ cgroupInBackground: true }]);
+    // The record's spec keeps the container's own path (what a plain create would use).
+    const spec = (await db.containerSpec.findUnique({ where: { containerId: c.id } }))!.spec;
+    expect(JSON.parse(spec).linux.cgroupsPath).toBe('/berth-test/slot0');
+  });
+
   it('starts in the create only off the bridge (whose veth is attached between the two)', () => {
     expect(startsInCreate({ network: 'none' })).toBe(true);
     expect(startsInCreate({ network: 'host' })).toBe(true);

@@ -13,7 +13,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   type AgentPolicy,
   ContainerConfig,
@@ -481,14 +481,20 @@ export class ContainerService {
           await this.d.images.ensureMounted(row.id);
           trace?.mark('mount');
           const spec = JSON.parse(row.spec) as Record<string, unknown>;
-          instance = await this.d.runtime.create(
-            row.id,
-            this.dir(row.id),
-            joinNetns ? joinNetnsIn(spec, joinNetns.path) : spec,
-            this.logFile(row.id),
-            trace,
-            { start: startsInCreate(config) },
-          );
+          const slot = await this.freshCgroup(spec);
+          trace?.mark('cgroup');
+          try {
+            instance = await this.d.runtime.create(
+              row.id,
+              this.dir(row.id),
+              joinNetns ? joinNetnsIn(spec, joinNetns.path) : spec,
+              this.logFile(row.id),
+              trace,
+              { start: startsInCreate(config) },
+            );
+          } finally {
+            if (slot) this.d.runtime.releaseId?.(slot); // nothing once the create took it
+          }
         }
       } finally {
         joinNetns?.close();
@@ -525,6 +531,22 @@ export class ContainerService {
     // (A container just created has no dependents: theirs would have been refused.)
     if (commit?.intentId === undefined) void this.followPeer(started, 'started');
     return { ...started, spec: row.spec };
+  }
+
+  /**
+   * A fresh instance's cgroup: a ready one of the runtime's (named like an id under the same
+   * parent: the limits written, a warm cell inside) in place of the spec's, which the instance
+   * before had (removed with it, then made again, and init moved into each hierarchy: most of
+   * a restart's time). Changes `spec` (a copy); returns the slot's name to give up afterwards.
+   */
+  private async freshCgroup(spec: Record<string, unknown>): Promise<string | undefined> {
+    const linux = spec.linux as { cgroupsPath?: string } | undefined;
+    const path = linux?.cgroupsPath;
+    if (!this.d.runtime.reserveId || !path?.startsWith('/')) return undefined;
+    const parent = dirname(path);
+    const slot = await this.d.runtime.reserveId(parent);
+    linux!.cgroupsPath = `${parent}/${slot}`;
+    return slot;
   }
 
   // ---- `container:NAME` dependents (the rules: network.ts) ----------------------------
@@ -646,7 +668,8 @@ export class ContainerService {
   /** Drop the runtime's stopped (or merely created) instance; the log file stays. */
   private async retireInstance(id: string): Promise<void> {
     keepConsoleLog(this.d.runtime.consoleLogs(id), this.logFile(id));
-    await this.d.runtime.delete(id, true);
+    // The next instance gets a fresh cgroup (freshCgroup), or waits for this one's removal.
+    await this.d.runtime.delete(id, true, { cgroupInBackground: true });
   }
 
   /**

@@ -1,7 +1,8 @@
 // Root: the real bundled berthd with the real runtime places containers in cgroups made ahead
 // of time (a flat pool per parent, real.ts) and yet at <parent>/<id> in every hierarchy of this
-// host: a restart (a second start), a group, a live limit update, kill -9 of berthd with its
-// ready slots left behind, and delete, with nothing of ours left at the end.
+// host (a restarted one in a fresh ready cgroup under the same parent, its old one gone): a
+// restart (a second start), a group, a live limit update, kill -9 of berthd with its ready
+// slots left behind, and delete, with nothing of ours left at the end.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -73,6 +74,8 @@ function expectIn(pid: number, path: string): void {
   expect(membership(pid)).toMatch(/:name=systemd:/);
   expect(membership(pid)).toMatch(/^0::/m);
 }
+/** Where init sits (the pids hierarchy's path; expectIn checks the others agree). */
+const cgroupOf = (pid: number) => /:pids:(.*)/.exec(membership(pid))![1]!;
 /** Sub-directories of `path` named like container ids, in any hierarchy. */
 function idDirs(path: string): string[] {
   const names = hierarchies.flatMap((h) =>
@@ -117,17 +120,22 @@ it('starts containers in ready cgroups named by their id, limits written, also a
   await client.container.limits.mutate({ name: 'b', limits: { pids: 70 }, actor: 'test' } as never);
   expect(readFileSync(join(ROOT, 'pids', PARENT, b.id, 'pids.max'), 'utf8').trim()).toBe('70');
 
-  // A second start: a new instance, in the same cgroup path, with the limits.
+  // A second start: a new instance, in a ready cgroup of its own under the same parent (not
+  // the old one made again), with the limits as they are now; the old one goes.
   await client.container.stop.mutate({ name: 'b', timeoutSec: 0, actor: 'test' } as never);
   await client.container.start.mutate({ name: 'b', actor: 'test' } as never);
   const b2 = await inspect('b');
   expect(b2.pid).not.toBe(b.pid);
-  expectIn(b2.pid!, `${PARENT}/${b.id}`);
-  expect(readFileSync(join(ROOT, 'pids', PARENT, b.id, 'pids.max'), 'utf8').trim()).toBe('70');
+  const b2Path = cgroupOf(b2.pid!);
+  expect(b2Path).toMatch(new RegExp(`^${PARENT}/[0-9a-f]{12}$`));
+  expect(b2Path).not.toBe(`${PARENT}/${b.id}`);
+  expectIn(b2.pid!, b2Path);
+  expect(readFileSync(join(ROOT, 'pids', b2Path, 'pids.max'), 'utf8').trim()).toBe('70');
+  await until("the old instance's cgroup removed", () => everywhere(`${PARENT}/${b.id}`).length === 0);
 
   // Delete leaves nothing of the container in any hierarchy.
   await client.container.delete.mutate({ name: 'b', force: true, actor: 'test' } as never);
-  expect(everywhere(`${PARENT}/${b.id}`)).toEqual([]);
+  expect(everywhere(b2Path)).toEqual([]);
 }, 120_000);
 
 it('gives a group its own ready cgroups, and the group goes once its containers have', async () => {

@@ -46,7 +46,7 @@ interface RuntimeLike {
   list(): Array<{ id: string }>;
   kill(id: string, signal?: string | number, all?: boolean): Promise<void>;
   wait(id: string): Promise<{ code: number; signal: number }>;
-  delete(id: string, force?: boolean): Promise<void>;
+  delete(id: string, force?: boolean, o?: { cgroupInBackground?: boolean }): Promise<void>;
   pause(id: string): Promise<void>;
   resume(id: string): Promise<void>;
   update(id: string, resources: unknown): Promise<void>;
@@ -95,7 +95,9 @@ type RuntimeCtor = new (opts: {
  * and a warm cell waiting inside, so that init is born in its cgroups instead of being moved
  * into each (a write to cgroup.procs waits for an RCU grace period, ~2 ms, in each of this
  * host's ~10 hierarchies). The slot's name is the container's id (reserveId): its cgroup is
- * <parent>/<id> as always. Small: each ready slot holds a cell (a monitor and a resident).
+ * <parent>/<id>; a later instance of it (a restart) gets a slot of its own under the same
+ * parent (the service's freshCgroup), recorded by the runtime (cgroupPath). Small: each ready
+ * slot holds a cell (a monitor and a resident).
  */
 const POOL = { size: 2, shapes: 2 };
 
@@ -262,7 +264,7 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
     list: () => (rt ? rt.list().map((s) => s.id) : []),
     kill: (id, signal, all) => need().kill(id, signal, all),
     wait: (id): Promise<RuntimeExit> => need().wait(id),
-    delete: (id, force) => need().delete(id, force),
+    delete: (id, force, o) => need().delete(id, force, o),
     pause: (id) => need().pause(id),
     resume: (id) => need().resume(id),
     update: (id, resources) => need().update(id, resources),

@@ -104,7 +104,11 @@ export interface ContainerRuntime {
   kill(id: string, signal: number | string, all?: boolean): Promise<void>;
   /** Resolves when init exits (works for containers created by an earlier berthd too). */
   wait(id: string): Promise<RuntimeExit>;
-  delete(id: string, force?: boolean): Promise<void>;
+  /**
+   * `cgroupInBackground`: the instance's cgroup may still be being removed when this returns
+   * (its next instance gets another: a restart's fresh one from reserveId).
+   */
+  delete(id: string, force?: boolean, opts?: { cgroupInBackground?: boolean }): Promise<void>;
   pause(id: string): Promise<void>;
   resume(id: string): Promise<void>;
   update(id: string, resources: Record<string, unknown>): Promise<void>;

@@ -602,7 +602,12 @@ export class Runtime {
     return exit ? { code: exit.exitCode, signal: exit.signal } : { code: -1, signal: 0 };
   }
 
-  async delete(id: string, force = false): Promise<void> {
+  /**
+   * `cgroupInBackground`: a pooled cgroup's removal goes on after this returns (its pool's
+   * close() waits for it), for a caller that makes the next instance's cgroup elsewhere; a
+   * create of the same path waits for it anyway.
+   */
+  async delete(id: string, force = false, o: { cgroupInBackground?: boolean } = {}): Promise<void> {
     const dir = this.dir(id);
     const rec = dir.read();
     const status = statusOf(dir, rec);
@@ -621,7 +626,11 @@ export class Runtime {
     // A monitor that has written the exit record only has its socket left to unlink; waiting
     // for it would cost a poll interval per container for nothing.
     if (!dir.exit()) await waitGone(rec.monitorPid, rec.monitorStart);
-    if (cg || (rec.cgroupPooled && rec.cgroupPath)) await this.removeCgroup(rec, cg);
+    if (cg || (rec.cgroupPooled && rec.cgroupPath)) {
+      const removing = this.removeCgroup(rec, cg);
+      if (o.cgroupInBackground && rec.cgroupPooled) removing.catch(() => {});
+      else await removing;
+    }
     removeCgroupParents(rec.cgroupParents);
     rmSync(dir.path, { recursive: true, force: true });
     if (rec.poststop?.length)
