@@ -433,8 +433,19 @@ async function stream<TRouter extends AnyTRPCRouter>(
   }
 
   res.writeHead(200, SSE_HEADERS);
+  // Messages written in one run of microtasks (the events of one commit) go out in one write.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    res.uncork();
+  };
   const send = async (text: string) => {
     if (res.destroyed || res.writableEnded) return;
+    if (!corked) {
+      corked = true;
+      res.cork();
+      process.nextTick(uncork);
+    }
     if (!res.write(text))
       await new Promise<void>((resolve) => {
         const done = () => {
