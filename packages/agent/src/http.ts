@@ -37,7 +37,7 @@ export interface TrpcHandlerOptions<TRouter extends AnyTRPCRouter> {
   basePath: string;
   createContext: () => inferRouterContext<TRouter> | Promise<inferRouterContext<TRouter>>;
   onError?: HTTPErrorHandler<TRouter, IncomingMessage>;
-  /** Tests only: answer every query and mutation through resolveResponse. */
+  /** false (tests and bench/wire.ts only): everything through tRPC's handler and resolveResponse. */
   direct?: boolean;
 }
 
