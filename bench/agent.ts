@@ -7,8 +7,9 @@
 //           container running /bin/true, until the agent has recorded its exit (its
 //           container.exited event): DB record, overlay root, user namespace, cgroup,
 //           monitor, seccomp, network mode none. The delete after each is not timed.
-// Then: 50 containers launched concurrently (time until all run), and `container.list` with
-// 500 container records (p50). Medians and p99 in ms. Everything lives under
+// Then: a stopped container started again (a fresh instance, as a restart policy makes; until
+// its exit is recorded), 50 containers launched concurrently (time until all run), and
+// `container.list` with 500 container records (p50). Medians and p99 in ms. Everything lives under
 // /tmp/berth-bench-agent-* and /berth-bench-* cgroups, removed at the end.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -180,6 +181,39 @@ try {
     const create = traces.find((t) => t.op === 'create' && t.subject === r.name)?.ms;
     const exit = traces.find((t) => t.op === 'exit' && t.subject === r.id)?.ms;
     console.log(`    ${r.ms.toFixed(1).padStart(7)} ms: create ${top(create)}; exit ${top(exit)}`);
+  }
+
+  // A stopped container started again (a fresh instance: what a restart policy does), until
+  // its exit is recorded: one container, started `rounds` times.
+  {
+    const name = `again${++seq}`;
+    const first = exitOf(name);
+    await first.ready;
+    await client.container.create.mutate({
+      config: { name, image: 'busybox', command: ['/bin/true'] },
+      start: true,
+      actor: 'bench',
+    });
+    await first.done;
+    const again: number[] = [];
+    for (let i = 0; i < rounds + 3; i++) {
+      const exit = exitOf(name);
+      await exit.ready;
+      const t = process.hrtime.bigint();
+      await client.container.start.mutate({ name, actor: 'bench' });
+      await exit.done;
+      if (i >= 3) again.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    await client.container.delete.mutate({ name, actor: 'bench' });
+    const a = stats(again);
+    // Their phases: berthd's "start" trace lines.
+    const mine = parseTraces(berthd.stderr()).filter((t) => t.op === 'start' && t.subject === name);
+    const phases = [...new Set(mine.flatMap((t) => Object.keys(t.ms)))];
+    const med = (k: string) => stats(mine.map((t) => t.ms[k] ?? 0)).p50.toFixed(2);
+    console.log(
+      `\nstart of a stopped container until its exit is recorded: p50 ${a.p50.toFixed(2)} ms, p99 ${a.p99.toFixed(2)} ms (${(a.p50 / floor).toFixed(2)}× floor)`,
+    );
+    console.log(`  start  ${phases.map((k) => `${k} ${med(k)}`).join('  ')}`);
   }
 
   // 50 at once: time until every one runs.
