@@ -60,6 +60,8 @@ const crunHost = new Timer(timerBin, true);
 let seq = 0;
 
 let lastEvent = 0;
+/** When each exited event reached this client (ms of the monotonic clock berthd's traces use). */
+const received = new Map<number, number>();
 
 /**
  * Resolves when the agent has recorded the named container's exit (events after lastEvent: none
@@ -80,6 +82,7 @@ function exitOf(name: string): { ready: Promise<void>; done: Promise<bigint> } {
         onData(e) {
           if (e.data.kind === 'container.exited') {
             const at = process.hrtime.bigint();
+            received.set(e.data.id, Number(at) / 1e6);
             lastEvent = Math.max(lastEvent, e.data.id);
             resolve(at);
             sub.unsubscribe();
@@ -168,6 +171,24 @@ try {
     const med = (k: string) => stats(mine.map((t) => t.ms[k] ?? 0)).p50.toFixed(2);
     console.log(`  ${op.padEnd(7)}${phases.map((k) => `${k} ${med(k)}`).join('  ')}`);
   }
+  // The exited event's way out of berthd: from its value reaching the SSE writer (its commit
+  // tells it in the same tick) to the client's onData, both on the one monotonic clock.
+  const sse = new Map(
+    traces
+      .filter((t) => t.op === 'sse')
+      .map((t) => {
+        const [id, clock] = t.subject.split('@');
+        return [Number(id), { clock: Number(clock), ms: t.ms.total ?? 0 }] as const;
+      }),
+  );
+  const ways = [...received]
+    .slice(-rounds)
+    .flatMap(([id, at]) =>
+      sse.has(id) ? [{ written: sse.get(id)!.ms, client: at - sse.get(id)!.clock }] : [],
+    );
+  console.log(
+    `  event  exited, yielded to berthd's SSE writer → client's onData ${stats(ways.map((w) => w.client)).p50.toFixed(2)} (p99 ${stats(ways.map((w) => w.client)).p99.toFixed(2)}), of which written ${stats(ways.map((w) => w.written)).p50.toFixed(2)}`,
+  );
   // The tail: the slowest timed runs, each with its biggest phases (create by name, exit by id).
   const top = (ms: Record<string, number> | undefined) =>
     Object.entries(ms ?? {})

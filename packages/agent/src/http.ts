@@ -13,7 +13,7 @@ import { incomingMessageToRequest } from '@trpc/server/adapters/node-http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { getHTTPStatusCode, type HTTPErrorHandler, resolveResponse } from '@trpc/server/http';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
-import type { Trace } from './trace.ts';
+import { startTrace, type Trace, traceClock } from './trace.ts';
 
 // berthd's tRPC over HTTP, in two ways:
 // - The common queries and mutations (JSON, on their procedure's method, of paths that exist)
@@ -492,8 +492,12 @@ async function stream<TRouter extends AnyTRPCRouter>(
       }
       const value = result.value;
       if (isTrackedEnvelope(value)) {
+        const since = traceClock();
         lastId = value[0];
         await send(sseMessage({ data: serialize(value[1]), id: value[0] }));
+        // BERTH_TRACE: a tracked value's time here, and when it came (the monotonic clock, in
+        // ms, which the client's shares: bench/agent.ts times the rest of its way).
+        if (since) startTrace('sse', `${value[0]}@${(Number(since) / 1e6).toFixed(3)}`, since).end();
       } else if (lastId === null) await send(sseMessage({ data: serialize(value) }));
       else
         await send(
