@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeImages, FakeRuntime } from '../../test/fakes.ts';
 import { type AgentDb, openAgentDb } from '../db/index.ts';
 import { EventLog } from '../events/log.ts';
+import type { RuntimeExit } from '../runtime/types.ts';
 import { recover } from './recovery.ts';
 import { ContainerService, closest, startsInCreate } from './service.ts';
 
@@ -147,6 +148,37 @@ describe('lifecycle', () => {
     // Its failed instance is replaced by the next start.
     expect((await svc.start('bad1', 'alice')).state).toBe('running');
     expect(rt.calls).toEqual([`create+start ${c.id}`, `delete ${c.id}`, `create+start ${c.id}`]);
+  });
+
+  it("leaves the next start's exit waiter in place when a failed start's instance reports its exit late", async () => {
+    rt.startsInCreate = true;
+    rt.failStart = new Error('exec /nope: No such file or directory');
+    // The failed instance's exit is reported only later (its monitor outlived the failed start).
+    let lateExit!: (e: RuntimeExit) => void;
+    const create = rt.create.bind(rt);
+    rt.create = async (...args: Parameters<FakeRuntime['create']>) => {
+      const made = await create(...args);
+      if (!rt.failStart) return made;
+      return { ...made, exited: new Promise<RuntimeExit>((resolve) => (lateExit = resolve)) };
+    };
+    await expect(
+      svc.create({ name: 'late', image: 'busybox', command: ['/nope'] }, 'alice', { start: true }),
+    ).rejects.toThrow(/exec \/nope/);
+    rt.failStart = undefined;
+    const c = await svc.start('late', 'alice');
+    expect(c.state).toBe('running');
+    lateExit({ code: 127, signal: 0 });
+    await new Promise((resolve) => setImmediate(resolve));
+    // Still watched by the running instance's waiter: asking again (as recovery does) adds none.
+    svc.watch(c.id);
+    expect(rt.waits).toBe(0);
+    rt.exit(c.id, 0);
+    await until(async () => (await svc.inspect('late')).state === 'stopped');
+    expect(await kinds()).toEqual([
+      'container.created late alice',
+      'container.started late alice',
+      'container.exited late',
+    ]);
   });
 
   it("gives a stopped container's fresh instance a ready cgroup of the runtime's, not its old one made again", async () => {

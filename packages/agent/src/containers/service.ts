@@ -79,8 +79,11 @@ export type ContainerRow = ContainerRecord & { spec: string };
 export class ContainerService {
   readonly mutex = new KeyedMutex();
   private readonly records: ContainerRecords;
-  /** Containers whose exit is being waited for (one waiter each). */
-  private readonly watching = new Set<string>();
+  /**
+   * Containers whose exit is being waited for, each with its one waiter's own token: a waiter
+   * (or a failed start) removes only its own entry, never that of a later instance's waiter.
+   */
+  private readonly watching = new Map<string, object>();
   /** When the runtime acknowledged a watched container's start (traceClock; for BERTH_TRACE). */
   private readonly startedAt = new Map<string, bigint>();
   /** Pending restarts (back-off timers), by container id. */
@@ -506,15 +509,16 @@ export class ContainerService {
     // monitor goes with it; a waiter that connects too late falls back to polling for the
     // monitor's end. The exit is recorded only once this start has committed (our lock).
     this.watch(row.id, instance.exited);
+    const waiter = this.watching.get(row.id);
     try {
       // Started by its create (one request to the monitor), or now.
       await (instance.started ?? this.d.runtime.start(row.id));
       // (Unless its exit was heard first: a waiter that has ended is not watching any more.)
-      if (trace && this.watching.has(row.id)) this.startedAt.set(row.id, traceClock());
+      if (trace && this.watching.get(row.id) === waiter) this.startedAt.set(row.id, traceClock());
       trace?.mark('start');
     } catch (e) {
       // The next start watches its own instance (this waiter ends with this one, changing nothing).
-      this.watching.delete(row.id);
+      if (waiter && this.watching.get(row.id) === waiter) this.watching.delete(row.id);
       if (onBridgeNetwork(config.network)) await this.d.networks?.detach(row.id).catch(() => {});
       throw e;
     }
@@ -879,14 +883,19 @@ export class ContainerService {
    */
   watch(id: string, exited?: Promise<RuntimeExit>): void {
     if (this.watching.has(id) || this.closed) return;
-    this.watching.add(id);
+    const waiter = {};
+    this.watching.set(id, waiter);
     const watchedAt = traceClock();
     (exited ? exited.catch(() => this.d.runtime.wait(id)) : this.d.runtime.wait(id))
       .catch(() => ({ code: -1, signal: 0 }))
       .then(async (exit) => {
-        this.watching.delete(id);
-        const startedAt = this.startedAt.get(id);
-        this.startedAt.delete(id);
+        // A failed start's waiter ends after the next start's began: that entry is not its own.
+        const own = this.watching.get(id) === waiter;
+        const startedAt = own ? this.startedAt.get(id) : undefined;
+        if (own) {
+          this.watching.delete(id);
+          this.startedAt.delete(id);
+        }
         if (this.closed) return;
         // "report": from the start's acknowledgement (or, for an adopted container, from when
         // the wait began) until berthd heard of the exit: the container's own run included.
