@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import { type OciConfig, parseConfig } from './config.ts';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultConfig, rootlessConfig } from './defaults.ts';
 import { encodePlan, P } from './encode.ts';
@@ -12,6 +12,14 @@ import { capabilityMask, compilePlan, subordinateIds } from './plan.ts';
 const bundle = mkdtempSync(join(tmpdir(), 'berth-test-plan-'));
 mkdirSync(join(bundle, 'rootfs'));
 afterAll(() => rmSync(bundle, { recursive: true, force: true }));
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
 
 const compile = (edit?: (c: OciConfig) => void, opts: Partial<Parameters<typeof compilePlan>[1]> = {}) => {
   const c = defaultConfig({ args: ['true'] });
@@ -24,6 +32,45 @@ describe("Berth's defaults", () => {
     const plan = compile();
     expect(plan.seccomp!.filter.length % 8).toBe(0);
     expect(plan.seccomp!.filter.length / 8).toBeGreaterThan(20);
+  });
+
+  test('a frozen profile is compiled once and found again by identity, not by its JSON', () => {
+    const profile = deepFreeze(structuredClone(defaultConfig({ args: ['true'] }).linux!.seccomp));
+    const withProfile = () => {
+      const c = defaultConfig({ args: ['true'] });
+      c.linux!.seccomp = profile;
+      return compilePlan(parseConfig(c), { bundle });
+    };
+    const first = withProfile().seccomp!;
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      const again = withProfile().seccomp!;
+      expect(again.filter).toBe(first.filter);
+      expect(stringify.mock.calls.filter(([v]) => v === profile)).toEqual([]);
+    } finally {
+      stringify.mockRestore();
+    }
+  });
+
+  test('a changed profile compiles anew, frozen or changed in place', () => {
+    const deny = (names: string[]) => ({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names, action: 'SCMP_ACT_ERRNO' }],
+    });
+    const filterOf = (profile: unknown) => {
+      const c = defaultConfig({ args: ['true'] });
+      c.linux!.seccomp = profile;
+      return compilePlan(parseConfig(c), { bundle }).seccomp!.filter;
+    };
+    const one = filterOf(deepFreeze(deny(['mkdirat'])));
+    const two = filterOf(deepFreeze(deny(['mkdirat', 'rmdir'])));
+    expect(two.equals(one)).toBe(false);
+    expect(filterOf(deepFreeze(deny(['mkdirat', 'rmdir'])))).toBe(two); // the same content: its JSON
+    // Not frozen: the same object, changed after its compile, is compiled again.
+    const open = deny(['mkdirat']);
+    expect(filterOf(open).equals(one)).toBe(true);
+    open.syscalls[0]!.names.push('rmdir');
+    expect(filterOf(open).equals(two)).toBe(true);
   });
 
   test("capabilities are exactly Docker's default set, no_new_privs on, read-only root", () => {

@@ -7,6 +7,7 @@ import {
   hostSeccompArch,
   parseLinuxSeccomp,
   SECCOMP_FILTER_FLAG_NEW_LISTENER,
+  type SeccompHostArch,
   seccompFilterFlags,
 } from '../seccomp/index.ts';
 import { type Device, type Hook, type OciConfig, type ProcessSpec, SpecError } from './config.ts';
@@ -281,7 +282,35 @@ function checkJoinedMaps(
   }
 }
 
-const seccompCache = new Map<string, { filter: Buffer; flags: number }>();
+type CompiledSeccomp = { filter: Buffer; flags: number };
+/** Compiled profiles by their JSON (and arch): the last 32. */
+const seccompCache = new Map<string, CompiledSeccomp>();
+/**
+ * Compiled frozen profiles by identity (and arch): berthd hands every create one shared, deeply
+ * frozen profile, whose ~6 KB JSON key would cost more than the look-up saves. Only a frozen
+ * object: one that can still change must not get the filter of what it was.
+ */
+const seccompByProfile = new WeakMap<object, Map<string, CompiledSeccomp>>();
+
+function cachedSeccomp(seccomp: unknown, arch: SeccompHostArch): CompiledSeccomp {
+  const frozen = seccomp !== null && typeof seccomp === 'object' && Object.isFrozen(seccomp);
+  const byArch = frozen ? seccompByProfile.get(seccomp) : undefined;
+  let bpf = byArch?.get(arch);
+  if (bpf) return bpf;
+  const key = `${arch}:${JSON.stringify(seccomp)}`;
+  bpf = seccompCache.get(key);
+  if (!bpf) {
+    const filter = compileSeccomp(seccomp, arch);
+    bpf = { filter, flags: seccompFilterFlags(parseLinuxSeccomp(seccomp)) };
+    if (seccompCache.size >= 32) seccompCache.delete(seccompCache.keys().next().value!);
+    seccompCache.set(key, bpf);
+  }
+  if (frozen) {
+    if (byArch) byArch.set(arch, bpf);
+    else seccompByProfile.set(seccomp, new Map([[arch, bpf]]));
+  }
+  return bpf;
+}
 
 /** The process part, shared by create and exec. */
 export function compileProcess(
@@ -317,14 +346,7 @@ export function compileProcess(
       bpf = { filter: opts.compileSeccomp(seccomp, arch), flags: 0 };
     } else {
       // Compiling a profile costs tens of ms and berthd gives most containers the same one.
-      const key = `${arch}:${JSON.stringify(seccomp)}`;
-      bpf = seccompCache.get(key);
-      if (!bpf) {
-        const filter = compileSeccomp(seccomp, arch);
-        bpf = { filter, flags: seccompFilterFlags(parseLinuxSeccomp(seccomp)) };
-        if (seccompCache.size >= 32) seccompCache.delete(seccompCache.keys().next().value!);
-        seccompCache.set(key, bpf);
-      }
+      bpf = cachedSeccomp(seccomp, arch);
     }
   }
   let seccompListener: PlanProcess['seccompListener'];
