@@ -2,14 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContainerConfig, type ContainerInfo, type HostFacts } from '@berth/contracts';
+import { ContainerConfig, type ContainerInfo, FilePushRequest, type HostFacts } from '@berth/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerService } from './containers/service.ts';
 import type { AgentContext } from './context.ts';
 import { type AgentDb, openAgentDb } from './db/index.ts';
 import { AgentError } from './errors.ts';
 import { EventLog } from './events/log.ts';
-import { directCalls, subscriptionCall, trpcHandler } from './http.ts';
+import { directCalls, MAX_BODY_BYTES, subscriptionCall, trpcHandler } from './http.ts';
 import { agentRouter } from './router.ts';
 
 // berthd answers common queries and mutations itself (http.ts) and everything else through
@@ -32,8 +32,10 @@ const info = (name: string): ContainerInfo => ({
   finishedAt: null,
 });
 
+let creates = 0;
 const containers = {
   async create(config: { name: string }) {
+    creates++;
     if (config.name === 'taken') throw new AgentError('CONFLICT', 'a container named taken already exists');
     if (config.name === 'boom') throw new Error('disk on fire');
     return info(config.name);
@@ -69,17 +71,21 @@ const context = {
 let dir: string;
 let db: AgentDb;
 let log: EventLog;
-const servers: Record<'direct' | 'tRPC', { socketPath: string; server: Server; errors: string[] }> =
-  {} as never;
+const servers: Record<
+  'direct' | 'tRPC' | 'directSmall' | 'tRPCSmall',
+  { socketPath: string; server: Server; errors: string[] }
+> = {} as never;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'berth-test-http-'));
   db = await openAgentDb(join(dir, 'agent.db'));
   log = new EventLog(db, 1000);
   (context as { events?: EventLog }).events = log;
-  for (const [name, direct] of [
-    ['direct', true],
-    ['tRPC', false],
+  for (const [name, direct, maxBodyBytes] of [
+    ['direct', true, undefined],
+    ['tRPC', false, undefined],
+    ['directSmall', true, 1024],
+    ['tRPCSmall', false, 1024],
   ] as const) {
     const errors: string[] = [];
     const server = createServer(
@@ -88,6 +94,7 @@ beforeAll(async () => {
         basePath: '/trpc/',
         createContext: () => context,
         direct,
+        ...(maxBodyBytes ? { maxBodyBytes } : {}),
         onError: ({ error, path, type }) => errors.push(`${type} ${path} ${error.code}`),
       }),
     );
@@ -194,6 +201,35 @@ describe('queries and mutations answered directly, as tRPC answers them', () => 
     );
     expect(r.status).toBe(400);
     expect(message(r)).toContain('config.name');
+  });
+
+  it('a body over the bound (1 KiB here): 413, nothing read further, the procedure never called', async () => {
+    const before = creates;
+    const body = create({ name: 'web', image: 'busybox', labels: { big: 'x'.repeat(2000) } });
+    const direct = await ask(servers.directSmall.socketPath, 'POST', '/trpc/container.create', body);
+    const trpc = await ask(servers.tRPCSmall.socketPath, 'POST', '/trpc/container.create', body);
+    expect(direct).toEqual(trpc);
+    expect(direct.status).toBe(413);
+    expect(berthCode(direct)).toBe('INVALID_INPUT');
+    expect(message(direct)).toBe('the request body is larger than 1024 bytes, the most berthd reads');
+    expect(creates).toBe(before);
+    // Under the bound, the same servers answer as always.
+    const small = await ask(
+      servers.directSmall.socketPath,
+      'POST',
+      '/trpc/container.create',
+      create({ name: 'web', image: 'busybox' }),
+    );
+    expect(small.status).toBe(200);
+    expect(creates).toBe(before + 1);
+  });
+
+  it('the default bound holds the largest input the API takes (a file push)', () => {
+    const push = JSON.stringify(
+      FilePushRequest.parse({ name: 'web', path: '/f', dataBase64: '', actor: 'test' }),
+    );
+    const largest = push.length + (FilePushRequest.shape.dataBase64.maxLength ?? Number.POSITIVE_INFINITY);
+    expect(largest).toBeLessThan(MAX_BODY_BYTES);
   });
 
   it('a body that is not JSON: 400', async () => {

@@ -39,7 +39,16 @@ export interface TrpcHandlerOptions<TRouter extends AnyTRPCRouter> {
   onError?: HTTPErrorHandler<TRouter, IncomingMessage>;
   /** false (tests and bench/wire.ts only): everything through tRPC's handler and resolveResponse. */
   direct?: boolean;
+  /** The largest request body read (bytes); a bigger one is refused with 413. Default MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
 }
+
+/**
+ * The default bound of a request's body: room for the largest input the API takes (a file
+ * push: 64 MiB as base64, FilePushRequest) and its JSON around it. A body beyond it is not
+ * read into memory: 413 PAYLOAD_TOO_LARGE, and the connection is closed.
+ */
+export const MAX_BODY_BYTES = 96 * 1024 * 1024;
 
 /**
  * BERTH_TRACE: a request's trace (server.ts starts it) by its request, so the handler can mark
@@ -50,7 +59,11 @@ export const requestTraces = new WeakMap<IncomingMessage, Trace>();
 export function trpcHandler<TRouter extends AnyTRPCRouter>(
   opts: TrpcHandlerOptions<TRouter>,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const streaming = createHTTPHandler(opts as Parameters<typeof createHTTPHandler<TRouter>>[0]);
+  const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  const streaming = createHTTPHandler({
+    ...opts,
+    maxBodySize: maxBody,
+  } as Parameters<typeof createHTTPHandler<TRouter>>[0]);
   const base = `/${opts.basePath.replace(/^\/+|\/+$/g, '')}/`;
   const direct = opts.direct ?? true;
   return (req, res) => {
@@ -66,15 +79,17 @@ export function trpcHandler<TRouter extends AnyTRPCRouter>(
       return;
     }
     const calls = direct ? directCalls(opts.router, base, req) : undefined;
-    (calls ? callDirectly(opts, calls, req, res) : answer(opts, base, req, res)).catch((err: unknown) => {
-      // Only the transport can fail here (procedures' errors become replies): a client that
-      // went away, mostly.
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ error: { message: 'internal server error' } }));
-      } else res.destroy(err as Error);
-    });
+    (calls ? callDirectly(opts, calls, req, res, maxBody) : answer(opts, base, req, res, maxBody)).catch(
+      (err: unknown) => {
+        // Only the transport can fail here (procedures' errors become replies): a client that
+        // went away, mostly.
+        if (!res.headersSent) {
+          res.statusCode = 500;
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ error: { message: 'internal server error' } }));
+        } else res.destroy(err as Error);
+      },
+    );
   };
 }
 
@@ -139,9 +154,18 @@ async function callDirectly<TRouter extends AnyTRPCRouter>(
   { type, isBatch, calls, queryInput }: DirectCalls,
   req: IncomingMessage,
   res: ServerResponse,
+  maxBody: number,
 ): Promise<void> {
   const trace = requestTraces.get(req);
-  const body = type === 'mutation' ? await bodyOf(req) : queryInput;
+  let body: string | null = queryInput;
+  // Too big a body fails every call of the request (413), before any procedure runs.
+  let bodyError: TRPCError | undefined;
+  if (type === 'mutation')
+    body = await bodyOf(req, res, maxBody).catch((e: unknown) => {
+      if (!(e instanceof TRPCError)) throw e;
+      bodyError = e;
+      return null;
+    });
   trace?.mark('read');
   // Parsed when a procedure first asks for its input, as tRPC does: an unparsable body is
   // that procedure's BAD_REQUEST.
@@ -182,6 +206,7 @@ async function callDirectly<TRouter extends AnyTRPCRouter>(
   const results = await Promise.all(
     calls.map(async ({ path, procedure }, batchIndex): Promise<CallResult> => {
       try {
+        if (bodyError) throw bodyError;
         if (ctxError) throw ctxError;
         const data: unknown = await procedure({
           path,
@@ -260,16 +285,24 @@ async function answer<TRouter extends AnyTRPCRouter>(
   base: string,
   req: IncomingMessage,
   res: ServerResponse,
+  maxBody: number,
 ): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://berthd').pathname.slice(base.length).replace(/\/+$/, '');
+  let error: TRPCError | null = null;
   if (req.method !== 'GET' && req.method !== 'HEAD')
-    (req as IncomingMessage & { body?: string }).body = await bodyOf(req);
+    (req as IncomingMessage & { body?: string }).body = await bodyOf(req, res, maxBody).catch(
+      (e: unknown) => {
+        if (!(e instanceof TRPCError)) throw e;
+        error = e;
+        return '';
+      },
+    );
   const request = incomingMessageToRequest(req, res, { maxBodySize: null });
   const response = await resolveResponse<TRouter>({
     router: opts.router,
     req: request,
     path,
-    error: null,
+    error,
     createContext: async () => opts.createContext(),
     onError: (o) => opts.onError?.({ ...o, req }),
   });
@@ -279,10 +312,35 @@ async function answer<TRouter extends AnyTRPCRouter>(
   res.end(body);
 }
 
-function bodyOf(req: IncomingMessage): Promise<string> {
+/**
+ * The request's body as one string; more than `max` bytes: PAYLOAD_TOO_LARGE (its message
+ * naming the bound), the rest left unread and the connection closed after the reply.
+ */
+function bodyOf(req: IncomingMessage, res: ServerResponse, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    const tooBig = () => {
+      req.off('data', onData);
+      req.pause();
+      res.setHeader('connection', 'close');
+      reject(
+        new TRPCError({
+          code: 'PAYLOAD_TOO_LARGE',
+          message: `the request body is larger than ${max} bytes, the most berthd reads`,
+        }),
+      );
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > max) tooBig();
+      else chunks.push(c);
+    };
+    if (Number(req.headers['content-length']) > max) {
+      tooBig();
+      return;
+    }
+    req.on('data', onData);
     req.once('end', () =>
       resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')),
     );

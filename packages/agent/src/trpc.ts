@@ -14,6 +14,7 @@ const berthCodeOf: Partial<Record<TRPC_ERROR_CODE_KEY, ErrorCode>> = {
   FORBIDDEN: 'FORBIDDEN',
   CONFLICT: 'CONFLICT',
   TOO_MANY_REQUESTS: 'RATE_LIMITED',
+  PAYLOAD_TOO_LARGE: 'INVALID_INPUT',
 };
 
 const t = initTRPC.context<AgentContext>().create({
