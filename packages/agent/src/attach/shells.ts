@@ -11,7 +11,7 @@ import type {
 import type { z } from 'zod';
 import { isDirectoryInRoot, readFileInRoot } from '../containers/files.ts';
 import type { ContainerService } from '../containers/service.ts';
-import { resolveUser } from '../containers/service.ts';
+import { passwdIn, resolveUserIn } from '../containers/service.ts';
 import { mergeEnv } from '../containers/spec.ts';
 import { AgentError, conflict } from '../errors.ts';
 import type { EventLog } from '../events/log.ts';
@@ -92,8 +92,7 @@ interface Account {
   shell: string;
 }
 
-function accountOf(root: string, uid: number): Account | undefined {
-  const passwd = readFileInRoot(root, '/etc/passwd')?.toString('utf8') ?? '';
+function accountIn(passwd: string, uid: number): Account | undefined {
   for (const line of passwd.split('\n')) {
     const f = line.split(':');
     if (f.length >= 7 && Number(f[2]) === uid) return { name: f[0]!, home: f[5]!, shell: f[6]! };
@@ -125,8 +124,10 @@ export class ShellSessions {
       const spec = JSON.parse(row.spec) as { process?: { env?: string[]; cwd?: string } };
       const config = JSON.parse(row.config) as ContainerConfig;
       const root = await svc.rootPath(row);
-      const { uid, gid } = resolveUser(root, o.user ?? config.user);
-      const account = accountOf(root, uid);
+      // One read of its passwd file, for the user's ids and for the account's home and shell.
+      const passwd = passwdIn(root);
+      const { uid, gid } = resolveUserIn(passwd, o.user ?? config.user);
+      const account = accountIn(passwd, uid);
       const home = account && isDirectoryInRoot(root, account.home) ? account.home : '/';
       const shell =
         account?.shell && !/(nologin|false)$/.test(account.shell) && readFileInRoot(root, account.shell, 1)

@@ -8,7 +8,7 @@ import { type AgentDb, openAgentDb } from '../db/index.ts';
 import { EventLog } from '../events/log.ts';
 import type { RuntimeExit } from '../runtime/types.ts';
 import { recover } from './recovery.ts';
-import { ContainerService, closest, startsInCreate } from './service.ts';
+import { ContainerService, closest, resolveUserIn, startsInCreate } from './service.ts';
 
 // The container service's logic against a real (temporary) agent DB, with the fake runtime
 // injected explicitly. What the kernel does is tested by the root tests through the CLI.
@@ -273,6 +273,17 @@ describe('lifecycle', () => {
       svc.stop('lab', 'a').then(() => order.push('stop')),
     ]);
     expect(order).toEqual(['start', 'freeze', 'unfreeze', 'stop']);
+  });
+});
+
+describe('users', () => {
+  it('resolves a user by ids or by name in the given passwd text, refusing an unknown name', () => {
+    const passwd = 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1001::/home/alice:/bin/bash\n';
+    expect(resolveUserIn(passwd, undefined)).toEqual({ uid: 0, gid: 0 });
+    expect(resolveUserIn('', '7')).toEqual({ uid: 7, gid: 7 });
+    expect(resolveUserIn('', '7:8')).toEqual({ uid: 7, gid: 8 });
+    expect(resolveUserIn(passwd, 'alice')).toEqual({ uid: 1000, gid: 1001 });
+    expect(() => resolveUserIn(passwd, 'bob')).toThrow(/user: no user bob in the image's \/etc\/passwd/);
   });
 });
 

@@ -1142,12 +1142,23 @@ export function checkLimits(l: Limits, max: Limits, field: string): void {
 }
 
 /** `uid[:gid]` or a name from the root's /etc/passwd (read without leaving the root). */
+const NUMERIC_USER = /^(\d+)(?::(\d+))?$/;
+
+/** The container's /etc/passwd, read without leaving its root; '' when it has none. */
+export function passwdIn(rootfs: string): string {
+  return readFileInRoot(rootfs, '/etc/passwd')?.toString('utf8') ?? '';
+}
+
+/** A container user (`uid[:gid]` or a name; none is root), its passwd file read only for a name. */
 export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number } {
+  return resolveUserIn(user && !NUMERIC_USER.test(user) ? passwdIn(rootfs) : '', user);
+}
+
+/** resolveUser with the passwd file's text in hand (a name not in it: the name cannot be known). */
+export function resolveUserIn(passwd: string, user: string | undefined): { uid: number; gid: number } {
   if (!user) return { uid: 0, gid: 0 };
-  const m = /^(\d+)(?::(\d+))?$/.exec(user);
+  const m = NUMERIC_USER.exec(user);
   if (m) return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
-  // Read without leaving the root; no passwd file: the name cannot be known.
-  const passwd = readFileInRoot(rootfs, '/etc/passwd')?.toString('utf8') ?? '';
   for (const line of passwd.split('\n')) {
     const f = line.split(':');
     if (f[0] === user && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
