@@ -83,8 +83,11 @@ export async function recover(svc: ContainerService): Promise<{ adopted: string[
 }
 
 /**
- * The cgroups a killed berthd had made ahead of time (empty, named like ids, in no record) go;
- * the containers' own stay, also a running one's that the DB lost (not ours to judge here).
+ * The cgroups a killed berthd had made ahead of time (empty, named like ids, in no record) go,
+ * and so does a container's empty <parent>/<id> that is not where the runtime records its
+ * instance: a restarted container's first cgroup, whose removal in the background (its next
+ * instance is in a fresh slot) the killed berthd left unfinished. The containers' own stay, also
+ * a running one's that the DB lost (not ours to judge here); nothing with processes goes.
  */
 async function removeStrayCgroups(svc: ContainerService): Promise<void> {
   const { db, runtime } = svc.d;
@@ -96,7 +99,10 @@ async function removeStrayCgroups(svc: ContainerService): Promise<void> {
       await svc.d.groupPath(undefined),
       ...(await Promise.all(groups.map((g) => svc.d.groupPath(g.name)))),
     ];
-    const removed = await runtime.removeStrayCgroups(parents, (id) => known.has(id));
+    const removed = await runtime.removeStrayCgroups(
+      parents,
+      (id, path) => known.has(id) && (!runtime.cgroupPath || runtime.cgroupPath(id) === path),
+    );
     if (removed.length > 0) console.error(`berthd: unused cgroups removed: ${removed.join(', ')}`);
   } catch (e) {
     console.error(`berthd: removing unused cgroups: ${(e as Error).message}`);

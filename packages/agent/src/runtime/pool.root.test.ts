@@ -176,3 +176,41 @@ it('after kill -9 of berthd, adopts its containers and removes the slots it had 
   berthd = undefined;
   expect(idDirs(PARENT)).toEqual([]);
 }, 180_000);
+
+it("after kill -9 of berthd during a restart's removal of the old cgroup, removes that leftover and nothing in use", async () => {
+  await berthd?.stop(); // (when run alone: the one beforeAll started)
+  await start();
+  const r = await create('r');
+  const s = await create('s');
+  await client.container.stop.mutate({ name: 'r', timeoutSec: 0, actor: 'test' } as never);
+  await client.container.start.mutate({ name: 'r', actor: 'test' } as never);
+  const r2 = await inspect('r');
+  const r2Path = cgroupOf(r2.pid!);
+  expect(r2Path).not.toBe(`${PARENT}/${r.id}`);
+  await until("the old instance's cgroup removed", () => everywhere(`${PARENT}/${r.id}`).length === 0);
+  // What a berthd killed in the middle of that removal leaves: the old cgroup, empty, in the
+  // hierarchies not yet done (here every one of them).
+  for (const h of hierarchies) spawnSync('mkdir', [join(ROOT, h, PARENT, r.id)]);
+  expect(everywhere(`${PARENT}/${r.id}`)).toEqual(hierarchies);
+  // A stopped container's cgroup is where the runtime records its instance: it stays.
+  await client.container.stop.mutate({ name: 's', timeoutSec: 0, actor: 'test' } as never);
+  const sHeld = everywhere(`${PARENT}/${s.id}`);
+  expect(sHeld.length).toBeGreaterThan(1);
+
+  berthd!.child.kill('SIGKILL');
+  await berthd!.exited;
+  await start();
+  await until('the leftover removed', () => everywhere(`${PARENT}/${r.id}`).length === 0);
+  // The running instance, in its own cgroup, untouched; the stopped one's cgroup kept.
+  expect((await inspect('r')).state).toBe('running');
+  expectIn(r2.pid!, r2Path);
+  expect(everywhere(`${PARENT}/${s.id}`)).toEqual(sHeld);
+
+  for (const n of ['r', 's'])
+    await client.container.delete.mutate({ name: n, force: true, actor: 'test' } as never);
+  expect(everywhere(r2Path)).toEqual([]);
+  expect(everywhere(`${PARENT}/${s.id}`)).toEqual([]);
+  await berthd!.stop();
+  berthd = undefined;
+  expect(idDirs(PARENT)).toEqual([]);
+}, 180_000);

@@ -247,7 +247,10 @@ export async function loadRealRuntime(opts: RealRuntimeOptions): Promise<Contain
       const removed: string[] = [];
       for (const parent of parents)
         removed.push(
-          ...(await removeStrayCgroupSlots(parent, (name) => known(name) || reservations.has(name))),
+          ...(await removeStrayCgroupSlots(
+            parent,
+            (name) => reservations.has(name) || known(name, `${parent}/${name}`),
+          )),
         );
       return removed;
     },

@@ -154,10 +154,12 @@ export interface ContainerRuntime {
   /** Gives up a reserved id whose create() did not happen (create itself uses or gives it up). */
   releaseId?(id: string): void;
   /**
-   * Removes the empty cgroups named like ids under these parents that `known` does not claim:
-   * the reserved slots of a berthd that was killed. Returns the ids removed.
+   * Removes the empty cgroups named like ids under these parents that `known` does not claim
+   * (asked with the name and its path, <parent>/<name>): the reserved slots of a berthd that
+   * was killed, and the old cgroups of restarted containers whose removal it left unfinished.
+   * Returns the ids removed.
    */
-  removeStrayCgroups?(parents: string[], known: (id: string) => boolean): Promise<string[]>;
+  removeStrayCgroups?(parents: string[], known: (id: string, path: string) => boolean): Promise<string[]>;
   /** The cgroup the runtime put the container's current instance in (its own record of it);
    * undefined when it has no instance or cannot say. */
   cgroupPath?(id: string): string | undefined;
