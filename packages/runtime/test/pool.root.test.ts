@@ -2,7 +2,7 @@
 // in every hierarchy of this host, containers started in them through the library (the way
 // berthd starts them), and the removal of everything the pool made, also what a crashed owner
 // left behind.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { detectHostCgroupLayout } from '../src/cgroup/detect.ts';
@@ -158,6 +158,34 @@ test('containers without cgroupsPath start in a pooled cgroup with their limits;
   expect(await rt.ps(id)).toEqual([pid]);
   await rt.delete(id, true);
   await pool.close(); // waits for the removal in the background
+  expect(dirsIn(rec.cgroupPath)).toEqual([]);
+});
+
+test('state.json is written before the helper is asked to make the container, and a record without its pid (its maker killed meanwhile) is killed and removed through its cgroup', async () => {
+  const { spawner, pool, rt } = await pooledRuntime(1, true);
+  const id = 'berth-test-pool-crash';
+  const stateFile = join(base, 'state', id, 'state.json');
+  const seen: boolean[] = [];
+  const spawn = spawner.spawn.bind(spawner);
+  spawner.spawn = (plan) => {
+    seen.push(existsSync(stateFile));
+    return spawn(plan);
+  };
+  const { pid } = await rt.create(id, {
+    bundle: pooledBundle('crash', ['sleep', '600']),
+    autostart: true,
+    confirmStart: true,
+  });
+  expect(seen).toEqual([true]);
+  // What a caller killed between the spawn and the pid's record leaves: the first record.
+  const rec = JSON.parse(readFileSync(stateFile, 'utf8'));
+  for (const k of ['pid', 'pidStart', 'monitorPid', 'monitorStart', 'started']) delete rec[k];
+  writeFileSync(stateFile, JSON.stringify(rec));
+  expect(rt.state(id).status).toBe('creating');
+  await rt.delete(id, true);
+  await pool.close(); // waits for the slot's removal (which kills what is in it)
+  await waitUntil('init killed', () => !existsSync(`/proc/${pid}`));
+  expect(existsSync(join(base, 'state', id))).toBe(false);
   expect(dirsIn(rec.cgroupPath)).toEqual([]);
 });
 

@@ -39,7 +39,7 @@ export async function recover(svc: ContainerService): Promise<{ adopted: string[
   const exited: string[] = [];
   if (runtime.unavailableReason()) return { adopted, exited };
   for (const row of await db.container.findMany({ orderBy: { createdAt: 'asc' } })) {
-    const rs = runtime.state(row.id);
+    let rs = runtime.state(row.id);
     if (row.state === 'creating') {
       await svc.rollbackCreate(row.id);
       continue;
@@ -47,6 +47,15 @@ export async function recover(svc: ContainerService): Promise<{ adopted: string[
     if (row.state === 'deleting') {
       await svc.finishDelete(row.id);
       continue;
+    }
+    // An instance whose pid was never recorded (berthd killed between the helper's spawn and
+    // that record, in a start): nothing can adopt or wait for it; it is killed through its
+    // cgroup and removed, and the container counts as exited while the agent was down.
+    if (rs?.status === 'creating') {
+      await runtime.delete(row.id, true).catch((e: unknown) => {
+        console.error(`berthd: removing ${row.name}'s unfinished instance: ${(e as Error).message}`);
+      });
+      rs = undefined;
     }
     if (rs && (rs.status === 'running' || rs.status === 'paused')) {
       const state = row.state === 'stopping' ? 'running' : rs.status;

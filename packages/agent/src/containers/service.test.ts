@@ -402,6 +402,30 @@ describe('restart policies and recovery', () => {
     rt.exit(a.id, 0);
     await until(async () => (await svc.inspect('alive')).state === 'stopped');
   });
+
+  it('removes an instance whose pid was never recorded (berthd killed mid-start), and the next start makes a fresh one', async () => {
+    const c = await svc.create({ name: 'mid', image: 'busybox', restart: 'no' }, 'a');
+    await svc.start('mid', 'a');
+    svc.close();
+    // "berthd killed in a start": the row says running, the runtime's record has no pid.
+    rt.containers.get(c.id)!.status = 'creating';
+    svc = service();
+    const r = await recover(svc);
+    expect(r.exited).toEqual(['mid']);
+    expect(rt.calls.at(-1)).toBe(`delete ${c.id}`);
+    expect(rt.state(c.id)).toBeUndefined();
+    expect((await svc.inspect('mid')).state).toBe('stopped');
+    // The same left behind by a start of the stopped container (its row still stopped): the
+    // next start retires it and makes a fresh instance, rather than starting a pid-less one.
+    await svc.start('mid', 'a');
+    rt.exit(c.id, 0);
+    await until(async () => (await svc.inspect('mid')).state === 'stopped');
+    rt.containers.get(c.id)!.status = 'creating';
+    rt.calls.length = 0;
+    await svc.start('mid', 'a');
+    expect(rt.calls).toEqual([`delete ${c.id}`, `create ${c.id}`, `start ${c.id}`]);
+    expect((await svc.inspect('mid')).state).toBe('running');
+  });
 });
 
 async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {

@@ -478,7 +478,9 @@ export class ContainerService {
           }
         }
         instance = { ...(rs?.pid !== undefined ? { pid: rs.pid } : {}) };
-        if (!rs || rs.status === 'stopped') {
+        // 'creating' under this lock is an instance whose maker (a berthd killed in the middle
+        // of a start) never recorded its pid: retired (killed through its cgroup) like a stopped one.
+        if (!rs || rs.status === 'stopped' || rs.status === 'creating') {
           if (rs) await this.retireInstance(row.id);
           trace?.mark('retire');
           await this.d.images.ensureMounted(row.id);

@@ -441,11 +441,16 @@ export class Runtime {
       // is written first. The record with init's pid is written once they are (it replaces theirs).
       const hooks = config.hooks;
       const hooked = [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer].some((h) => h?.length);
+      // state.json is on disk before anything is spawned: a caller killed from here on leaves
+      // a record (status creating, the cgroup named) through which delete finds and kills what
+      // the helper made. config.json (read by exec and start, after create returns) is written
+      // in the thread pool while the helper works.
       if (hooked) this.writeState(dir, rec, config);
+      else dir.write(rec);
       ({ created: launching, ...reports } = this.launch(plan, o, passFds));
       launching.catch(() => {});
       trace.mark('spawn');
-      writing = hooked ? undefined : Promise.all([dir.writeAsync(rec), dir.writeConfigAsync(config)]);
+      writing = hooked ? undefined : dir.writeConfigAsync(config);
       writing?.catch(() => {});
       const created = await launching;
       trace.mark('launch');

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Hook, OciConfig } from '../spec/config.ts';
 import { RuntimeError } from './errors.ts';
@@ -78,13 +78,6 @@ export class StateDir {
     const tmp = this.file('.state.json.tmp');
     writeFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
     renameSync(tmp, this.file('state.json'));
-  }
-
-  /** write(), in the thread pool (the record is serialised at once). */
-  async writeAsync(record: StateRecord): Promise<void> {
-    const tmp = this.file('.state.json.tmp');
-    await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
-    await rename(tmp, this.file('state.json'));
   }
 
   readConfig(): OciConfig {
