@@ -14,8 +14,8 @@ import { agentRouter } from './router.ts';
 
 // berthd answers common queries and mutations itself (http.ts) and everything else through
 // tRPC's resolveResponse. Two servers with the real router, one each way, are asked the same
-// raw HTTP requests: status, content type and body (its stack traces aside, which name the
-// caller's frames) must be the same, errors included, and onError must hear of the same ones.
+// raw HTTP requests: status, content type and body (with no stack trace: it would name berthd's
+// files) must be the same, errors included, and onError must hear of the same ones.
 
 const info = (name: string): ContainerInfo => ({
   id: '0123456789ab',
@@ -138,7 +138,7 @@ function ask(
           status: res.statusCode ?? 0,
           contentType: res.headers['content-type'],
           allow: res.headers.allow,
-          body: text ? withoutStacks(JSON.parse(text)) : text,
+          body: text ? noStacks(JSON.parse(text)) : text,
         });
       });
     });
@@ -147,14 +147,14 @@ function ask(
   });
 }
 
-function withoutStacks(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(withoutStacks);
-  if (v && typeof v === 'object')
-    return Object.fromEntries(
-      Object.entries(v)
-        .filter(([k]) => k !== 'stack')
-        .map(([k, x]) => [k, withoutStacks(x)]),
-    );
+/** A reply's JSON, checked to carry no stack trace anywhere (berthd's trpc.ts: isDev false). */
+function noStacks(v: unknown): unknown {
+  if (Array.isArray(v)) v.forEach(noStacks);
+  else if (v && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'stack') throw new Error(`a reply carries a stack trace: ${JSON.stringify(v)}`);
+      noStacks(x);
+    }
   return v;
 }
 
@@ -396,11 +396,11 @@ async function bothStreams(
   return direct;
 }
 
-/** Error shapes carry a stack trace that names the caller's frames: left out. */
+/** Each event's JSON checked to carry no stack trace. */
 const withoutStackLines = (text: string) =>
   text.replace(
     /^data: (\{.*)$/gm,
-    (_, json: string) => `data: ${JSON.stringify(withoutStacks(JSON.parse(json)))}`,
+    (_, json: string) => `data: ${JSON.stringify(noStacks(JSON.parse(json)))}`,
   );
 
 const input = (v: unknown) => `input=${encodeURIComponent(JSON.stringify(v))}`;

@@ -18,6 +18,9 @@ const berthCodeOf: Partial<Record<TRPC_ERROR_CODE_KEY, ErrorCode>> = {
 };
 
 const t = initTRPC.context<AgentContext>().create({
+  // Never a stack trace in a reply, whatever NODE_ENV says: they name berthd's files and
+  // frames to any caller (the details of an unexpected failure go to berthd's log).
+  isDev: false,
   // Subscriptions (SSE): a ping comment every 15 s keeps an idle stream alive past the
   // client's body timeout; a client that hears nothing for 45 s reconnects (resuming from
   // the last tracked() id).
