@@ -24,17 +24,27 @@ test("the agent's database runs in WAL mode with synchronous NORMAL on Prisma's 
 test("with checkpointEveryMs, the WAL is checkpointed by a worker thread, not by a commit on berthd's connection", async () => {
   dir = mkdtempSync(join(tmpdir(), 'berth-test-db-'));
   const file = join(dir, 'agent.db');
-  db = await openAgentDb(file, undefined, { checkpointEveryMs: 20 });
-  const { connection } = sqlOf(db);
+  // 2 MB in the WAL: past what a commit would have checkpointed itself (1000 pages).
+  const fill = (connection: ReturnType<typeof sqlOf>['connection'], tag: string) => {
+    const insert = connection.prepare('INSERT INTO AgentMeta (key, value, updatedAt) VALUES (?, ?, 0)');
+    for (let i = 0; i < 8; i++) insert.run(`${tag}${i}`, 'x'.repeat(256 * 1024));
+  };
+  // No commit checkpoints: with the worker's first turn an hour away, the file does not grow.
+  db = await openAgentDb(file, undefined, { checkpointEveryMs: 3_600_000 });
+  let { connection } = sqlOf(db);
   expect(Number(connection.pragma('wal_autocheckpoint', { simple: true }))).toBe(0);
   const before = statSync(file).size;
-  // 2 MB in the WAL: past what a commit would have checkpointed itself (1000 pages).
-  const insert = connection.prepare('INSERT INTO AgentMeta (key, value, updatedAt) VALUES (?, ?, 0)');
-  for (let i = 0; i < 8; i++) insert.run(`big${i}`, 'x'.repeat(256 * 1024));
+  fill(connection, 'big');
   expect(statSync(file).size).toBe(before);
-  // The worker copies the pages into the database file.
-  for (let i = 0; i < 250 && statSync(file).size === before; i++) await new Promise((r) => setTimeout(r, 20));
-  expect(statSync(file).size).toBeGreaterThan(before + 1024 * 1024);
+  await db.$disconnect();
+  // The worker (every 20 ms here) copies the pages into the database file.
+  db = await openAgentDb(file, undefined, { checkpointEveryMs: 20 });
+  ({ connection } = sqlOf(db));
+  const reopened = statSync(file).size;
+  fill(connection, 'more');
+  for (let i = 0; i < 500 && statSync(file).size <= reopened + 1024 * 1024; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  expect(statSync(file).size).toBeGreaterThan(reopened + 1024 * 1024);
   // $disconnect stops the worker (and does not hang on it).
   await db.$disconnect();
   db = undefined;
