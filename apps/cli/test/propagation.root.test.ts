@@ -31,11 +31,10 @@ it('nothing the container mounts, even on a / it made rshared, reaches the host'
   expect(info.pid).toBeGreaterThan(0);
 
   const mounted = ourHostMounts().filter((m) => !before.includes(m));
-  expect(mounted.map((m) => m.split(' ')[0]!.replace(/.*\/roots\/[^/]+/, 'ROOT')).sort()).toEqual([
-    'ROOT',
-    'ROOT/lower/0',
-    'ROOT/rootfs',
-  ]);
+  // The root's private bind and its overlay; an idmapped layer is a mount of its own under
+  // lower/<n> only on kernels before 6.13 (later, overlayfs takes it as an fd, unattached).
+  const points = mounted.map((m) => m.split(' ')[0]!.replace(/.*\/roots\/[^/]+/, 'ROOT')).sort();
+  expect(points.filter((p) => !/^ROOT\/lower\/\d+$/.test(p))).toEqual(['ROOT', 'ROOT/rootfs']);
   for (const m of mounted) expect(m).not.toMatch(/ (shared|master):\d+/);
 
   // The container's root in its own mount namespace: all capabilities there (host root).
