@@ -16,7 +16,7 @@ import {
   progressIterable,
 } from '@berth/runtime/image';
 import type { ImagesApi } from '../context.ts';
-import type { AgentDb } from '../db/index.ts';
+import { type AgentDb, sqlOf } from '../db/index.ts';
 import { AgentError } from '../errors.ts';
 import { PrismaImageRecordStore } from './records.ts';
 
@@ -164,13 +164,13 @@ export function imagesService(opts: ImagesServiceOptions): ImagesService {
     async prune(dangling, actor) {
       // Every image a container record names is kept, whatever the roots' leases say: a root
       // being created has none yet (its record does), and a lease a power loss emptied is
-      // restored only at the next start (see storeImages' createRoot).
-      const recorded = await opts.db.container.findMany({
-        select: { imageDigest: true },
-        distinct: ['imageDigest'],
-      });
-      const release = store.pin(recorded.map((c) => c.imageDigest));
-      const result = await guard(() => store.gc({ dangling })).finally(release);
+      // restored only at the next start (see storeImages' createRoot). The records are read
+      // synchronously (the DB's own connection) at the moment gc decides, so a create whose
+      // record commits during the prune is seen, or comes after and finds no layers.
+      const named = sqlOf(opts.db)
+        .connection.prepare('SELECT DISTINCT "imageDigest" FROM "Container"')
+        .pluck();
+      const result = await guard(() => store.gc({ dangling, keep: () => named.all() as string[] }));
       if (result.images.length > 0) opts.onEvent?.('image.removed', { pruned: result.images }, actor);
       return result;
     },

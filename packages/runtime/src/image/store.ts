@@ -396,22 +396,25 @@ export class ImageStore {
    * Deletes unpacked layers and blobs that no image record and no container root uses, and
    * interrupted downloads no operation is working on. Never a layer a container root leases.
    * With `dangling`, first removes images that have no reference left and no container root.
+   * `keep`: images an owner's records name (e.g. berthd's containers, a root about to be made
+   * for one), read synchronously together with the roots' leases at the one moment everything
+   * is decided and the layers and blobs deleted: nothing can be created in between.
    */
-  async gc(opts: { dangling?: boolean } = {}): Promise<GcResult> {
-    const removedImages: Digest[] = [];
-    const leases = this.roots.list();
-    if (opts.dangling) {
-      const inUse = new Set(leases.map((l) => l.image));
-      for (const r of await this.records.list())
-        if (r.references.length === 0 && !inUse.has(r.digest) && !this.pins.has(r.digest)) {
-          await this.records.delete(r.digest);
-          removedImages.push(r.digest);
-        }
-    }
+  async gc(opts: { dangling?: boolean; keep?: () => Iterable<string> } = {}): Promise<GcResult> {
     const records = await this.records.list();
-    const usedLayers = new Set<string>([...this.roots.leasedLayers(), ...this.pins.keys()]);
+    // From here to the deletion of the layers and blobs: synchronous (no await), so a root or
+    // an owner's record made meanwhile is either seen here or made after its layers are gone
+    // (roots.create checks its layers synchronously, before it renames the root into place).
+    const leases = this.roots.list();
+    const kept = new Set<string>([...leases.flatMap((l) => (l.image ? [l.image] : [])), ...this.pins.keys()]);
+    for (const d of opts.keep?.() ?? []) kept.add(d);
+    const doomed = opts.dangling
+      ? records.filter((r) => r.references.length === 0 && !kept.has(r.digest)).map((r) => r.digest)
+      : [];
+    const usedLayers = new Set<string>([...leases.flatMap((l) => l.layers), ...this.pins.keys()]);
     const usedBlobs = new Set<string>(this.pins.keys());
     for (const r of records) {
+      if (doomed.includes(r.digest)) continue;
       usedBlobs.add(r.digest);
       usedBlobs.add(r.configDigest);
       for (const l of r.layers) {
@@ -424,7 +427,10 @@ export class ImageStore {
     const blobs = this.blobs.list().filter((d) => !usedBlobs.has(d));
     for (const d of blobs) this.blobs.delete(d);
     this.blobs.cleanIngest(new Set([...this.pins.keys()].map((d) => d.replace(/^sha256:/, ''))));
-    return { layers, blobs, images: removedImages };
+    // The records last: one a crash leaves behind names layers gone, and the next gc removes it
+    // (a root made from it meanwhile fails cleanly: its layers are not in the store).
+    for (const d of doomed) await this.records.delete(d);
+    return { layers, blobs, images: doomed };
   }
 
   // ---- container roots -----------------------------------------------------------------

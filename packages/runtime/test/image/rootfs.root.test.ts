@@ -326,6 +326,28 @@ describe('container roots', () => {
     expect(store.blobs.list()).toEqual([]);
   });
 
+  it('a root made while garbage collection runs keeps its image and layers (gc decides after its last await)', async () => {
+    const img = await twoLayerImage(store);
+    const layers = img.layers.map((l) => l.diffId);
+    await store.remove('berth.local/test/two:1');
+    await store.records.save({ ...img, references: [] }); // dangling: no reference, no root
+    const gc = store.gc({ dangling: true });
+    // The create's synchronous part (layers checked, root renamed into place) runs while gc
+    // waits for the records.
+    const made = store.roots.create({ id: 'racing', layers, image: img.digest });
+    const result = await gc;
+    const rootfs = await made;
+    expect(result).toEqual({ layers: [], blobs: [], images: [] });
+    expect(await store.records.get(img.digest)).toBeDefined();
+    for (const d of layers) expect(store.layers.has(d)).toBe(true);
+    expectMergedView(rootfs.path);
+    // What an owner's records name is kept too (berthd's containers), read at the same moment.
+    await store.removeRootfs('racing');
+    expect((await store.gc({ dangling: true, keep: () => [img.digest] })).images).toEqual([]);
+    expect((await store.gc({ dangling: true })).images).toEqual([img.digest]);
+    expect(store.layers.list()).toEqual([]);
+  });
+
   it('prunes images left dangling when their tag moved, keeping tagged ones and what they use', async () => {
     const a = await twoLayerImage(store, 'berth.local/test/a:1');
     const one = async (content: string) =>
