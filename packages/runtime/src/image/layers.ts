@@ -35,12 +35,18 @@ export class LayerStore {
   readonly dir: string;
   readonly linkDir: string;
   private inflight = new Map<Digest, Promise<LayerMeta>>();
+  private readonly deleteListeners: Array<(diffId: Digest, path: string) => void> = [];
 
   constructor(root: string) {
     this.dir = join(root, 'layers');
     this.linkDir = join(root, 'l');
     mkdirSync(this.dir, { recursive: true });
     mkdirSync(this.linkDir, { recursive: true });
+  }
+
+  /** Calls `fn` for each layer deleted, before its directory goes (e.g. to close fds of it). */
+  onDelete(fn: (diffId: Digest, path: string) => void): void {
+    this.deleteListeners.push(fn);
   }
 
   /** The directory overlayfs (or a copy) reads the layer from. */
@@ -149,6 +155,7 @@ export class LayerStore {
   }
 
   delete(diffId: Digest): void {
+    for (const fn of this.deleteListeners) fn(diffId, this.path(diffId));
     const hex = digestHex(diffId);
     rmSync(this.shortPath(diffId), { force: true });
     const from = join(this.dir, hex);

@@ -129,6 +129,8 @@ export class RootfsManager {
     // Mount points are found by path in /proc/self/mounts, which shows them resolved: a root
     // under a symlink would otherwise never look mounted, and be mounted again on every start.
     this.dir = realpathSync(join(root, 'roots'));
+    // A deleted layer's kept idmapped views would keep its directory alive (and its disk space).
+    layers.onDelete((_, path) => dropTreesOf(path));
   }
 
   /** Whether overlayfs can be mounted here: the kernel lists it and a probe mount succeeds. */
@@ -345,13 +347,17 @@ export class RootfsManager {
     if (r.idmap && !this.opts.forceLegacyMount && this.layerFdsWork !== false) {
       const trees = await idmappedTrees(lowers, r.idmap);
       try {
-        mountOverlayFsconfig(target, { lowers: trees, upper, work });
+        mountOverlayFsconfig(target, { lowers: trees.fds, upper, work });
         this.layerFdsWork = true;
         return;
       } catch (e) {
-        // Before Linux 6.13 overlayfs takes no fds: idmapped layers attached under lower/.
-        if (!(e instanceof SysError) || this.layerFdsWork === true) throw mountError(target, e);
+        // Before Linux 6.13 overlayfs takes no fds (EINVAL): idmapped layers attached under
+        // lower/. Any other error is this mount's, not the kernel's lack.
+        if (!(e instanceof SysError) || e.code !== 'EINVAL' || this.layerFdsWork === true)
+          throw mountError(target, e);
         this.layerFdsWork = false;
+      } finally {
+        trees.release();
       }
     }
     if (r.idmap) lowers = await this.idmapLowers(dir, lowers, r.idmap, fresh);
@@ -615,39 +621,97 @@ const mapKey = (idmap: IdMap) => `${mapLine(idmap.uidMap)}/${mapLine(idmap.gidMa
  * Detached idmapped views of layers (openIdmappedTree), by id map and layer directory, kept for
  * the next root with the same range (ranges come back: an agent hands out the lowest free
  * one). Each remembers which directory it shows (device, inode, birth time): a layer deleted
- * and unpacked again is a new directory, and gets a new view. Bounded.
+ * and unpacked again is a new directory, and gets a new view. Bounded; a view is closed once
+ * it is neither kept nor taken by a root not yet mounted (`users`), and dropped when its layer
+ * is deleted (dropTreesOf). One view is opened at a time per key (`treesOpening`).
  */
-const treesByLayer = new Map<string, { fd: number; dev: bigint; ino: bigint; born: bigint }>();
+interface KeptTree {
+  fd: number;
+  dev: bigint;
+  ino: bigint;
+  born: bigint;
+  /** Roots that took it and have not mounted yet. */
+  users: number;
+  kept: boolean;
+}
+const treesByLayer = new Map<string, KeptTree>();
+const treesOpening = new Map<string, Promise<void>>();
 const TREES_KEPT = 256;
 
-/** Fds of idmapped, read-only, detached views of `layers` (the caller must not close them). */
-async function idmappedTrees(layers: string[], idmap: IdMap): Promise<number[]> {
+function unkeepTree(key: string, t: KeptTree): void {
+  treesByLayer.delete(key);
+  t.kept = false;
+  if (t.users === 0) closeSync(t.fd);
+}
+
+function releaseTree(t: KeptTree): void {
+  t.users--;
+  if (t.users === 0 && !t.kept) closeSync(t.fd);
+}
+
+/** Drops the kept views of the layer directory `src` (it is being deleted). */
+function dropTreesOf(src: string): void {
+  for (const [key, t] of [...treesByLayer]) if (key.endsWith(`\0${src}`)) unkeepTree(key, t);
+}
+
+/** Fds of idmapped, read-only, detached views of `layers`, valid until `release` is called. */
+async function idmappedTrees(
+  layers: string[],
+  idmap: IdMap,
+): Promise<{ fds: number[]; release: () => void }> {
   const map = mapKey(idmap);
-  const out: number[] = [];
-  for (const src of layers) {
-    const key = `${map}\0${src}`;
-    const st = statSync(src, { bigint: true });
-    const kept = treesByLayer.get(key);
-    if (kept) {
-      treesByLayer.delete(key); // re-inserted: the most recently used goes last
-      if (kept.dev === st.dev && kept.ino === st.ino && kept.born === st.birthtimeNs) {
-        treesByLayer.set(key, kept);
-        out.push(kept.fd);
-        continue;
+  const taken: KeptTree[] = [];
+  const release = () => {
+    for (const t of taken.splice(0)) releaseTree(t);
+  };
+  try {
+    for (const src of layers) {
+      const key = `${map}\0${src}`;
+      const st = statSync(src, { bigint: true });
+      for (;;) {
+        const kept = treesByLayer.get(key);
+        if (kept) {
+          treesByLayer.delete(key); // re-inserted: the most recently used goes last
+          if (kept.dev === st.dev && kept.ino === st.ino && kept.born === st.birthtimeNs) {
+            treesByLayer.set(key, kept);
+            kept.users++;
+            taken.push(kept);
+            break;
+          }
+          unkeepTree(key, kept); // a layer deleted and unpacked again: a new view
+        }
+        let opening = treesOpening.get(key);
+        if (!opening) {
+          opening = withUserNamespace(idmap, (userns) => openIdmappedTree(src, userns))
+            .then((fd) => {
+              const old = treesByLayer.get(key);
+              if (old) unkeepTree(key, old);
+              treesByLayer.set(key, {
+                fd,
+                dev: st.dev,
+                ino: st.ino,
+                born: st.birthtimeNs,
+                users: 0,
+                kept: true,
+              });
+            })
+            .finally(() => treesOpening.delete(key));
+          treesOpening.set(key, opening);
+        }
+        // Taken from the map on the next turn (synchronously, so nothing evicts it first).
+        await opening;
       }
-      closeSync(kept.fd);
     }
-    const fd = await withUserNamespace(idmap, (userns) => openIdmappedTree(src, userns));
-    treesByLayer.set(key, { fd, dev: st.dev, ino: st.ino, born: st.birthtimeNs });
-    out.push(fd);
+  } catch (e) {
+    release();
+    throw e;
   }
   // The oldest go; never one of this root's (the most recent entries).
-  while (treesByLayer.size > Math.max(TREES_KEPT, out.length)) {
+  while (treesByLayer.size > Math.max(TREES_KEPT, taken.length)) {
     const [oldest, old] = treesByLayer.entries().next().value!;
-    treesByLayer.delete(oldest);
-    closeSync(old.fd);
+    unkeepTree(oldest, old);
   }
-  return out;
+  return { fds: taken.map((t) => t.fd), release };
 }
 
 /**

@@ -237,6 +237,41 @@ describe('container roots', () => {
     await reopened.removeRootfs('lost');
   });
 
+  it("roots made at once share one kept idmapped view per layer; a deleted layer's views are closed", async () => {
+    const img = await twoLayerImage(store);
+    const idmap = {
+      uidMap: [{ containerID: 0, hostID: 1200000, size: 65536 }],
+      gidMap: [{ containerID: 0, hostID: 1200000, size: 65536 }],
+    };
+    // This process's fds open on the store's layer directories (device and inode: a detached
+    // view's link names no path).
+    const dirs = new Set(
+      img.layers.map((l) => {
+        const st = statSync(store.layers.path(l.diffId));
+        return `${st.dev}:${st.ino}`;
+      }),
+    );
+    const layerFds = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          const st = statSync(join('/proc/self/fd', fd));
+          return dirs.has(`${st.dev}:${st.ino}`);
+        } catch {
+          return false; // the listing's own fd, closed by now
+        }
+      });
+    expect(layerFds()).toEqual([]);
+    const ids = ['share0', 'share1', 'share2', 'share3'];
+    const roots = await Promise.all(ids.map((id) => store.createRootfs(id, img.digest, { idmap })));
+    for (const { rootfs } of roots) expect(statSync(join(rootfs.path, 'home/user')).uid).toBe(1201000);
+    expect(layerFds()).toHaveLength(img.layers.length);
+    for (const id of ids) await store.removeRootfs(id);
+    expect(layerFds()).toHaveLength(img.layers.length); // kept for the next root with this range
+    await store.remove('berth.local/test/two:1');
+    expect((await store.gc()).layers).toHaveLength(img.layers.length);
+    expect(layerFds()).toEqual([]);
+  });
+
   it("keeps each range's user namespace for the next root: a range that comes back, and another beside it", async () => {
     const img = await twoLayerImage(store);
     const range = (hostID: number) => ({
