@@ -7,7 +7,7 @@ import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultConfig, rootlessCo
 import { encodePlan, P } from './encode.ts';
 import { CLONE, DOCKER_DEFAULT_CAPABILITIES, MS } from './linux.ts';
 import { parseMountOptions } from './mounts.ts';
-import { capabilityMask, compilePlan, subordinateIds } from './plan.ts';
+import { capabilityMask, compilePlan, type Plan, subordinateIds } from './plan.ts';
 
 const bundle = mkdtempSync(join(tmpdir(), 'berth-test-plan-'));
 mkdirSync(join(bundle, 'rootfs'));
@@ -400,6 +400,172 @@ describe('the wire format', () => {
       P.CGROUP_PROCS,
       P.CELL_PREPARE,
     ]);
+  });
+
+  test('a plan with every field encodes to exactly its fixed bytes, padding zeroed', () => {
+    const full: Plan = {
+      requestId: 'req-1',
+      namespaces: 0x7c020000,
+      joins: [{ type: 0x40000000, path: '/proc/42/ns/net' }],
+      uidMap: '0 100000 65536\n',
+      gidMap: '0 100000 65536\n',
+      setgroupsDeny: true,
+      idMapHelper: true,
+      timeOffsets: 'monotonic 10 0\n',
+      cgroupProcs: [
+        '/sys/fs/cgroup/pids/berth-test/cgroup.procs',
+        '/sys/fs/cgroup/memory/berth-test/cgroup.procs',
+      ],
+      cgroupDelegate: { uid: 100000, gid: 100000, dirs: ['/sys/fs/cgroup/unified/berth-test'] },
+      cellPrepare: true,
+      cellDiscard: 'c9',
+      rootfs: '/var/lib/berth/c1/rootfs',
+      rootReadonly: true,
+      rootPropagation: 0x40000,
+      mounts: [
+        { source: 'proc', destination: '/proc', type: 'proc', flags: 0, propagation: 0, kind: 0, data: '' },
+        {
+          source: '/host/dir',
+          destination: '/mnt',
+          type: 'none',
+          flags: 0x1001,
+          propagation: 0x100000,
+          kind: 1,
+          data: 'mode=755',
+        },
+      ],
+      devices: [{ path: '/dev/null', mode: 0o20666, major: 1, minor: 3, uid: 0, gid: 0 }],
+      symlinks: [{ target: '/proc/self/fd', path: '/dev/fd' }],
+      masked: ['/proc/kcore'],
+      readonly: ['/proc/sys'],
+      hostname: 'hôte',
+      domainname: 'example.test',
+      sysctl: [['net.ipv4.ip_forward', '1']],
+      rlimits: [{ resource: 7, soft: 1024n, hard: 524288n }],
+      oomScoreAdj: -500,
+      uid: 1000,
+      gid: 1001,
+      umask: 0o22,
+      additionalGids: [10, 20],
+      caps: {
+        bounding: 0xa80425fbn,
+        effective: 0xa80425fbn,
+        permitted: 0xa80425fbn,
+        inheritable: 0n,
+        ambient: 1n,
+      },
+      noNewPrivileges: true,
+      seccomp: { filter: Buffer.from('0600000000000000', 'hex'), flags: 8 },
+      cwd: '/home/user',
+      args: ['sh', '-c', 'echo grüße'],
+      env: ['PATH=/usr/bin:/bin', 'TERM=xterm'],
+      terminal: { rows: 24, cols: 80 },
+      consoleSocket: '/run/console.sock',
+      attachSocket: '/run/attach.sock',
+      exitFile: '/run/exit',
+      stateDir: '/run/berth/c1',
+      logMax: 1048576,
+      autostart: true,
+      reportStart: true,
+      targetPid: 4242,
+      stdio: ['/dev/null', '/run/out', '/run/err'],
+      preserveFds: 2,
+      startHooks: [{ path: '/bin/start-hook' }],
+      createHooks: [{ path: '/bin/create-hook', args: ['create-hook', '--x'], env: ['A=1'], timeout: 5 }],
+      prestartHooks: [{ path: '/bin/prestart', args: [] }],
+      createRuntimeHooks: [{ path: '/bin/runtime-hook', env: ['B=2', 'C=3'] }],
+      stateJson: '{"pid":-1}',
+      runtimeStateJson: '{"status":"creating"}',
+      seccompListener: { path: '/run/listener.sock', state: '{"pid":-1}' },
+    };
+    // Each record as native/plan.c reads it: its type and its payload (hex).
+    const expected: Array<[number, string]> = [
+      [P.REQUEST_ID, '7265712d3100'],
+      [P.NS_FLAGS, '0000027c00000000'],
+      [P.NS_JOIN, '000000402f70726f632f34322f6e732f6e657400'],
+      [P.UID_MAP, '30203130303030302036353533360a00'],
+      [P.GID_MAP, '30203130303030302036353533360a00'],
+      [P.SETGROUPS_DENY, ''],
+      [P.ID_MAP_HELPER, ''],
+      [P.TIMENS, '6d6f6e6f746f6e696320313020300a00'],
+      [
+        P.CGROUP_PROCS,
+        '2f7379732f66732f6367726f75702f706964732f62657274682d746573742f6367726f75702e70726f637300',
+      ],
+      [
+        P.CGROUP_PROCS,
+        '2f7379732f66732f6367726f75702f6d656d6f72792f62657274682d746573742f6367726f75702e70726f637300',
+      ],
+      [
+        P.CGROUP_DELEGATE,
+        'a0860100a08601002f7379732f66732f6367726f75702f756e69666965642f62657274682d7465737400',
+      ],
+      [P.CELL_PREPARE, ''],
+      [P.CELL_DISCARD, '633900'],
+      [P.ROOTFS, '2f7661722f6c69622f62657274682f63312f726f6f74667300'],
+      [P.ROOT_RO, ''],
+      [P.ROOT_PROPAGATION, '0000040000000000'],
+      [P.MOUNT, '00000000000000000000000000000000000000000000000070726f63002f70726f630070726f630000'],
+      [
+        P.MOUNT,
+        '0110000000000000000010000000000001000000000000002f686f73742f646972002f6d6e74006e6f6e65006d6f64653d37353500',
+      ],
+      [P.DEVICE, 'b6210000010000000300000000000000000000002f6465762f6e756c6c00'],
+      [P.SYMLINK, '2f70726f632f73656c662f6664002f6465762f666400'],
+      [P.MASKED, '2f70726f632f6b636f726500'],
+      [P.READONLY, '2f70726f632f73797300'],
+      [P.HOSTNAME, '68c3b4746500'],
+      [P.DOMAINNAME, '6578616d706c652e7465737400'],
+      [P.SYSCTL, '6e65742e697076342e69705f666f7277617264003100'],
+      [P.RLIMIT, '070000000000000000040000000000000000080000000000'],
+      [P.OOM_SCORE, '0cfeffff'],
+      [P.USER, 'e8030000e903000012000000020000000a00000014000000'],
+      [P.CAPS, 'fb2504a800000000fb2504a800000000fb2504a80000000000000000000000000100000000000000'],
+      [P.NNP, ''],
+      [P.SECCOMP, '08000000000000000600000000000000'],
+      [P.CWD, '2f686f6d652f7573657200'],
+      [P.ARG, '736800'],
+      [P.ARG, '2d6300'],
+      [P.ARG, '6563686f206772c3bcc39f6500'],
+      [P.ENV, '504154483d2f7573722f62696e3a2f62696e00'],
+      [P.ENV, '5445524d3d787465726d00'],
+      [P.TERMINAL, '18005000'],
+      [P.CONSOLE_SOCKET, '2f72756e2f636f6e736f6c652e736f636b00'],
+      [P.ATTACH_SOCKET, '2f72756e2f6174746163682e736f636b00'],
+      [P.EXIT_FILE, '2f72756e2f6578697400'],
+      [P.STATE_DIR, '2f72756e2f62657274682f633100'],
+      [P.LOG_MAX, '0000100000000000'],
+      [P.AUTOSTART, ''],
+      [P.REPORT_START, ''],
+      [P.TARGET_PID, '9210000000000000'],
+      [P.STDIO, '2f6465762f6e756c6c002f72756e2f6f7574002f72756e2f65727200'],
+      [P.PRESERVE_FDS, '02000000'],
+      [P.HOOK, '00000000000000002f62696e2f73746172742d686f6f6b002f62696e2f73746172742d686f6f6b0000'],
+      [
+        P.HOOK,
+        '01000000050000002f62696e2f6372656174652d686f6f6b006372656174652d686f6f6b002d2d780000413d3100',
+      ],
+      [P.HOOK, '02000000000000002f62696e2f7072657374617274002f62696e2f70726573746172740000'],
+      [
+        P.HOOK,
+        '03000000000000002f62696e2f72756e74696d652d686f6f6b002f62696e2f72756e74696d652d686f6f6b0000423d3200433d3300',
+      ],
+      [P.STATE_JSON, '7b22706964223a2d317d00'],
+      [P.RUNTIME_STATE, '7b22737461747573223a226372656174696e67227d00'],
+      [P.SECCOMP_LISTENER, '2f72756e2f6c697374656e65722e736f636b007b22706964223a2d317d00'],
+    ];
+    const bytes = Buffer.concat([
+      Buffer.from('BRT1'),
+      ...expected.map(([type, hex]) => {
+        const payload = Buffer.from(hex, 'hex');
+        const head = Buffer.alloc(8);
+        head.writeUInt32LE(type, 0);
+        head.writeUInt32LE(payload.length, 4);
+        return Buffer.concat([head, payload, Buffer.alloc((4 - (payload.length % 4)) % 4)]);
+      }),
+    ]);
+    expect(encodePlan(full).equals(bytes)).toBe(true);
+    expect(records(encodePlan(full)).map(([t, b]) => [t, b.toString('hex')])).toEqual(expected);
   });
 
   test('a NUL inside a string is refused', () => {
