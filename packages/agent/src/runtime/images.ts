@@ -115,26 +115,34 @@ export function storeImages(store: ImageStore): ImageAdapter {
       const byId = new Map(containers.map((c) => [c.id, c]));
       const restored: string[] = [];
       const removed: string[] = [];
-      for (const id of store.roots.unreadable()) {
-        const c = byId.get(id);
-        if (!c) {
-          // Made by a create whose record the power loss took as well: nothing refers to it.
-          await store.roots.remove(id);
-          removed.push(id);
-          continue;
+      // A root that cannot be looked at (its lease unreadable for another reason than a lost
+      // flush: EACCES, EISDIR...) is told and left as it is: berthd starts, with the others.
+      const failed = (id: string, e: unknown) =>
+        console.error(`berthd: container root ${id}: ${(e as Error)?.message ?? String(e)}; left as it is`);
+      for (const id of store.roots.unreadable(failed)) {
+        try {
+          const c = byId.get(id);
+          if (!c) {
+            // Made by a create whose record the power loss took as well: nothing refers to it.
+            await store.roots.remove(id);
+            removed.push(id);
+            continue;
+          }
+          const image = await store.records.get(c.imageDigest as Digest);
+          // (An image is not removed while a record names it; without its record the layers are
+          // unknown, and the root stays unreadable: garbage collection keeps refusing to run.)
+          if (!image) continue;
+          const idmap = idmapOf(c.idBase ?? undefined, size);
+          store.roots.restoreLease({
+            id,
+            image: image.digest,
+            layers: image.layers.map((l) => l.diffId),
+            ...(idmap ? { idmap } : {}),
+          });
+          restored.push(id);
+        } catch (e) {
+          failed(id, e);
         }
-        const image = await store.records.get(c.imageDigest as Digest);
-        // (An image is not removed while a record names it; without its record the layers are
-        // unknown, and the root stays unreadable: garbage collection keeps refusing to run.)
-        if (!image) continue;
-        const idmap = idmapOf(c.idBase ?? undefined, size);
-        store.roots.restoreLease({
-          id,
-          image: image.digest,
-          layers: image.layers.map((l) => l.diffId),
-          ...(idmap ? { idmap } : {}),
-        });
-        restored.push(id);
       }
       return { restored, removed };
     },

@@ -199,8 +199,12 @@ export class RootfsManager {
     return rootOf(dir, lease);
   }
 
-  /** Ids of roots whose lease cannot be read (see `get`), for their owner to restore or remove. */
-  unreadable(): string[] {
+  /**
+   * Ids of roots whose lease cannot be read (see `get`), for their owner to restore or remove.
+   * A root whose lease fails otherwise (EACCES, EISDIR...) is no such case: it is thrown, or,
+   * with `onError`, told to it and passed over (the other roots are still looked at).
+   */
+  unreadable(onError?: (id: string, e: unknown) => void): string[] {
     const out: string[] = [];
     for (const id of readdirSync(this.dir)) {
       if (!ID_RE.test(id)) continue;
@@ -208,6 +212,7 @@ export class RootfsManager {
         this.get(id);
       } catch (e) {
         if (e instanceof ImageError && e.code === 'corrupt') out.push(id);
+        else if (onError) onError(id, e);
         else throw e;
       }
     }
