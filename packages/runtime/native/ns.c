@@ -124,10 +124,13 @@ void delegate_cgroups(const struct plan *p) {
     gid_t gid = rec_u32(&r, 4);
     const char *dir = rec_str(&r, 8, NULL);
     if (!dir) die_errno(EINVAL, "malformed cgroup delegation record");
-    int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* A cgroupfs holds no symlinks; one here is not ours to follow (the chown would land
+     * wherever it points): the open fails on it (ENOTDIR), a file's chown changes the link. */
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0 || fchownat(dfd, "", uid, gid, AT_EMPTY_PATH) < 0) die("delegate cgroup %s", dir);
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-      if (fchownat(dfd, files[i], uid, gid, 0) < 0 && errno != ENOENT) die("delegate cgroup %s/%s", dir, files[i]);
+      if (fchownat(dfd, files[i], uid, gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+        die("delegate cgroup %s/%s", dir, files[i]);
     close(dfd);
   }
 }
