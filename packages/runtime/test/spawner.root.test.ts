@@ -1,8 +1,18 @@
 // Needs root: the warm path (a long-lived berth-helper zygote) runs real containers.
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { detectHostCgroupLayout, openCgroupPool } from '../src/cgroup/index.ts';
+import type { CgroupManager } from '../src/cgroup/manager.ts';
 import { mountsOf, removeTestTree, testParent } from '../src/cgroup/testing.ts';
 import { Runtime } from '../src/container/runtime.ts';
 import { Spawner } from '../src/container/spawner.ts';
@@ -157,5 +167,57 @@ test("a user-namespaced container's root owns its cgroup directories, not their 
     await pool.close();
     cg.close();
     removeTestTree(layout, parent);
+  }
+});
+
+test("the monitor's cgroup delegation follows no symlink: neither a file's nor the directory's", async () => {
+  // A cgroupfs cannot hold a symlink, so the kernel's own cannot show this: the container's
+  // cgroup is a plain directory here (an explicit stand-in for its manager, whose procs files
+  // the helper writes init's pid into and whose directories the monitor chowns).
+  const fake = join(base, 'fake-cgroup');
+  const real = join(base, 'fake-cgroup-real');
+  const victim = join(base, 'victim');
+  for (const d of [join(fake, 'a'), real]) mkdirSync(d, { recursive: true });
+  for (const d of [join(fake, 'a'), real]) writeFileSync(join(d, 'cgroup.procs'), '');
+  writeFileSync(victim, 'host root owns this\n');
+  symlinkSync(victim, join(fake, 'a', 'tasks'));
+  symlinkSync(real, join(fake, 'b'));
+  const manager = (dir: string) =>
+    ({
+      mode: 'v1',
+      create: async () => {},
+      apply: async () => {},
+      procsFiles: () => [join(dir, 'cgroup.procs')],
+      pids: async () => [],
+      killAll: async () => {},
+      destroy: async () => {},
+    }) as unknown as CgroupManager;
+  const hostId = 310000;
+  const bundle = makeBundle(base, 'warm-delegate-symlink', busyboxRootfs(base), (c) => {
+    c.process!.args = ['true'];
+    c.linux!.namespaces!.push({ type: 'user' });
+    c.linux!.uidMappings = [{ containerID: 0, hostID: hostId, size: 65536 }];
+    c.linux!.gidMappings = [{ containerID: 0, hostID: hostId, size: 65536 }];
+    const devpts = c.mounts!.find((m) => m.destination === '/dev/pts')!;
+    devpts.options = devpts.options!.filter((o) => !o.startsWith('gid='));
+  });
+  for (const [dir, id] of [
+    [join(fake, 'a'), 'berth-test-delegate-file'],
+    [join(fake, 'b'), 'berth-test-delegate-dir'],
+  ] as const) {
+    const rtFake = new Runtime({ root: join(base, `state-${id}`), cgroups: () => manager(dir) });
+    try {
+      if (dir.endsWith('a')) {
+        expect(await rtFake.run(id, { bundle })).toEqual({ code: 0, signal: 0 });
+        expect(statSync(join(fake, 'a')).uid).toBe(hostId);
+        expect(lstatSync(join(fake, 'a', 'tasks')).uid).toBe(hostId);
+        expect(statSync(victim).uid).toBe(0);
+      } else {
+        await expect(rtFake.run(id, { bundle })).rejects.toThrow(/delegate cgroup/);
+        expect(statSync(real).uid).toBe(0);
+      }
+    } finally {
+      await deleteAll(rtFake);
+    }
   }
 });
