@@ -272,6 +272,38 @@ describe('container roots', () => {
     expect(layerFds()).toEqual([]);
   });
 
+  it('roots made at once needing more idmapped views than are kept each mount every layer (none closed under them)', async () => {
+    const layers: Buffer[] = [];
+    for (let i = 0; i < 100; i++) layers.push(await makeTar([{ name: `l${i}`, content: `${i}` }]));
+    const img = await store.addLocalImage({
+      layers,
+      config: {},
+      reference: 'berth.local/test/hundred:1',
+      source: 'archive',
+    });
+    const range = (hostID: number) => ({
+      uidMap: [{ containerID: 0, hostID, size: 65536 }],
+      gidMap: [{ containerID: 0, hostID, size: 65536 }],
+    });
+    // 3 ranges x 100 layers: more views than the 256 kept, so views go while others are made.
+    // The ranges' user namespaces made first, so the three roots' views are made interleaved.
+    const bases = [1300000, 1400000, 1500000];
+    const small = await twoLayerImage(store);
+    for (const base of bases) {
+      await store.createRootfs('warm', small.digest, { idmap: range(base) });
+      await store.removeRootfs('warm');
+    }
+    const roots = await Promise.all(
+      bases.map((base, i) => store.createRootfs(`evict${i}`, img.digest, { idmap: range(base) })),
+    );
+    for (const [i, { rootfs }] of roots.entries()) {
+      expect(readdirSync(rootfs.path)).toHaveLength(100);
+      expect(readFileSync(join(rootfs.path, 'l0'), 'utf8')).toBe('0');
+      expect(statSync(join(rootfs.path, 'l99')).uid).toBe(bases[i]);
+    }
+    for (const { rootfs } of roots) await store.removeRootfs(rootfs.id);
+  });
+
   it("keeps each range's user namespace for the next root: a range that comes back, and another beside it", async () => {
     const img = await twoLayerImage(store);
     const range = (hostID: number) => ({
