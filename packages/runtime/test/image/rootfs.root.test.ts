@@ -6,6 +6,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -302,6 +303,27 @@ describe('container roots', () => {
       expect(statSync(join(rootfs.path, 'l99')).uid).toBe(bases[i]);
     }
     for (const { rootfs } of roots) await store.removeRootfs(rootfs.id);
+  });
+
+  it('a failed first fd-based mount that is not EINVAL leaves the idmapped views in use for the next root', async () => {
+    const img = await twoLayerImage(store);
+    const idmap = {
+      uidMap: [{ containerID: 0, hostID: 1600000, size: 65536 }],
+      gidMap: [{ containerID: 0, hostID: 1600000, size: 65536 }],
+    };
+    await store.createRootfs('broken', img.digest, { idmap });
+    store.roots.unmount('broken');
+    rmSync(join(store.roots.dir, 'broken', 'work'), { recursive: true });
+    // A store whose first fd-based mount is this one, which fails for want of its work dir.
+    const again = new ImageStore(join(tmp, 'images'));
+    const failed = await again.mountRootfs('broken').catch((e) => e);
+    expect(isImageError(failed, 'mount_failed'), String(failed)).toBe(true);
+    const { rootfs } = await again.createRootfs('next', img.digest, { idmap });
+    const dir = join(again.roots.dir, 'next');
+    expect(mountsUnder(dir)).toEqual([rootfs.path, dir]); // views as fds: nothing under lower/
+    expect(statSync(join(rootfs.path, 'home/user')).uid).toBe(1601000);
+    await again.removeRootfs('next');
+    await again.removeRootfs('broken');
   });
 
   it("keeps each range's user namespace for the next root: a range that comes back, and another beside it", async () => {
