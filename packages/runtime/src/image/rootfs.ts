@@ -246,11 +246,6 @@ export class RootfsManager {
     return out;
   }
 
-  /** Diff-ids used by any container root (they must survive garbage collection). */
-  leasedLayers(): Set<Digest> {
-    return new Set(this.list().flatMap((l) => l.layers));
-  }
-
   /** Creates (and mounts) a container's root from image layers already in the layer store. */
   async create(opts: CreateRootfsOptions): Promise<Rootfs> {
     const dir = this.rootDir(opts.id);
