@@ -258,8 +258,8 @@ export class ContainerService {
         throw notFound(`volume ${v.source}`);
     await this.d.networks?.check(config.network);
     const cgroupParent = await this.d.groupPath(config.group);
-    // Refused early while the peer is not running; the namespace is opened again for the create.
-    (await this.peerNetns(config))?.close();
+    // Refused early while the peer is not running; its namespace is opened for the create.
+    await this.runningPeer(config);
     if (await this.records.nameTaken(config.name))
       throw conflict(`a container named ${config.name} already exists`);
     this.needRuntime();
@@ -557,17 +557,27 @@ export class ContainerService {
 
   // ---- `container:NAME` dependents (the rules: network.ts) ----------------------------
 
-  /**
-   * The namespace a `container:NAME` mode joins now, held open (the caller closes it once the
-   * runtime has joined it); refused while that container is not running.
-   */
-  private async peerNetns(config: ContainerConfig): Promise<PeerNetns | undefined> {
+  /** A `container:NAME` mode's peer and its init's pid; refused while that container is not running. */
+  private async runningPeer(
+    config: ContainerConfig,
+  ): Promise<{ peer: string; other: ContainerRecord; pid: number } | undefined> {
     const peer = networkPeer(config.network);
     if (!peer) return undefined;
     const other = await this.get(peer);
     const pid = other.state === 'running' ? this.d.runtime.state(other.id)?.pid : undefined;
     if (pid === undefined)
       throw conflict(`network ${config.network}: ${peer} is not running (${other.state}); start it first`);
+    return { peer, other, pid };
+  }
+
+  /**
+   * The namespace a `container:NAME` mode joins now, held open (the caller closes it once the
+   * runtime has joined it); refused while that container is not running.
+   */
+  private async peerNetns(config: ContainerConfig): Promise<PeerNetns | undefined> {
+    const running = await this.runningPeer(config);
+    if (!running) return undefined;
+    const { peer, other, pid } = running;
     // The runtime's state is 'running' only while the pid has the start time recorded for the init.
     const isInit = () => {
       const rs = this.d.runtime.state(other.id);
@@ -1143,7 +1153,7 @@ export function checkLimits(l: Limits, max: Limits, field: string): void {
   }
 }
 
-/** `uid[:gid]` or a name from the root's /etc/passwd (read without leaving the root). */
+/** A user given by number: `uid[:gid]`. */
 const NUMERIC_USER = /^(\d+)(?::(\d+))?$/;
 
 /** The container's /etc/passwd, read without leaving its root; '' when it has none. */
