@@ -114,21 +114,38 @@ function target(req: IncomingMessage, base: string): { path: string; params: URL
   };
 }
 
+/**
+ * What both direct ways ask first of a request: a plain path of procedure names, no
+ * connectionParams and no trpc-accept (tRPC's streaming forms); with its content type's media type.
+ */
+function plainRequest(
+  req: IncomingMessage,
+  base: string,
+): { path: string; params: URLSearchParams; contentType: string | undefined } | undefined {
+  const { path, params } = target(req, base);
+  if (!SIMPLE_PATHS.test(path)) return undefined;
+  if (params.has('connectionParams')) return undefined;
+  if (req.headers['trpc-accept'] !== undefined) return undefined;
+  return { path, params, contentType: req.headers['content-type']?.toLowerCase().split(';', 1)[0]?.trim() };
+}
+
+function procedureAt(router: AnyTRPCRouter, path: string): AnyTRPCProcedure | undefined {
+  return (router._def.procedures as Record<string, AnyTRPCProcedure | undefined>)[path];
+}
+
 /** The request's calls when this handler answers them itself; undefined: resolveResponse does. */
 export function directCalls(
   router: AnyTRPCRouter,
   base: string,
   req: IncomingMessage,
 ): DirectCalls | undefined {
-  const { path, params } = target(req, base);
-  if (!SIMPLE_PATHS.test(path)) return undefined;
-  if (params.has('connectionParams')) return undefined;
-  if (req.headers['trpc-accept'] !== undefined) return undefined;
+  const plain = plainRequest(req, base);
+  if (!plain) return undefined;
+  const { path, params, contentType } = plain;
   const accept = req.headers.accept;
   if (accept?.split(',').some((t) => t.trim() === 'application/jsonl')) return undefined;
   const type = req.method === 'GET' ? 'query' : req.method === 'POST' ? 'mutation' : undefined;
   if (!type) return undefined;
-  const contentType = req.headers['content-type']?.toLowerCase().split(';', 1)[0]?.trim();
   // tRPC takes a GET as JSON whatever its content type says, unless it is one of its others.
   if (
     type === 'mutation'
@@ -137,10 +154,9 @@ export function directCalls(
   )
     return undefined;
   const isBatch = params.get('batch') === '1';
-  const procedures = router._def.procedures as Record<string, AnyTRPCProcedure | undefined>;
   const calls: DirectCalls['calls'] = [];
   for (const p of isBatch ? path.split(',') : [path]) {
-    const procedure = procedures[p];
+    const procedure = procedureAt(router, p);
     if (!procedure || procedure._def.type !== type) return undefined;
     calls.push({ path: p, procedure });
   }
@@ -407,13 +423,12 @@ export function subscriptionCall(
   const sse = router._def._config.sse;
   if (req.method !== 'GET' || sse?.enabled === false || sse?.maxDurationMs || sse?.emitAndEndImmediately)
     return undefined;
-  const { path, params } = target(req, base);
-  if (!SIMPLE_PATHS.test(path) || path.includes(',')) return undefined;
-  if (params.has('connectionParams') || params.get('batch') === '1') return undefined;
-  if (req.headers['trpc-accept'] !== undefined) return undefined;
-  const contentType = req.headers['content-type']?.toLowerCase().split(';', 1)[0]?.trim();
+  const plain = plainRequest(req, base);
+  if (!plain) return undefined;
+  const { path, params, contentType } = plain;
+  if (path.includes(',') || params.get('batch') === '1') return undefined;
   if (contentType !== undefined && contentType !== 'application/json') return undefined;
-  const procedure = (router._def.procedures as Record<string, AnyTRPCProcedure | undefined>)[path];
+  const procedure = procedureAt(router, path);
   if (procedure?._def.type !== 'subscription') return undefined;
   const header = req.headers['last-event-id'];
   const lastEventId =
