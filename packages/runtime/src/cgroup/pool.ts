@@ -89,8 +89,8 @@ export interface PooledCgroup {
 interface Slot {
   path: CgroupPath;
   manager: CgroupManager;
-  /** Its cgroup.procs files, worked out once when it is made (not at take time). */
-  procs?: string[];
+  /** Its cgroup.procs files, worked out when it is made (not at take time). */
+  procs: string[];
   /** Key of the limits written into it (undefined: none yet). */
   shape?: string;
   cell?: string;
@@ -257,7 +257,7 @@ export class CgroupPool {
     return {
       path: slot.path,
       manager: slot.manager,
-      procsFiles: this.procsFiles(slot),
+      procsFiles: slot.procs,
       ...(slot.cell ? { cell: slot.cell } : {}),
     };
   }
@@ -311,7 +311,7 @@ export class CgroupPool {
     this.handed.delete(path);
     if (cell) this.o.cells?.discardCell(cell);
     // A path's manager is made once the removal runs (after the caller's turn), not here.
-    return this.removeLater(typeof target === 'string' ? () => this.o.manager(path) : target.manager, path);
+    return this.removeLater(path, typeof target === 'string' ? undefined : target.manager);
   }
 
   /** Stops refilling, removes the ready slots and waits for every removal; the pool's directory goes when empty. */
@@ -333,29 +333,23 @@ export class CgroupPool {
     }
   }
 
-  private procsFiles(slot: Slot): string[] {
-    if (slot.procs) return slot.procs;
-    slot.procs = [...slot.manager.procsFiles(), ...this.named.map((m) => join(m, slot.path, 'cgroup.procs'))];
-    return slot.procs;
-  }
-
   private async make(resources: LinuxResources | undefined, withCell: boolean): Promise<Slot> {
     const path = this.flat
       ? `${this.dir}/${randomBytes(6).toString('hex')}`
       : `${this.dir}/${this.tag}${++this.seq}`;
     const manager = this.o.manager(path);
-    const slot: Slot = { path, manager };
+    const procs = [...manager.procsFiles(), ...this.named.map((m) => join(m, path, 'cgroup.procs'))];
+    const slot: Slot = { path, manager, procs };
     try {
       await manager.create();
       for (const m of this.named) this.o.fs.mkdir(join(m, path));
-      this.procsFiles(slot);
       if (resources) {
         await manager.apply(resources);
         slot.shape = shapeKey(resources);
       }
       if (withCell && this.o.cells && (!resources || cellFits(resources))) {
         // Without a cell the slot still serves (init is then moved in).
-        slot.cell = await this.o.cells.prepareCell(this.procsFiles(slot)).catch(() => undefined);
+        slot.cell = await this.o.cells.prepareCell(slot.procs).catch(() => undefined);
       }
     } catch (e) {
       this.discard(slot);
@@ -366,14 +360,15 @@ export class CgroupPool {
 
   private discard(slot: Slot): void {
     if (slot.cell) this.o.cells?.discardCell(slot.cell);
-    void this.removeLater(slot.manager, slot.path);
+    void this.removeLater(slot.path, slot.manager);
   }
 
-  private removeLater(managerOf: CgroupManager | (() => CgroupManager), path: CgroupPath): Promise<void> {
+  /** `manager`: the slot's own; made from the path once the removal runs when not given. */
+  private removeLater(path: CgroupPath, manager?: CgroupManager): Promise<void> {
     const p = (async () => {
       await this.removals.get(path);
       await new Promise((r) => setImmediate(r));
-      await this.removeSlot(typeof managerOf === 'function' ? managerOf() : managerOf, path);
+      await this.removeSlot(manager ?? this.o.manager(path), path);
       // The last container of an earlier owner's pool (one that outlived a restart): its
       // pool directory goes with it.
       const owner = path.slice(0, path.lastIndexOf('/'));
