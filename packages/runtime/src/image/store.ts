@@ -413,8 +413,9 @@ export class ImageStore {
       : [];
     const usedLayers = new Set<string>([...leases.flatMap((l) => l.layers), ...this.pins.keys()]);
     const usedBlobs = new Set<string>(this.pins.keys());
+    const going = new Set<string>(doomed);
     for (const r of records) {
-      if (doomed.includes(r.digest)) continue;
+      if (going.has(r.digest)) continue;
       usedBlobs.add(r.digest);
       usedBlobs.add(r.configDigest);
       for (const l of r.layers) {
