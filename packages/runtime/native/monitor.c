@@ -314,6 +314,8 @@ static void write_exit(struct session *s) {
                    now.tv_nsec / 1000000);
   if (s->dirfd >= 0) write_file_atomic(s->dirfd, "exit", json, (size_t)n);
   if (s->exitfile >= 0 && (pwrite(s->exitfile, json, (size_t)n, 0) < 0 || fsync(s->exitfile) < 0)) {
+    /* Best effort, as the state dir's record above: the attached clients are told the exit
+     * below either way. */
   }
   char msg[64];
   snprintf(msg, sizeof msg, "exit %d %d\n", code, sig);
