@@ -21,6 +21,7 @@ import { createAgentClient } from '../packages/agent/src/client/index.ts';
 import { parseTraces } from '../packages/agent/src/trace.ts';
 import { startBerthd } from '../packages/agent/test/berthd-process.ts';
 import { busyboxBundle, compilePeers, sh, Timer } from './lib/peers.ts';
+import { p50p99 } from './lib/stats.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 // The agent's own better-sqlite3 (the repository's root has none).
@@ -38,11 +39,14 @@ const cgroupParent = `/berth-bench-${tag}`;
 const { floorBin, timerBin } = compilePeers(base);
 const { bundle, rootfs } = busyboxBundle(base, `${cgroupParent}/crun`);
 
-const stats = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { p50: at(0.5), p99: at(0.99) };
-};
+/** One trace kind's line: each phase seen, with its median over `mine`. */
+function phaseLine(op: string, mine: Array<{ ms: Record<string, number> }>): string {
+  const phases = [...new Set(mine.flatMap((t) => Object.keys(t.ms)))];
+  const med = (k: string) => stats(mine.map((t) => t.ms[k] ?? 0)).p50.toFixed(2);
+  return `  ${op.padEnd(7)}${phases.map((k) => `${k} ${med(k)}`).join('  ')}`;
+}
+
+const stats = p50p99;
 
 writeFileSync(join(base, 'agent.json'), JSON.stringify({ cgroupParent }));
 const args = {
@@ -167,9 +171,7 @@ try {
     const mine = traces
       .filter((t) => t.op === op && (op !== 'http' || t.subject === 'container.create'))
       .slice(-rounds);
-    const phases = [...new Set(mine.flatMap((t) => Object.keys(t.ms)))];
-    const med = (k: string) => stats(mine.map((t) => t.ms[k] ?? 0)).p50.toFixed(2);
-    console.log(`  ${op.padEnd(7)}${phases.map((k) => `${k} ${med(k)}`).join('  ')}`);
+    console.log(phaseLine(op, mine));
   }
   // The exited event's way out of berthd: from its value reaching the SSE writer (its commit
   // tells it in the same tick) to the client's onData, both on the one monotonic clock.
@@ -186,8 +188,9 @@ try {
     .flatMap(([id, at]) =>
       sse.has(id) ? [{ written: sse.get(id)!.ms, client: at - sse.get(id)!.clock }] : [],
     );
+  const toClient = stats(ways.map((w) => w.client));
   console.log(
-    `  event  exited, yielded to berthd's SSE writer → client's onData ${stats(ways.map((w) => w.client)).p50.toFixed(2)} (p99 ${stats(ways.map((w) => w.client)).p99.toFixed(2)}), of which written ${stats(ways.map((w) => w.written)).p50.toFixed(2)}`,
+    `  event  exited, yielded to berthd's SSE writer → client's onData ${toClient.p50.toFixed(2)} (p99 ${toClient.p99.toFixed(2)}), of which written ${stats(ways.map((w) => w.written)).p50.toFixed(2)}`,
   );
   // The tail: the slowest timed runs, each with its biggest phases (create by name, exit by id).
   const top = (ms: Record<string, number> | undefined) =>
@@ -229,12 +232,10 @@ try {
     const a = stats(again);
     // Their phases: berthd's "start" trace lines.
     const mine = parseTraces(berthd.stderr()).filter((t) => t.op === 'start' && t.subject === name);
-    const phases = [...new Set(mine.flatMap((t) => Object.keys(t.ms)))];
-    const med = (k: string) => stats(mine.map((t) => t.ms[k] ?? 0)).p50.toFixed(2);
     console.log(
       `\nstart of a stopped container until its exit is recorded: p50 ${a.p50.toFixed(2)} ms, p99 ${a.p99.toFixed(2)} ms (${(a.p50 / floor).toFixed(2)}× floor)`,
     );
-    console.log(`  start  ${phases.map((k) => `${k} ${med(k)}`).join('  ')}`);
+    console.log(phaseLine('start', mine));
   }
 
   // 50 at once: time until every one runs.

@@ -26,6 +26,7 @@ import { EventLog } from '../packages/agent/src/events/log.ts';
 import { trpcHandler } from '../packages/agent/src/http.ts';
 import { agentRouter } from '../packages/agent/src/router.ts';
 import { ContainerConfig, type ContainerInfo } from '../packages/contracts/src/index.ts';
+import { p50p99 } from './lib/stats.ts';
 
 const info = (name: string): ContainerInfo => ({
   id: '0123456789ab',
@@ -96,9 +97,8 @@ if (process.argv[2] === '--serve') {
     return { mode, child, ready, client: createAgentClient({ socketPath }) };
   });
   const stats = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-    return `${at(0.5).toFixed(3).padStart(8)}${at(0.99).toFixed(3).padStart(8)}`;
+    const { p50, p99 } = p50p99(xs);
+    return `${p50.toFixed(3).padStart(8)}${p99.toFixed(3).padStart(8)}`;
   };
   let seq = 0;
   async function run(client: AgentClient) {
