@@ -16,7 +16,7 @@ import { mergeEnv } from '../containers/spec.ts';
 import { AgentError, conflict } from '../errors.ts';
 import type { EventLog } from '../events/log.ts';
 import { readSessionExit, releaseSessionSocket } from '../runtime/session-socket.ts';
-import type { ContainerRuntime, TerminalStream } from '../runtime/types.ts';
+import { type ContainerRuntime, exitStatus, type TerminalStream } from '../runtime/types.ts';
 import { sessionMembers, socketHolders, statFields } from './sessions.ts';
 import type { TerminalSession } from './terminals.ts';
 
@@ -120,7 +120,7 @@ export class ShellSessions {
   /** A new shell session in the container, with the opener as its first viewer. */
   async open(svc: ContainerService, o: z.output<typeof ShellOpen>): Promise<TerminalSession> {
     const id = this.newId();
-    const { row, started, command } = await svc.withContainer(o.name, 'exec', async (row) => {
+    const { base, started } = await svc.withContainer(o.name, 'exec', async (row) => {
       const spec = JSON.parse(row.spec) as { process?: { env?: string[]; cwd?: string } };
       const config = JSON.parse(row.config) as ContainerConfig;
       const root = await svc.rootPath(row);
@@ -145,6 +145,18 @@ export class ShellSessions {
         o.env,
       );
       const cwd = o.cwd ?? (o.command ? (spec.process?.cwd ?? '/') : home);
+      // The session's record but its pid and socket (known once it runs).
+      const base = {
+        id,
+        containerId: row.id,
+        container: row.name,
+        leader: null,
+        command,
+        user: o.user ?? null,
+        actor: o.actor,
+        createdAt: new Date().toISOString(),
+        detachedAt: null,
+      };
       try {
         const started = await this.d.runtime.execTerminal(
           row.id,
@@ -153,41 +165,15 @@ export class ShellSessions {
           this.d.scrollbackBytes,
           // Its socket recorded before the session exists: a berthd killed before the record
           // below is complete would otherwise leave a session nobody can find.
-          (socket) =>
-            this.save({
-              id,
-              containerId: row.id,
-              container: row.name,
-              pid: 0,
-              leader: null,
-              socket,
-              command,
-              user: o.user ?? null,
-              actor: o.actor,
-              createdAt: new Date().toISOString(),
-              detachedAt: null,
-              starting: true,
-            }),
+          (socket) => this.save({ ...base, pid: 0, socket, starting: true }),
         );
-        return { row, started, command };
+        return { base, started };
       } catch (e) {
         rmSync(join(this.dir, `${id}.json`), { force: true });
         throw conflict(`shell in ${row.name} failed: ${(e as Error).message}`);
       }
     });
-    const rec: ShellRecord = {
-      id,
-      containerId: row.id,
-      container: row.name,
-      pid: started.pid,
-      leader: null,
-      socket: started.socket,
-      command,
-      user: o.user ?? null,
-      actor: o.actor,
-      createdAt: new Date().toISOString(),
-      detachedAt: null,
-    };
+    const rec: ShellRecord = { ...base, pid: started.pid, socket: started.socket };
     this.save(rec);
     const shell = this.track(rec);
     let viewer: TerminalSession;
@@ -199,14 +185,14 @@ export class ShellSessions {
       });
     } catch (e) {
       this.signal(shell, 'SIGKILL');
-      throw conflict(`shell in ${row.name} failed: ${(e as Error).message}`);
+      throw conflict(`shell in ${rec.container} failed: ${(e as Error).message}`);
     }
     rec.leader = await findLeader(rec.pid, () => shell.ended);
     if (rec.leader !== null) rec.leaderStart = statFields(rec.leader)?.[19];
     if (!shell.ended) this.save(rec);
     await this.event('container.shell-opened', o.actor, rec, {
       pid: rec.leader ?? rec.pid,
-      command,
+      command: rec.command,
       user: rec.user,
     });
     return Object.assign(viewer, {
@@ -313,7 +299,7 @@ export class ShellSessions {
         releaseSessionSocket(rec.socket);
         await this.event('container.shell-closed', rec.actor, rec, {
           pid: rec.leader,
-          exitCode: exit ? (exit.signal ? 128 + exit.signal : exit.code) : null,
+          exitCode: exit ? exitStatus(exit) : null,
           reason: 'ended while berthd was down',
         });
         ended.push(rec.id);
@@ -364,7 +350,7 @@ export class ShellSessions {
     clearTimeout(shell.idle);
     this.live.delete(shell.rec.id);
     const { id, container } = shell.rec;
-    const code = exit ? (exit.signal ? 128 + exit.signal : exit.code) : undefined;
+    const code = exit ? exitStatus(exit) : undefined;
     // Killed, not by us: its container stopping is the likely cause (its record follows soon).
     let stopped = false;
     if (!shell.ending && (exit === undefined || exit.signal === 9))
