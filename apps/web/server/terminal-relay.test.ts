@@ -106,14 +106,10 @@ describe('the panel terminal relay', () => {
     return { ws, texts, bytes, closeCode: () => closeCode };
   }
 
-  const attach = JSON.stringify({
-    type: 'open',
-    kind: 'attach',
-    name: 'web',
-    session: '3f9a2c1b',
-    cols: 80,
-    rows: 24,
-  });
+  /** The frame that attaches to shell session `session` of the container web. */
+  const attachFrame = (session: string) =>
+    JSON.stringify({ type: 'open', kind: 'attach', name: 'web', session, cols: 80, rows: 24 });
+  const attach = attachFrame('3f9a2c1b');
 
   it('refuses without a signed-in user, and berthd never hears of it', async () => {
     const r = await session(undefined, attach);
@@ -131,14 +127,7 @@ describe('the panel terminal relay', () => {
   });
 
   it('refuses an invalid attach with the field named, before berthd hears of it', async () => {
-    const bad = JSON.stringify({
-      type: 'open',
-      kind: 'attach',
-      name: 'web',
-      session: 'zz',
-      cols: 80,
-      rows: 24,
-    });
+    const bad = attachFrame('zz');
     const r = await session(await panel.cookieOf('ada'), bad);
     expect(JSON.parse(r.texts[0] ?? '{}')).toMatchObject({ type: 'error', code: 'INVALID_INPUT' });
     expect(JSON.parse(r.texts[0] ?? '{}').message).toMatch(/^session: /);
@@ -173,14 +162,7 @@ describe('the panel terminal relay', () => {
   });
 
   it("passes berthd's refusal of a gone session on, so the page can open a new shell", async () => {
-    const gone = JSON.stringify({
-      type: 'open',
-      kind: 'attach',
-      name: 'web',
-      session: '0badc0de',
-      cols: 80,
-      rows: 24,
-    });
+    const gone = attachFrame('0badc0de');
     const r = await session(await panel.cookieOf('ada'), gone);
     expect(r.texts.map((t) => JSON.parse(t))).toEqual([
       { type: 'error', code: 'NOT_FOUND', message: 'no shell session 0badc0de in web' },
@@ -209,9 +191,7 @@ describe('the panel terminal relay', () => {
     const ws = new WebSocket(url, { headers: { cookie } });
     await once(ws, 'open');
     const closed = once(ws, 'close');
-    ws.send(
-      JSON.stringify({ type: 'open', kind: 'attach', name: 'web', session: 'f100d000', cols: 80, rows: 24 }),
-    );
+    ws.send(attachFrame('f100d000'));
     // The browser stops reading once output flows: its TCP window fills, the relay's buffer grows.
     ws.once('message', () => (ws as unknown as { _socket: { pause(): void } })._socket.pause());
     await expect.poll(() => agent.closed, { timeout: 30_000 }).toBe(1);
