@@ -1,3 +1,4 @@
+import type { TerminalServerFrame } from '@berth/contracts';
 import { forgetSession, rememberSession, storedSession } from './session-store';
 
 // The browser's end of the panel's terminal websocket (/ws/terminal, relayed to berthd):
@@ -20,11 +21,6 @@ export interface TerminalLink {
   resize(cols: number, rows: number): void;
   close(): void;
 }
-
-type ServerFrame =
-  | { type: 'ready'; session?: string; pid?: number }
-  | { type: 'exit'; code: number }
-  | { type: 'error'; code: string; message: string };
 
 // Reconnect attempts: 0.5 s doubling to 8 s, about two minutes in all (a panel restart).
 const MAX_RETRIES = 20;
@@ -61,7 +57,7 @@ export function connectTerminal(
     socket.onmessage = (ev: MessageEvent<ArrayBuffer | string>) => {
       if (ws !== socket) return;
       if (typeof ev.data !== 'string') return sink.output(new Uint8Array(ev.data));
-      const frame = JSON.parse(ev.data) as ServerFrame;
+      const frame = JSON.parse(ev.data) as TerminalServerFrame;
       if (frame.type === 'ready') {
         ready = true;
         retries = 0;

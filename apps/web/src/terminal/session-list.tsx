@@ -1,26 +1,18 @@
 'use client';
+import type { ShellSessionInfo } from '@berth/contracts';
 import { useCallback, useEffect, useState } from 'react';
 import { forgetSession, rememberSession } from './session-store';
-
-interface SessionInfo {
-  id: string;
-  command: string[];
-  actor: string;
-  createdAt: string;
-  attached: number;
-  detachedAt: string | null;
-}
 
 const SESSIONS_URL = '/api/terminal-sessions';
 
 /** The container's shell sessions: attach this tab's terminal to one, end one, or start anew. */
 export function SessionList({ container, current }: { container: string; current: string | undefined }) {
-  const [sessions, setSessions] = useState<SessionInfo[]>([]);
+  const [sessions, setSessions] = useState<ShellSessionInfo[]>([]);
   const [problem, setProblem] = useState<string | undefined>();
 
   const refresh = useCallback(async () => {
     const res = await fetch(`${SESSIONS_URL}?name=${encodeURIComponent(container)}`, { cache: 'no-store' });
-    const body = (await res.json()) as SessionInfo[] | { message: string };
+    const body = (await res.json()) as ShellSessionInfo[] | { message: string };
     if (Array.isArray(body)) {
       setSessions(body);
       setProblem(undefined);
